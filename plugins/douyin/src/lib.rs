@@ -1,0 +1,1 @@
+//! The Douyin enterprise-account platform plugin.

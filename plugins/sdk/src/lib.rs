@@ -1,0 +1,1 @@
+//! SDK for writing sop platform plugins as WASM components.

@@ -1,0 +1,1 @@
+//! WeCom callback signing and AES encryption (WXBizMsgCrypt).

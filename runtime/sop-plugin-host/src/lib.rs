@@ -1,0 +1,1 @@
+//! Sandboxed wasmtime host for sop platform plugins.

@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod cron;
+pub mod schema;
+pub mod validate;

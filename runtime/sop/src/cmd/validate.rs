@@ -1,0 +1,11 @@
+//! `sop validate`.
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> ExitCode {
+    eprintln!("sop validate: not implemented yet");
+    ExitCode::FAILURE
+}

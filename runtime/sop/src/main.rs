@@ -1,0 +1,38 @@
+//! `sop`: the command-line entry point. Each subcommand lives in its own module under `cmd/`.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sop",
+    version,
+    about = "Digital employees for private-domain customer operations"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check playbooks and report every problem at once.
+    Validate(cmd::validate::Args),
+    /// Print the JSON Schema of the playbook format (for editor completion).
+    Schema(cmd::schema::Args),
+    /// Cron helpers.
+    #[command(subcommand)]
+    Cron(cmd::cron::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate(args) => cmd::validate::run(args),
+        Command::Schema(args) => cmd::schema::run(args),
+        Command::Cron(command) => cmd::cron::run(command),
+    }
+}

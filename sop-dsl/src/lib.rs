@@ -1,0 +1,1 @@
+//! The sop playbook language: model, loader, checker and diagnostics.

@@ -1,0 +1,1 @@
+//! Local WeCom and Douyin platform emulator for runs, tests and benchmarks.
