@@ -1,1 +1,3 @@
 //! The sop playbook language: model, loader, checker and diagnostics.
+
+pub mod cron;

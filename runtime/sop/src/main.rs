@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Check playbooks and report every problem at once.
     Validate(cmd::validate::Args),
+    /// Show what a playbook will do: triggers, next fire times, steps and policies.
+    Preview(cmd::preview::Args),
     /// Print the JSON Schema of the playbook format (for editor completion).
     Schema(cmd::schema::Args),
     /// Cron helpers.
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Preview(args) => cmd::preview::run(args),
         Command::Schema(args) => cmd::schema::run(args),
         Command::Cron(command) => cmd::cron::run(command),
     }

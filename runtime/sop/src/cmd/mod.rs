@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
 pub mod cron;
+pub mod preview;
 pub mod schema;
 pub mod validate;

@@ -1,0 +1,1 @@
+//! Cron schedules with time zones, with crontab's meaning.
