@@ -1,0 +1,81 @@
+//! Reading webhook requests and writing the answers platforms expect.
+
+use sha1::{Digest, Sha1};
+
+use crate::{WebhookRequest, WebhookResponse};
+
+impl WebhookRequest {
+    /// The first query parameter `name` (already percent-decoded by the ingress).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first header `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        crate::http::header(&self.headers, name)
+    }
+}
+
+impl WebhookResponse {
+    /// A 200 answer with a plain-text body.
+    pub fn text(body: impl Into<String>) -> Self {
+        Self {
+            status: 200,
+            content_type: "text/plain; charset=utf-8".to_owned(),
+            body: body.into().into_bytes(),
+        }
+    }
+
+    /// A 200 answer with a JSON body.
+    pub fn json(value: &serde_json::Value) -> Self {
+        Self {
+            status: 200,
+            content_type: "application/json".to_owned(),
+            body: value.to_string().into_bytes(),
+        }
+    }
+}
+
+/// A stable de-duplication id for events the platform gives no id: the hex SHA-1 of the
+/// identifying fields, separated so that ("ab","c") and ("a","bc") differ.
+pub fn dedupe_id(parts: &[&str]) -> String {
+    let mut hasher = Sha1::new();
+    for part in parts {
+        hasher.update(part.len().to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    to_hex(&hasher.finalize())
+}
+
+/// Lowercase hex.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_id_separates_fields() {
+        assert_ne!(dedupe_id(&["ab", "c"]), dedupe_id(&["a", "bc"]));
+        assert_eq!(dedupe_id(&["a", "b"]), dedupe_id(&["a", "b"]));
+        assert_eq!(dedupe_id(&["a"]).len(), 40);
+    }
+
+    #[test]
+    fn headers_are_case_insensitive() {
+        let request = WebhookRequest {
+            method: "POST".to_owned(),
+            query: vec![("nonce".to_owned(), "1".to_owned())],
+            headers: vec![("X-Douyin-Signature".to_owned(), "ab".to_owned())],
+            body: Vec::new(),
+        };
+        assert_eq!(request.header("x-douyin-signature"), Some("ab"));
+        assert_eq!(request.query_param("nonce"), Some("1"));
+        assert_eq!(request.query_param("echostr"), None);
+    }
+}
