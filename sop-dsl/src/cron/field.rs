@@ -16,6 +16,8 @@ pub enum FieldKind {
 const MONTH_NAMES: [&str; 12] = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
+const QUARTZ_HINT: &str =
+    " (`?`, `L`, `W` and `#` are Quartz extensions; crontab does not have them)";
 const WEEKDAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 impl FieldKind {
@@ -218,9 +220,7 @@ fn parse_value(kind: FieldKind, text: &str, offset: usize) -> Result<u32, CronEr
     if let Some((i, c)) = text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         let at = offset + i..offset + i + c.len_utf8();
         let hint = match c {
-            '?' | 'L' | 'W' | '#' => {
-                " (`?`, `L`, `W` and `#` are Quartz extensions; crontab does not have them)"
-            }
+            '?' | 'L' | 'W' | '#' => QUARTZ_HINT,
             _ => "",
         };
         return Err(CronError::new(
@@ -246,9 +246,14 @@ fn parse_value(kind: FieldKind, text: &str, offset: usize) -> Result<u32, CronEr
 
 fn parse_name(kind: FieldKind, text: &str, span: std::ops::Range<usize>) -> Result<u32, CronError> {
     let Some((names, first)) = kind.names() else {
+        let hint = if ["L", "W", "LW"].contains(&text.to_ascii_uppercase().as_str()) {
+            QUARTZ_HINT
+        } else {
+            ""
+        };
         return Err(CronError::new(
             format!(
-                "unexpected name `{text}`: the {} field takes numbers {}-{}",
+                "unexpected name `{text}`: the {} field takes numbers {}-{}{hint}",
                 kind.name(),
                 kind.min(),
                 kind.max()
