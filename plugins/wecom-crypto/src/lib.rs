@@ -34,7 +34,7 @@ mod envelope;
 mod error;
 mod signature;
 
-pub use envelope::{Envelope, build_envelope, parse_envelope, xml_field};
+pub use envelope::{Envelope, build_envelope, cdata, parse_envelope, xml_field};
 pub use error::CryptoError;
 pub use signature::sign;
 

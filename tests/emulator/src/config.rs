@@ -1,0 +1,224 @@
+//! Everything the emulator can be told at start. Serializable so `/_emulator/config` can show
+//! it and a JSON file can hold it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultConfig;
+
+/// Emulator configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Seed for the world and the traffic.
+    pub seed: u64,
+    /// Population size.
+    pub world: WorldConfig,
+    /// WeCom settings.
+    pub wecom: WecomConfig,
+    /// Douyin settings.
+    pub douyin: DouyinConfig,
+    /// Where events are delivered.
+    pub delivery: DeliveryConfig,
+    /// Synthetic traffic.
+    pub traffic: TrafficConfig,
+    /// Faults active from the start.
+    pub faults: FaultConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            world: WorldConfig::default(),
+            wecom: WecomConfig::default(),
+            douyin: DouyinConfig::default(),
+            delivery: DeliveryConfig::default(),
+            traffic: TrafficConfig::default(),
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+/// Size of the generated population.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorldConfig {
+    /// Staff members (WeCom users who own customers).
+    pub staff: u32,
+    /// External contacts that already exist at start (each a friend of one staff member).
+    pub contacts: u32,
+    /// Customer groups.
+    pub groups: u32,
+    /// Members per group at start (contacts drawn from the population).
+    pub group_size: u32,
+    /// Channel codes (`State` values) new contacts arrive through.
+    pub channels: u32,
+    /// Corp tags available to `mark_tag`.
+    pub tags: u32,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        Self {
+            staff: 20,
+            contacts: 2_000,
+            groups: 20,
+            group_size: 50,
+            channels: 5,
+            tags: 12,
+        }
+    }
+}
+
+/// How often a customer (or group) may receive mass messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "rule", content = "n")]
+pub enum ReceiveLimit {
+    /// Current docs: as many per calendar month as the month has days.
+    DaysInMonth,
+    /// Older docs: `n` per calendar month.
+    PerMonth(u16),
+    /// Admin help: `n` per day.
+    PerDay(u16),
+    /// No limit.
+    Unlimited,
+}
+
+/// WeCom app, limits and callback crypto.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WecomConfig {
+    /// The corp id (also the receive id of callbacks).
+    pub corp_id: String,
+    /// Secrets accepted by `gettoken`; each is one app with its own token.
+    pub secrets: Vec<String>,
+    /// Agent id of the self-built app (for `message/send` and callbacks).
+    pub agent_id: u32,
+    /// Token lifetime in seconds (7200 on the platform).
+    pub token_ttl_s: u64,
+    /// Calls per API per minute for the corp (10,000 on the platform).
+    pub api_limit_per_min: u32,
+    /// Calls per API per hour for the corp (150,000 on the platform).
+    pub api_limit_per_hour: u32,
+    /// Welcome code lifetime in milliseconds (20 s on the platform).
+    pub welcome_code_ttl_ms: u64,
+    /// Staff confirm mass-send tasks this long after creation; `None` means never.
+    pub confirm_after_ms: Option<u64>,
+    /// Mass-send receive limit per customer.
+    pub customer_receive_limit: ReceiveLimit,
+    /// Mass-send receive limit per customer group.
+    pub group_receive_limit: ReceiveLimit,
+    /// App messages to one staff member per minute before the excess is dropped.
+    pub app_msg_per_member_per_min: u32,
+    /// Licensed seats; the daily app-message quota is seats x 200 recipient-sends.
+    pub licensed_seats: u32,
+    /// Callback token (the `Token` of the callback configuration).
+    pub callback_token: String,
+    /// Callback EncodingAESKey (43 characters).
+    pub encoding_aes_key: String,
+}
+
+impl Default for WecomConfig {
+    fn default() -> Self {
+        Self {
+            corp_id: "ww0emulator000001".into(),
+            secrets: vec!["emu-secret".into()],
+            agent_id: 1_000_002,
+            token_ttl_s: 7_200,
+            api_limit_per_min: 10_000,
+            api_limit_per_hour: 150_000,
+            welcome_code_ttl_ms: 20_000,
+            confirm_after_ms: Some(60_000),
+            customer_receive_limit: ReceiveLimit::DaysInMonth,
+            group_receive_limit: ReceiveLimit::DaysInMonth,
+            app_msg_per_member_per_min: 30,
+            licensed_seats: 100,
+            callback_token: "emuToken".into(),
+            encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
+        }
+    }
+}
+
+/// Douyin app and enterprise account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DouyinConfig {
+    /// The app's client key.
+    pub client_key: String,
+    /// The app's client secret (also signs webhooks).
+    pub client_secret: String,
+    /// open_id of the enterprise account the app acts for.
+    pub enterprise_open_id: String,
+    /// Token lifetime in seconds.
+    pub token_ttl_s: u64,
+    /// Reply window after a user's message, in milliseconds.
+    pub reply_window_ms: u64,
+    /// Replies allowed inside one window.
+    pub replies_per_window: u32,
+    /// Proactive messages per authorised user per day.
+    pub proactive_per_day: u32,
+    /// Calls to the send API per minute before 28003018.
+    pub send_limit_per_min: u32,
+}
+
+impl Default for DouyinConfig {
+    fn default() -> Self {
+        Self {
+            client_key: "awemuclientkey01".into(),
+            client_secret: "emu-douyin-secret".into(),
+            enterprise_open_id: "dy-enterprise-0001".into(),
+            token_ttl_s: 7_200,
+            reply_window_ms: 24 * 3_600_000,
+            replies_per_window: 5,
+            proactive_per_day: 3,
+            send_limit_per_min: 6_000,
+        }
+    }
+}
+
+/// Where and how events reach the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliveryConfig {
+    /// WeCom callback URL (`None`: WeCom events are only recorded).
+    pub wecom_url: Option<String>,
+    /// Douyin webhook URL (`None`: Douyin events are only recorded).
+    pub douyin_url: Option<String>,
+    /// How long the receiver has to answer, in milliseconds.
+    pub timeout_ms: u64,
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// Pause before each retry, in milliseconds.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            wecom_url: None,
+            douyin_url: None,
+            timeout_ms: 5_000,
+            retries: 3,
+            retry_backoff_ms: 1_000,
+        }
+    }
+}
+
+/// Synthetic traffic.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrafficConfig {
+    /// Events per second (0 = no generator).
+    pub rate_per_s: f64,
+    /// Stop after this many events (0 = unbounded).
+    pub max_events: u64,
+}
+
+impl Default for TrafficConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_s: 0.0,
+            max_events: 0,
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The inspection and control API under `/_emulator/`: what was delivered, tokens, tasks,
+//! counters, config; and levers for tests (clock, token expiry, faults, bursts, events,
+//! task confirmation, traffic rate, URL verification).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::delivery::{verify_douyin_url, verify_wecom_url};
+use crate::events::{Event, apply};
+use crate::faults::FaultConfig;
+use crate::ids;
+use crate::rate_limit::Burst;
+use crate::wecom;
+
+/// Routes of the inspection and control API.
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/_emulator/health", get(|| async { "ok" }))
+        .route("/_emulator/config", get(config))
+        .route("/_emulator/world", get(world))
+        .route("/_emulator/counters", get(counters))
+        .route("/_emulator/tokens", get(tokens))
+        .route("/_emulator/tokens/expire", post(expire_tokens))
+        .route("/_emulator/tokens/revoke", post(revoke_tokens))
+        .route("/_emulator/tasks", get(tasks))
+        .route("/_emulator/wecom/tasks/{msgid}/confirm", post(confirm_task))
+        .route("/_emulator/deliveries", get(deliveries))
+        .route("/_emulator/export.jsonl", get(export))
+        .route("/_emulator/callbacks", get(callbacks))
+        .route("/_emulator/orders", get(orders))
+        .route("/_emulator/clock", get(clock).post(move_clock))
+        .route("/_emulator/faults", get(faults).put(set_faults))
+        .route("/_emulator/rate_limit/burst", post(burst))
+        .route("/_emulator/events", post(event))
+        .route("/_emulator/traffic", post(traffic))
+        .route("/_emulator/wecom/verify_url", post(wecom_verify))
+        .route("/_emulator/douyin/verify_url", post(douyin_verify))
+}
+
+fn bad(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+fn settle(app: &App) {
+    let now = app.now_ms();
+    wecom::mass_send_settle(&mut app.lock(), &app.config().wecom, now);
+}
+
+async fn config(State(app): State<App>) -> Response {
+    let mut v = serde_json::to_value(app.config()).unwrap_or(Value::Null);
+    v["faults"] = serde_json::to_value(&app.faults().config).unwrap_or(Value::Null);
+    v["traffic"]["rate_per_s"] = app.traffic_rate().into();
+    Json(v).into_response()
+}
+
+async fn world(State(app): State<App>) -> Response {
+    let cfg = app.config();
+    let st = app.lock();
+    let w = &st.world;
+    Json(json!({
+        "corp_id": cfg.wecom.corp_id,
+        "agent_id": cfg.wecom.agent_id,
+        "staff": w.staff,
+        "contacts": w.contacts.len(),
+        "friends": w.contacts.iter().filter(|c| c.is_friend()).count(),
+        "groups": w.groups.len(),
+        "tags": w.tags,
+        "channels": w.channels,
+        "douyin_enterprise_open_id": cfg.douyin.enterprise_open_id,
+        "douyin_client_key": cfg.douyin.client_key,
+        "sample": {
+            "staff": ids::staff_id(0),
+            "external_userid": ids::contact_id(0),
+            "chat_id": ids::chat_id(0),
+            "tag_id": ids::tag_id(0),
+            "open_id": ids::open_id(0),
+        },
+    }))
+    .into_response()
+}
+
+async fn counters(State(app): State<App>) -> Response {
+    Json(app.lock().counters.clone()).into_response()
+}
+
+async fn tokens(State(app): State<App>) -> Response {
+    let st = app.lock();
+    let wecom: HashMap<&String, _> = st.wecom.tokens.all().collect();
+    Json(json!({"wecom": wecom, "douyin": st.douyin.tokens()})).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct PlatformSel {
+    #[serde(default)]
+    platform: Option<String>,
+}
+
+async fn expire_tokens(State(app): State<App>, body: Option<Json<PlatformSel>>) -> Response {
+    let sel = body.map(|b| b.0).unwrap_or_default();
+    let now = app.now_ms();
+    let mut st = app.lock();
+    let p = sel.platform.as_deref();
+    let wecom = if p.is_none_or(|p| p == "wecom") {
+        st.wecom.tokens.expire_all(now)
+    } else {
+        0
+    };
+    let douyin = if p.is_none_or(|p| p == "douyin") {
+        st.douyin.expire_tokens(now)
+    } else {
+        0
+    };
+    Json(json!({"expired": {"wecom": wecom, "douyin": douyin}})).into_response()
+}
+
+async fn revoke_tokens(State(app): State<App>, body: Option<Json<PlatformSel>>) -> Response {
+    let sel = body.map(|b| b.0).unwrap_or_default();
+    let mut st = app.lock();
+    let p = sel.platform.as_deref();
+    let wecom = if p.is_none_or(|p| p == "wecom") {
+        st.wecom.tokens.revoke_all()
+    } else {
+        0
+    };
+    let douyin = if p.is_none_or(|p| p == "douyin") {
+        st.douyin.revoke_tokens()
+    } else {
+        0
+    };
+    Json(json!({"revoked": {"wecom": wecom, "douyin": douyin}})).into_response()
+}
+
+async fn tasks(State(app): State<App>) -> Response {
+    settle(&app);
+    Json(serde_json::to_value(app.lock().wecom.tasks.all()).unwrap_or(Value::Null)).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct ConfirmReq {
+    #[serde(default)]
+    userid: Option<String>,
+}
+
+async fn confirm_task(
+    State(app): State<App>,
+    Path(msgid): Path<String>,
+    body: Option<Json<ConfirmReq>>,
+) -> Response {
+    settle(&app);
+    let req = body.map(|b| b.0).unwrap_or_default();
+    let sender = match req.userid.as_deref() {
+        Some(u) => match ids::parse_staff(u) {
+            Some(s) => Some(s),
+            None => return bad(StatusCode::BAD_REQUEST, format!("unknown userid {u:?}")),
+        },
+        None => None,
+    };
+    let now = app.now_ms();
+    match wecom::mass_send_confirm(&mut app.lock(), &app.config().wecom, &msgid, sender, now) {
+        Some(n) => Json(json!({"confirmed_senders": n})).into_response(),
+        None => bad(StatusCode::NOT_FOUND, format!("no task {msgid:?}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeliveryFilter {
+    platform: Option<String>,
+    channel: Option<String>,
+    to: Option<String>,
+    task: Option<String>,
+}
+
+async fn deliveries(State(app): State<App>, Query(f): Query<DeliveryFilter>) -> Response {
+    settle(&app);
+    let st = app.lock();
+    let list: Vec<_> = st
+        .ledger
+        .entries()
+        .iter()
+        .filter(|d| f.platform.as_deref().is_none_or(|p| p == d.platform))
+        .filter(|d| f.channel.as_deref().is_none_or(|c| c == d.channel))
+        .filter(|d| f.to.as_deref().is_none_or(|t| t == d.to))
+        .filter(|d| {
+            f.task
+                .as_deref()
+                .is_none_or(|t| d.task.as_deref() == Some(t))
+        })
+        .collect();
+    Json(json!(list)).into_response()
+}
+
+async fn export(State(app): State<App>) -> Response {
+    settle(&app);
+    let body = app.lock().ledger.to_jsonl();
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+}
+
+async fn callbacks(State(app): State<App>) -> Response {
+    Json(json!(app.lock().callbacks.all())).into_response()
+}
+
+async fn orders(State(app): State<App>) -> Response {
+    Json(json!(app.lock().orders)).into_response()
+}
+
+async fn clock(State(app): State<App>) -> Response {
+    Json(json!({"now_ms": app.now_ms(), "manual": app.shared().manual_clock.is_some()}))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ClockReq {
+    advance_ms: Option<u64>,
+    set_ms: Option<u64>,
+}
+
+async fn move_clock(State(app): State<App>, Json(req): Json<ClockReq>) -> Response {
+    let Some(clock) = &app.shared().manual_clock else {
+        return bad(
+            StatusCode::CONFLICT,
+            "the emulator runs on the system clock",
+        );
+    };
+    if let Some(t) = req.set_ms {
+        clock.set(t);
+    }
+    if let Some(d) = req.advance_ms {
+        clock.advance(d);
+    }
+    Json(json!({"now_ms": app.now_ms()})).into_response()
+}
+
+async fn faults(State(app): State<App>) -> Response {
+    Json(app.faults().config.clone()).into_response()
+}
+
+async fn set_faults(State(app): State<App>, Json(cfg): Json<FaultConfig>) -> Response {
+    app.faults().config = cfg.clone();
+    Json(cfg).into_response()
+}
+
+#[derive(Deserialize)]
+struct BurstReq {
+    #[serde(default)]
+    platform: Option<String>,
+    #[serde(flatten)]
+    burst: Burst,
+    #[serde(default)]
+    duration_ms: Option<u64>,
+}
+
+async fn burst(State(app): State<App>, Json(req): Json<BurstReq>) -> Response {
+    let mut b = req.burst;
+    if let Some(d) = req.duration_ms {
+        b.until_ms = Some(app.now_ms() + d);
+    }
+    if b.until_ms.is_none() && b.calls.is_none() {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "give calls, until_ms or duration_ms",
+        );
+    }
+    let mut st = app.lock();
+    match req.platform.as_deref().unwrap_or("wecom") {
+        "wecom" => st.wecom.limiter.add_burst(b.clone()),
+        "douyin" => st.douyin.limiter_mut().add_burst(b.clone()),
+        other => {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                format!("unknown platform {other:?}"),
+            );
+        }
+    }
+    Json(json!({"burst": b})).into_response()
+}
+
+async fn event(State(app): State<App>, Json(ev): Json<Event>) -> Response {
+    match apply(&app, ev) {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => bad(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct TrafficReq {
+    rate_per_s: f64,
+}
+
+async fn traffic(State(app): State<App>, Json(req): Json<TrafficReq>) -> Response {
+    app.set_traffic_rate(req.rate_per_s);
+    Json(json!({"rate_per_s": app.traffic_rate()})).into_response()
+}
+
+async fn wecom_verify(State(app): State<App>) -> Response {
+    match verify_wecom_url(&app).await {
+        Ok(echo) => Json(json!({"ok": true, "echo": echo})).into_response(),
+        Err(e) => bad(StatusCode::BAD_GATEWAY, e),
+    }
+}
+
+async fn douyin_verify(State(app): State<App>) -> Response {
+    match verify_douyin_url(&app).await {
+        Ok(c) => Json(json!({"ok": true, "challenge": c})).into_response(),
+        Err(e) => bad(StatusCode::BAD_GATEWAY, e),
+    }
+}

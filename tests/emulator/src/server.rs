@@ -1,0 +1,146 @@
+//! The HTTP server. Our own accept loop over hyper (rather than `axum::serve`) so that the
+//! fault injector can drop a connection without writing any answer, as a crashed or
+//! overloaded platform front end would.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::middleware;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::{Service, service_fn};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::config::Config;
+use crate::faults::{ResetConnection, inject};
+use crate::{douyin, inspect, traffic, wecom};
+
+/// Which clock the emulator runs on.
+#[derive(Debug, Clone)]
+pub enum ClockChoice {
+    /// Wall time.
+    System,
+    /// Time moved by the test (or by `POST /_emulator/clock`).
+    Manual(Arc<ManualClock>),
+}
+
+/// A running emulator.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state, for in-process inspection.
+    pub app: App,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+    traffic: JoinHandle<()>,
+}
+
+impl Running {
+    /// `http://addr`, the base URL to point clients at.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop accepting connections and stop the traffic generator.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.traffic.abort();
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.traffic.abort();
+        self.server.abort();
+    }
+}
+
+/// All routes with fault injection in front.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .merge(wecom::router())
+        .merge(douyin::router())
+        .merge(inspect::router())
+        .layer(middleware::from_fn_with_state(app.clone(), inject))
+        .with_state(app)
+}
+
+/// Start the emulator on `listen` (port 0 picks a free port).
+pub async fn start(
+    config: Config,
+    clock: ClockChoice,
+    listen: SocketAddr,
+) -> Result<Running, String> {
+    let (clock, manual): (Arc<dyn Clock>, _) = match clock {
+        ClockChoice::System => (Arc::new(SystemClock), None),
+        ClockChoice::Manual(m) => (m.clone(), Some(m)),
+    };
+    let app = App::new(config, clock, manual)?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("no local address: {e}"))?;
+    let (tx, rx) = oneshot::channel();
+    let server = tokio::spawn(serve(listener, router(app.clone()), rx));
+    let traffic = traffic::spawn(app.clone());
+    Ok(Running {
+        addr,
+        app,
+        shutdown: Some(tx),
+        server,
+        traffic,
+    })
+}
+
+async fn serve(listener: TcpListener, router: Router, mut shutdown: oneshot::Receiver<()>) {
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => return,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, _)) = accepted else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let tower = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let fut = tower.call(req);
+                async move {
+                    let resp = match fut.await {
+                        Ok(r) => r,
+                        Err(never) => match never {},
+                    };
+                    if resp.extensions().get::<ResetConnection>().is_some() {
+                        // A service error makes hyper close the connection without answering.
+                        return Err(io::Error::new(
+                            io::ErrorKind::ConnectionReset,
+                            "injected reset",
+                        ));
+                    }
+                    Ok::<_, io::Error>(resp.map(Body::new))
+                }
+            });
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,109 @@
+//! The traffic generator: at a chosen rate, customers add staff through channel codes, write
+//! on Douyin, join and leave groups, place orders, delete staff and go silent.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::events::{Event, apply};
+use crate::ids;
+use crate::world::SILENT;
+
+const TICK: Duration = Duration::from_millis(10);
+
+/// Start the generator; it follows the rate set on the app (0 pauses it) and stops after
+/// `traffic.max_events` events if that is set.
+pub fn spawn(app: App) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let max = app.config().traffic.max_events;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut owed = 0.0_f64;
+        let mut emitted = 0u64;
+        loop {
+            tick.tick().await;
+            let rate = app.traffic_rate();
+            if rate <= 0.0 {
+                owed = 0.0;
+                continue;
+            }
+            owed += rate * TICK.as_secs_f64();
+            while owed >= 1.0 {
+                owed -= 1.0;
+                if let Some(ev) = pick(&app) {
+                    // Random picks can collide with the state (already a member, ...); skip those.
+                    let _ = apply(&app, ev);
+                }
+                emitted += 1;
+                if max > 0 && emitted >= max {
+                    return;
+                }
+            }
+        }
+    })
+}
+
+/// Choose the next event from the seeded generator.
+pub fn pick(app: &App) -> Option<Event> {
+    let mut st = app.lock();
+    let st = &mut *st;
+    let n = st.world.contacts.len() as u64;
+    let roll = st.rng.below(100);
+    if roll < 30 || n == 0 {
+        return Some(Event::AddContact {
+            staff: None,
+            channel: None,
+        });
+    }
+    // An active customer: a few tries to skip silent ones.
+    let mut c = None;
+    for _ in 0..8 {
+        let i = st.rng.below(n) as u32;
+        if st.world.contacts[i as usize].flags & SILENT == 0 {
+            c = Some(i);
+            break;
+        }
+    }
+    let c = c?;
+    let groups = st.world.groups.len() as u64;
+    let ev = match roll {
+        30..=54 => Event::DouyinMessage {
+            open_id: ids::open_id(c),
+            text: format!("emu message {}", st.rng.below(1_000_000)),
+        },
+        55..=64 => Event::DouyinEnter {
+            open_id: ids::open_id(c),
+        },
+        65..=69 => Event::DouyinAuthorize {
+            open_id: ids::open_id(c),
+        },
+        70..=79 if groups > 0 => Event::JoinGroup {
+            chat_id: ids::chat_id(st.rng.below(groups) as u32),
+            external_userid: ids::contact_id(c),
+        },
+        80..=84 if groups > 0 => {
+            let g = st.rng.below(groups) as usize;
+            let members = &st.world.groups[g].members;
+            if members.is_empty() {
+                return None;
+            }
+            let m = members[st.rng.below(members.len() as u64) as usize].0;
+            Event::LeaveGroup {
+                chat_id: ids::chat_id(g as u32),
+                external_userid: ids::contact_id(m),
+            }
+        }
+        85..=89 => Event::Order {
+            external_userid: ids::contact_id(c),
+            amount_fen: 100 + st.rng.below(100_000),
+        },
+        90..=94 => Event::CustomerDeletesStaff {
+            external_userid: ids::contact_id(c),
+        },
+        _ => Event::GoSilent {
+            external_userid: ids::contact_id(c),
+        },
+    };
+    Some(ev)
+}

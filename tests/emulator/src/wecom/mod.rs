@@ -1,0 +1,148 @@
+//! WeCom server API at its real paths under `/cgi-bin/`.
+//!
+//! Every answer is HTTP 200 with JSON `errcode`/`errmsg`, as on the platform. Common checks
+//! (access token, frequency limit) run in [`call`] before the endpoint's own logic.
+
+mod contact;
+mod error;
+mod groupchat;
+mod mass_send;
+mod message;
+mod token;
+mod welcome;
+
+pub mod callback;
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use error::WxError;
+pub use mass_send::{TaskStatus, Tasks, confirm as mass_send_confirm, settle as mass_send_settle};
+pub use token::Tokens;
+pub use welcome::WelcomeCodes;
+
+use crate::app::{App, State};
+use crate::config::{Config, WecomConfig};
+use crate::rate_limit::RateLimiter;
+
+/// WeCom's share of the emulator state.
+#[derive(Debug)]
+pub struct WecomState {
+    /// Access tokens per app.
+    pub tokens: Tokens,
+    /// Per-API frequency limits of the corp.
+    pub limiter: RateLimiter,
+    /// Welcome codes issued with add-contact callbacks.
+    pub welcome: WelcomeCodes,
+    /// Mass-send tasks.
+    pub tasks: Tasks,
+    /// App message quotas.
+    pub app_messages: message::AppMessageQuota,
+}
+
+impl WecomState {
+    /// Fresh state for `cfg`.
+    pub fn new(cfg: &WecomConfig) -> Self {
+        Self {
+            tokens: Tokens::default(),
+            limiter: RateLimiter::new(cfg.api_limit_per_min, cfg.api_limit_per_hour),
+            welcome: WelcomeCodes::default(),
+            tasks: Tasks::default(),
+            app_messages: message::AppMessageQuota::default(),
+        }
+    }
+}
+
+/// Routes of the WeCom API.
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/cgi-bin/gettoken", get(token::gettoken))
+        .route("/cgi-bin/externalcontact/get", get(contact::get))
+        .route("/cgi-bin/externalcontact/list", get(contact::list))
+        .route("/cgi-bin/externalcontact/mark_tag", post(contact::mark_tag))
+        .route("/cgi-bin/externalcontact/remark", post(contact::remark))
+        .route(
+            "/cgi-bin/externalcontact/send_welcome_msg",
+            post(welcome::send_welcome_msg),
+        )
+        .route(
+            "/cgi-bin/externalcontact/add_msg_template",
+            post(mass_send::add_msg_template),
+        )
+        .route(
+            "/cgi-bin/externalcontact/get_groupmsg_task",
+            post(mass_send::get_groupmsg_task),
+        )
+        .route(
+            "/cgi-bin/externalcontact/get_groupmsg_send_result",
+            post(mass_send::get_groupmsg_send_result),
+        )
+        .route(
+            "/cgi-bin/externalcontact/groupchat/list",
+            post(groupchat::list),
+        )
+        .route(
+            "/cgi-bin/externalcontact/groupchat/get",
+            post(groupchat::get),
+        )
+        .route("/cgi-bin/message/send", post(message::send))
+}
+
+/// Query string as a map (unknown keys are ignored, as the platform does).
+pub(crate) type Query = HashMap<String, String>;
+
+/// Run the common checks for `api`, then `f` under the state lock, and answer.
+pub(crate) fn call(
+    app: &App,
+    api: &'static str,
+    query: &Query,
+    f: impl FnOnce(&mut State, &Config, u64) -> Result<Value, WxError>,
+) -> Response {
+    let now = app.now_ms();
+    let mut st = app.lock();
+    let st = &mut *st;
+    st.counters.call(api);
+    let result = st
+        .wecom
+        .tokens
+        .check(query.get("access_token").map(String::as_str), now)
+        .and_then(|()| {
+            if st.wecom.limiter.allow(api, now) {
+                Ok(())
+            } else {
+                Err(WxError::FREQUENCY_LIMIT)
+            }
+        })
+        .and_then(|()| f(st, app.config(), now));
+    match result {
+        Ok(body) => ok(body),
+        Err(e) => {
+            st.counters
+                .error(api, e.code == WxError::FREQUENCY_LIMIT.code);
+            e.into_response()
+        }
+    }
+}
+
+/// `{"errcode":0,"errmsg":"ok", ...body}`.
+pub(crate) fn ok(mut body: Value) -> Response {
+    if !body.is_object() {
+        body = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(map) = &mut body {
+        map.insert("errcode".into(), 0.into());
+        map.insert("errmsg".into(), "ok".into());
+    }
+    Json(body).into_response()
+}
+
+/// Parse a JSON body; WeCom answers malformed JSON with 47001.
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, WxError> {
+    serde_json::from_slice(body).map_err(|_| WxError::DATA_FORMAT)
+}
