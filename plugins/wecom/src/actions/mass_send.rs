@@ -1,0 +1,338 @@
+//! Mass sends (`add_msg_template`) to contacts or groups, and their outcome.
+//!
+//! WeCom only creates a task that the staff member must confirm in their client, so these
+//! actions answer `accepted` with the task's `msgid` as handle; `check-outcome` then reads
+//! `get_groupmsg_task` (has each sender confirmed?) and `get_groupmsg_send_result` (what
+//! happened to each recipient).
+
+use serde::{Deserialize, Serialize};
+use sop_plugin_sdk::action::{ActionDef, Actions};
+use sop_plugin_sdk::schemars::{self, JsonSchema};
+use sop_plugin_sdk::{
+    Audience, Delivery, InvokeOutcome, OutcomeStatus, Pending, PluginError, json, kv,
+};
+
+use super::Content;
+use crate::client::Client;
+
+/// WeCom's caps on one task's recipients.
+const MAX_CONTACTS: usize = 10_000;
+const MAX_GROUPS: usize = 2_000;
+/// First look after this long: staff rarely confirm within seconds.
+pub const FIRST_CHECK_MS: u64 = 5 * 60_000;
+/// Later looks while the task waits for confirmation.
+pub const RECHECK_MS: u64 = 30 * 60_000;
+/// A task nobody confirmed within this long is reported as failed.
+pub const CONFIRM_WINDOW_MS: i64 = 3 * 24 * 3_600_000;
+/// Pages read per list before giving up (1,000 rows each).
+const MAX_PAGES: usize = 20;
+
+/// Input of `mass_send_contacts`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MassSendContacts {
+    /// The staff member whose contacts receive it; all who follow them when omitted.
+    #[serde(default)]
+    pub sender: Option<String>,
+    /// Recipients (at most 10,000).
+    pub external_userids: Vec<String>,
+    /// The text (`text.content`).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Up to 9 attachments in WeCom's shape.
+    #[serde(default)]
+    pub attachments: Vec<serde_json::Value>,
+    /// Let the staff member deselect recipients before confirming.
+    #[serde(default)]
+    pub allow_select: bool,
+}
+
+/// Input of `mass_send_groups`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MassSendGroups {
+    /// The group owner who confirms the task (required by WeCom for group sends).
+    pub sender: String,
+    /// Target groups (at most 2,000); all of the sender's groups when empty.
+    #[serde(default)]
+    pub chat_ids: Vec<String>,
+    /// The text (`text.content`).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Up to 9 attachments in WeCom's shape.
+    #[serde(default)]
+    pub attachments: Vec<serde_json::Value>,
+}
+
+/// What the plugin remembers about a task, under its idempotency key and its msgid.
+#[derive(Debug, Serialize, Deserialize)]
+struct TaskRecord {
+    msgid: String,
+    created_at_ms: i64,
+}
+
+fn task_key(msgid: &str) -> String {
+    format!("task/{msgid}")
+}
+
+fn invocation_key(idempotency_key: &str) -> String {
+    format!("invocation/{idempotency_key}")
+}
+
+/// Kept a little longer than a task can stay unconfirmed.
+const RECORD_TTL_MS: u64 = 7 * 24 * 3_600_000;
+
+fn add_msg_template(
+    client: &Client<'_>,
+    mut body: serde_json::Map<String, serde_json::Value>,
+    content: Content,
+) -> Result<InvokeOutcome, PluginError> {
+    content.write_into(&mut body)?;
+    let answer = client.post(
+        "externalcontact/add_msg_template",
+        &body,
+        Delivery::AtMostOnce,
+    )?;
+    let msgid = answer
+        .get("msgid")
+        .and_then(serde_json::Value::as_str)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            // WeCom said ok but gave no task id: something may have been created.
+            PluginError::outcome_unknown("add_msg_template: answer without a msgid")
+        })?
+        .to_owned();
+    let record = TaskRecord {
+        msgid: msgid.clone(),
+        created_at_ms: client.host.now_ms(),
+    };
+    kv::set_json(client.host, &task_key(&msgid), &record, Some(RECORD_TTL_MS));
+    if let Some(key) = client.idempotency_key.as_deref() {
+        kv::set_json(
+            client.host,
+            &invocation_key(key),
+            &record,
+            Some(RECORD_TTL_MS),
+        );
+    }
+    Ok(InvokeOutcome::Accepted(Pending {
+        handle: msgid,
+        check_after_ms: FIRST_CHECK_MS,
+        output: json::to_json(&super::strip_envelope(answer)),
+    }))
+}
+
+fn mass_send_contacts(
+    client: &Client<'_>,
+    input: MassSendContacts,
+) -> Result<InvokeOutcome, PluginError> {
+    if input.external_userids.is_empty() || input.external_userids.len() > MAX_CONTACTS {
+        return Err(PluginError::invalid_input(format!(
+            "`external_userids` must hold 1 to {MAX_CONTACTS} contacts, got {}",
+            input.external_userids.len()
+        )));
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("chat_type".to_owned(), "single".into());
+    body.insert("external_userid".to_owned(), input.external_userids.into());
+    if let Some(sender) = input.sender {
+        body.insert("sender".to_owned(), sender.into());
+    }
+    body.insert("allow_select".to_owned(), input.allow_select.into());
+    add_msg_template(client, body, Content::new(input.text, input.attachments))
+}
+
+fn mass_send_groups(
+    client: &Client<'_>,
+    input: MassSendGroups,
+) -> Result<InvokeOutcome, PluginError> {
+    if input.sender.is_empty() {
+        return Err(PluginError::invalid_input("`sender` is empty"));
+    }
+    if input.chat_ids.len() > MAX_GROUPS {
+        return Err(PluginError::invalid_input(format!(
+            "`chat_ids` holds at most {MAX_GROUPS} groups, got {}",
+            input.chat_ids.len()
+        )));
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("chat_type".to_owned(), "group".into());
+    body.insert("sender".to_owned(), input.sender.into());
+    if !input.chat_ids.is_empty() {
+        body.insert("chat_id_list".to_owned(), input.chat_ids.into());
+    }
+    add_msg_template(client, body, Content::new(input.text, input.attachments))
+}
+
+/// Registers the mass sends.
+pub fn register<'a>(actions: Actions<Client<'a>>) -> Actions<Client<'a>> {
+    actions
+        .action(
+            ActionDef::new(
+                "mass_send_contacts",
+                "Creates a mass-send task to contacts (add_msg_template, chat_type single). \
+                 Nothing is delivered until the staff member confirms it; check-outcome reports \
+                 per-recipient results.",
+            )
+            .at_most_once()
+            .audience(Audience::Contact)
+            .asynchronous()
+            .rate_limits(&["api_per_corp_minute", "api_per_corp_hour"]),
+            mass_send_contacts,
+        )
+        .action(
+            ActionDef::new(
+                "mass_send_groups",
+                "Creates a mass-send task to customer groups (add_msg_template, chat_type \
+                 group), confirmed by the owner; check-outcome reports per-group results.",
+            )
+            .at_most_once()
+            .audience(Audience::Group)
+            .asynchronous()
+            .rate_limits(&["api_per_corp_minute", "api_per_corp_hour"]),
+            mass_send_groups,
+        )
+}
+
+#[derive(Debug, Deserialize)]
+struct SenderTask {
+    userid: String,
+    /// 0 not sent yet, 2 sent.
+    status: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Recipient {
+    #[serde(default)]
+    external_userid: Option<String>,
+    #[serde(default)]
+    chat_id: Option<String>,
+    #[serde(default)]
+    userid: Option<String>,
+    /// 0 not sent, 1 sent, 2 not a friend, 3 already received another mass message.
+    status: i64,
+    #[serde(default)]
+    send_time: Option<i64>,
+}
+
+fn recipient_status(code: i64) -> &'static str {
+    match code {
+        0 => "unsent",
+        1 => "sent",
+        2 => "not_friend",
+        3 => "over_receive_limit",
+        _ => "unknown",
+    }
+}
+
+/// Reads every page of `list_field` from `api`.
+fn read_pages<T: serde::de::DeserializeOwned>(
+    client: &Client<'_>,
+    api: &str,
+    base: serde_json::Value,
+    list_field: &str,
+) -> Result<Vec<T>, PluginError> {
+    let mut rows = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..MAX_PAGES {
+        let mut body = base.clone();
+        body["limit"] = 1000.into();
+        if !cursor.is_empty() {
+            body["cursor"] = cursor.clone().into();
+        }
+        let answer = client.post(api, &body, Delivery::Idempotent)?;
+        let page: Vec<T> = answer
+            .get(list_field)
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| PluginError::transient(format!("{api}: unexpected `{list_field}`: {e}")))?
+            .unwrap_or_default();
+        rows.extend(page);
+        cursor = answer
+            .get("next_cursor")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if cursor.is_empty() {
+            return Ok(rows);
+        }
+    }
+    Err(PluginError::transient(format!(
+        "{api}: more than {MAX_PAGES} pages"
+    )))
+}
+
+/// The outcome of the task behind `handle` (or, after a crash, behind `idempotency_key`).
+pub fn check(
+    client: &Client<'_>,
+    idempotency_key: &str,
+    handle: Option<String>,
+) -> Result<OutcomeStatus, PluginError> {
+    let record = match handle {
+        Some(msgid) => {
+            kv::get_json::<TaskRecord>(client.host, &task_key(&msgid)).unwrap_or(TaskRecord {
+                msgid,
+                created_at_ms: client.host.now_ms(),
+            })
+        }
+        None => kv::get_json::<TaskRecord>(client.host, &invocation_key(idempotency_key))
+            .ok_or_else(|| {
+                PluginError::permanent(
+                    "no task was recorded for this idempotency key; WeCom cannot be asked",
+                )
+            })?,
+    };
+    let msgid = record.msgid.as_str();
+    let senders: Vec<SenderTask> = read_pages(
+        client,
+        "externalcontact/get_groupmsg_task",
+        serde_json::json!({ "msgid": msgid }),
+        "task_list",
+    )?;
+    let confirmed: Vec<&SenderTask> = senders.iter().filter(|s| s.status == 2).collect();
+    let waiting: Vec<&str> = senders
+        .iter()
+        .filter(|s| s.status != 2)
+        .map(|s| s.userid.as_str())
+        .collect();
+    let expired = client.host.now_ms() - record.created_at_ms >= CONFIRM_WINDOW_MS;
+    if !waiting.is_empty() && !expired {
+        return Ok(OutcomeStatus::Pending(RECHECK_MS));
+    }
+    if confirmed.is_empty() {
+        return Ok(OutcomeStatus::Failed(format!(
+            "task {msgid}: no sender confirmed it within {} hours",
+            CONFIRM_WINDOW_MS / 3_600_000
+        )));
+    }
+    let mut results = Vec::new();
+    for sender in &confirmed {
+        let rows: Vec<Recipient> = read_pages(
+            client,
+            "externalcontact/get_groupmsg_send_result",
+            serde_json::json!({ "msgid": msgid, "userid": sender.userid }),
+            "send_list",
+        )?;
+        results.extend(rows.into_iter().map(|r| {
+            serde_json::json!({
+                "external_userid": r.external_userid,
+                "chat_id": r.chat_id,
+                "userid": r.userid.unwrap_or_else(|| sender.userid.clone()),
+                "status": recipient_status(r.status),
+                "send_time": r.send_time,
+            })
+        }));
+    }
+    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count();
+    let output = serde_json::json!({
+        "msgid": msgid,
+        "sent": count("sent"),
+        "not_friend": count("not_friend"),
+        "over_receive_limit": count("over_receive_limit"),
+        "unsent": count("unsent"),
+        "senders_unconfirmed": waiting,
+        "results": results,
+    });
+    Ok(OutcomeStatus::Done(json::to_json(&output)))
+}

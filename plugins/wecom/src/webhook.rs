@@ -1,0 +1,62 @@
+//! Callback verification: URL verification (GET) and signed, encrypted events (POST).
+
+use sop_plugin_sdk::{Account, WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse};
+use wecom_crypto::{Crypto, CryptoError};
+
+use crate::config::Config;
+
+/// Verifies and decrypts one callback for `account`.
+pub fn parse(account: &Account, request: &WebhookRequest) -> Result<WebhookOutcome, WebhookError> {
+    let config: Config = serde_json::from_str(&account.config)
+        .map_err(|e| WebhookError::verification_failed(format!("account configuration: {e}")))?;
+    let (Some(token), Some(aes_key)) =
+        (config.token.as_deref(), config.encoding_aes_key.as_deref())
+    else {
+        return Err(WebhookError::verification_failed(
+            "the account has no callback `token` and `encoding_aes_key`",
+        ));
+    };
+    let crypto = Crypto::new(token, aes_key, &config.corp_id).map_err(crypto_error)?;
+    let param = |name: &str| {
+        request
+            .query_param(name)
+            .ok_or_else(|| WebhookError::verification_failed(format!("missing `{name}` parameter")))
+    };
+    let signature = param("msg_signature")?;
+    let timestamp = param("timestamp")?;
+    let nonce = param("nonce")?;
+    if request.method.eq_ignore_ascii_case("GET") {
+        let echostr = param("echostr")?;
+        let plain = crypto
+            .verify_url(signature, timestamp, nonce, echostr)
+            .map_err(crypto_error)?;
+        // WeCom expects the bare plaintext and nothing else.
+        return Ok(WebhookOutcome {
+            response: WebhookResponse::text(plain),
+            events: Vec::new(),
+        });
+    }
+    let body = std::str::from_utf8(&request.body)
+        .map_err(|_| WebhookError::verification_failed("body is not UTF-8"))?;
+    let xml = crypto
+        .decrypt_callback(signature, timestamp, nonce, body)
+        .map_err(crypto_error)?;
+    Ok(WebhookOutcome {
+        response: WebhookResponse::text("success"),
+        events: crate::callback::events(&xml)?,
+    })
+}
+
+/// Signature, key and receiver problems mean we cannot trust the request; anything after a
+/// good signature is a readable-but-broken payload.
+fn crypto_error(error: CryptoError) -> WebhookError {
+    match error {
+        CryptoError::SignatureMismatch
+        | CryptoError::MissingEncrypt
+        | CryptoError::InvalidAesKey
+        | CryptoError::ReceiveIdMismatch { .. } => {
+            WebhookError::verification_failed(error.to_string())
+        }
+        other => WebhookError::malformed(other.to_string()),
+    }
+}
