@@ -50,7 +50,13 @@ impl Ctx<'_> {
         if let Some(n) = map.get("audience") {
             playbook.audience = self.audience(n);
         }
+        let misspelt = |key: &str| {
+            map.node.as_map().unwrap_or(&[]).iter().any(|(k, _)| {
+                k.as_str().is_some_and(|k| k != key && crate::diagnostic::did_you_mean(k, [key]).is_some())
+            })
+        };
         match map.get("triggers") {
+            None if misspelt("triggers") => {}
             None => self.push(
                 Diagnostic::new(Code::NoTriggers, map.head(), "the playbook has no `triggers`")
                     .with_help("add e.g. `triggers: [{event: wecom.contact_added}]`, or `[{manual: true}]`"),
@@ -67,6 +73,7 @@ impl Ctx<'_> {
             playbook.policy = self.policy(n);
         }
         match map.get("steps") {
+            None if misspelt("steps") => {}
             None => self.push(Diagnostic::new(Code::NoSteps, map.head(), "the playbook has no `steps`")),
             Some(n) => playbook.steps = self.top_steps(n),
         }

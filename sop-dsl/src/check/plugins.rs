@@ -124,7 +124,7 @@ impl Ctx<'_> {
                 };
                 self.push(
                     Diagnostic::new(Code::MissingParam, span, format!("`{action}` needs the parameter `{key}`"))
-                        .with_help(describe(properties.and_then(|p| p.get(key)))),
+                        .with_help(format!("`{key}`: {}", describe(properties.and_then(|p| p.get(key))))),
                 );
             }
         }

@@ -36,11 +36,12 @@ impl<'n> Map<'n> {
         self.get(key).is_some()
     }
 
-    /// Where to point when a key is missing: the first line of the mapping.
+    /// Where to point when a key is missing: the mapping's first key.
     pub fn head(&self) -> Range<usize> {
-        let start = self.node.span.start;
-        let first_key_end = self.entries.first().map_or(start, |(k, _)| k.span.end);
-        start..first_key_end.max(start)
+        match self.entries.first() {
+            Some((key, _)) => key.span.clone(),
+            None => self.node.span.start..self.node.span.start + 1,
+        }
     }
 }
 

@@ -69,6 +69,13 @@ impl Ctx<'_> {
 
     fn step(&mut self, node: &Node, index: usize) -> Option<Step> {
         let kind = self.kind_of(node, "step", KINDS);
+        if kind.is_none() {
+            // Keep the id so that jumps to this step are not reported as unknown too.
+            let id = node.get("id").filter(|n| n.as_str().is_some());
+            let graph_id = id.map(|n| (n.as_str().unwrap_or_default().to_string(), n.span.clone()));
+            self.graph.set(index, graph_id, true, vec![Edge::Follow]);
+            return None;
+        }
         let allowed: Vec<&str> = match kind {
             Some(k) => COMMON.iter().chain(kind_keys(k)).copied().collect(),
             None => COMMON.iter().chain(KINDS).chain(&["params", "then", "else"]).copied().collect(),

@@ -108,7 +108,8 @@ impl fmt::Display for Duration {
             return f.write_str("0s");
         }
         let mut left = self.seconds;
-        for (unit, size) in UNITS {
+        // Weeks are read but not written: `30d` reads better than `4w2d`.
+        for (unit, size) in UNITS.into_iter().skip(1) {
             if left >= size {
                 write!(f, "{}{unit}", left / size)?;
                 left %= size;
@@ -354,12 +355,13 @@ mod tests {
 
     #[test]
     fn parses_and_prints_durations() {
-        for (text, seconds) in [("30s", 30), ("5m", 300), ("1d", 86_400), ("1h30m", 5_400), ("2w", 1_209_600)] {
+        for (text, seconds) in [("30s", 30), ("5m", 300), ("1d", 86_400), ("1h30m", 5_400), ("14d", 1_209_600)] {
             let d: Duration = text.parse().unwrap();
             assert_eq!(d.as_seconds(), seconds, "{text}");
             assert_eq!(d.to_string(), text);
         }
         assert_eq!("90m".parse::<Duration>().unwrap().to_string(), "1h30m");
+        assert_eq!("2w".parse::<Duration>().unwrap().to_string(), "14d");
         assert_eq!("0s".parse::<Duration>().unwrap().as_seconds(), 0);
     }
 

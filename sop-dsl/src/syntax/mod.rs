@@ -293,6 +293,13 @@ fn is_scalar(node: &Node) -> bool {
 
 impl Node {
     fn container(value: Value, start: usize, end: usize) -> Node {
+        // Block mappings are marked after their first key; start at the first child instead.
+        let first = match &value {
+            Value::Seq(items) => items.first().map(|n| n.span.start),
+            Value::Map(entries) => entries.first().map(|(k, _)| k.span.start),
+            _ => None,
+        };
+        let start = first.map_or(start, |f| f.min(start));
         Node {
             value,
             span: start..end.max(start),

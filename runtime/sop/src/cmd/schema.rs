@@ -1,4 +1,4 @@
-//! `sop schema`.
+//! `sop schema`: the JSON Schema of the playbook format, for editor completion.
 
 use std::process::ExitCode;
 
@@ -6,6 +6,14 @@ use std::process::ExitCode;
 pub struct Args {}
 
 pub fn run(_args: Args) -> ExitCode {
-    eprintln!("sop schema: not implemented yet");
-    ExitCode::FAILURE
+    match serde_json::to_string_pretty(&sop_dsl::json_schema()) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

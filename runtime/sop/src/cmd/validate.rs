@@ -1,11 +1,112 @@
-//! `sop validate`.
+//! `sop validate`: check playbooks and report every problem at once.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use sop_dsl::render::{JsonDiagnostic, render_human};
+use sop_dsl::{Catalog, Diagnostic, Severity};
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("sop validate: not implemented yet");
-    ExitCode::FAILURE
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Playbook files (YAML).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Directory of plugin manifests (`*.json`) to check actions and events against.
+    #[arg(long, value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// How to print diagnostics (always on stderr).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// A file that was read, with what the checker said about it.
+pub struct Checked {
+    pub name: String,
+    pub src: String,
+    pub loaded: sop_dsl::Loaded,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads the catalog named by `--plugins`, if any.
+pub fn catalog(dir: Option<&PathBuf>) -> Result<Option<Catalog>, String> {
+    dir.map(|d| Catalog::load_dir(d).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+/// Reads and checks one file; an unreadable file becomes a diagnostic-free error string.
+pub fn check_file(path: &PathBuf, catalog: Option<&Catalog>) -> Result<Checked, String> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let src = String::from_utf8(bytes).map_err(|e| format!("{name}: not UTF-8 text: {e}"))?;
+    let loaded = sop_dsl::load(&src, catalog);
+    let diagnostics = loaded.diagnostics.clone();
+    Ok(Checked {
+        name,
+        src,
+        loaded,
+        diagnostics,
+    })
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let catalog = match catalog(args.plugins.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut failed = false;
+    let mut counts = [0usize; 3];
+    let mut json = Vec::new();
+    for path in &args.files {
+        let checked = match check_file(path, catalog.as_ref()) {
+            Ok(c) => c,
+            Err(e) => {
+                failed = true;
+                counts[2] += 1;
+                if args.format == Format::Json {
+                    json.push(serde_json::json!({"file": path.display().to_string(), "severity": "error", "message": e}));
+                } else {
+                    eprintln!("error: {e}");
+                }
+                continue;
+            }
+        };
+        for d in &checked.diagnostics {
+            counts[d.severity as usize] += 1;
+            failed |= d.is_error();
+            match args.format {
+                Format::Human => eprintln!("{}", render_human(d, &checked.name, &checked.src)),
+                Format::Json => json.push(
+                    serde_json::to_value(JsonDiagnostic::new(d, &checked.name, &checked.src))
+                        .unwrap_or_default(),
+                ),
+            }
+        }
+    }
+    match args.format {
+        Format::Json => eprintln!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into())
+        ),
+        Format::Human => eprintln!(
+            "{} file(s) checked: {} error(s), {} warning(s), {} note(s)",
+            args.files.len(),
+            counts[Severity::Error as usize],
+            counts[Severity::Warning as usize],
+            counts[Severity::Note as usize]
+        ),
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -1,0 +1,60 @@
+//! Every broken playbook in `fixtures/invalid/` with its rendered diagnostics as a snapshot.
+//! Checked against the bundled plugin manifests, so plugin checks run too.
+
+use std::path::{Path, PathBuf};
+
+use sop_dsl::render::render_human;
+use sop_dsl::{Catalog, Severity, load};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn catalog() -> Catalog {
+    Catalog::load_dir(&root().join("playbooks/plugins")).expect("bundled plugin manifests load")
+}
+
+#[test]
+fn invalid_fixtures() {
+    let catalog = catalog();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 40, "only {} fixtures", paths.len());
+    for path in paths {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let src = std::fs::read_to_string(&path).unwrap();
+        let loaded = load(&src, Some(&catalog));
+        assert!(
+            loaded.diagnostics.iter().any(|d| d.severity >= Severity::Warning),
+            "{name}: expected at least one error or warning"
+        );
+        let file = format!("{name}.yaml");
+        let rendered: String = loaded
+            .diagnostics
+            .iter()
+            .map(|d| render_human(d, &file, &src))
+            .collect::<Vec<_>>()
+            .join("\n");
+        insta::with_settings!({ snapshot_path => "snapshots/invalid", prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!(name, rendered);
+        });
+    }
+}
+
+#[test]
+fn without_a_catalog_plugin_checks_are_skipped_with_one_note() {
+    let src = std::fs::read_to_string(root().join("playbooks/welcome.yaml")).unwrap();
+    let loaded = load(&src, None);
+    let notes: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == sop_dsl::Code::CatalogSkipped)
+        .collect();
+    assert_eq!(notes.len(), 1);
+    assert!(!loaded.has_errors());
+}
