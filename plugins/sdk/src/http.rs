@@ -49,6 +49,14 @@ impl Fetch {
         fetch
     }
 
+    /// A `POST` of `fields` as `application/x-www-form-urlencoded` (OAuth token endpoints).
+    pub fn post_form(url: &str, fields: &[(&str, &str)]) -> Self {
+        let mut fetch =
+            Self::new("POST", url).header("content-type", "application/x-www-form-urlencoded");
+        fetch.request.body = encode_pairs(fields.iter().copied()).into_bytes();
+        fetch
+    }
+
     /// Appends a query parameter (percent-encoded here).
     pub fn query(mut self, name: &str, value: &str) -> Self {
         self.query.push((name.to_owned(), value.to_owned()));
@@ -73,13 +81,9 @@ impl Fetch {
     pub fn request(&self) -> HttpRequest {
         let mut request = self.request.clone();
         if !self.query.is_empty() {
-            let encoded: Vec<String> = self
-                .query
-                .iter()
-                .map(|(n, v)| format!("{}={}", percent_encode(n), percent_encode(v)))
-                .collect();
+            let encoded = encode_pairs(self.query.iter().map(|(n, v)| (n.as_str(), v.as_str())));
             let separator = if request.url.contains('?') { '&' } else { '?' };
-            request.url = format!("{}{separator}{}", request.url, encoded.join("&"));
+            request.url = format!("{}{separator}{encoded}", request.url);
         }
         request
     }
@@ -187,6 +191,13 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .map(|(_, v)| v.as_str())
 }
 
+fn encode_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    pairs
+        .map(|(n, v)| format!("{}={}", percent_encode(n), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// RFC 3986 percent-encoding of everything but unreserved characters.
 pub fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -216,6 +227,18 @@ mod tests {
         assert_eq!(
             request().url,
             "https://api.example.com/x?token=s%20e%2Fcret"
+        );
+    }
+
+    #[test]
+    fn form_bodies_are_encoded() {
+        let request = Fetch::post_form("https://h/t", &[("a", "1 2"), ("b", "x&y")]).request();
+        assert_eq!(request.body, b"a=1%202&b=x%26y");
+        assert!(
+            request
+                .headers
+                .iter()
+                .any(|(n, v)| n == "content-type" && v == "application/x-www-form-urlencoded")
         );
     }
 
