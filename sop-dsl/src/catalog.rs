@@ -104,10 +104,10 @@ pub enum CatalogError {
 }
 
 impl Catalog {
-    /// Adds a plugin; refuses a second plugin of the same name.
-    pub fn insert(&mut self, plugin: PluginSpec) -> Result<(), PluginSpec> {
+    /// Adds a plugin; refuses a second plugin of the same name, returning that name.
+    pub fn insert(&mut self, plugin: PluginSpec) -> Result<(), String> {
         if self.plugins.contains_key(&plugin.name) {
-            return Err(plugin);
+            return Err(plugin.name);
         }
         self.plugins.insert(plugin.name.clone(), plugin);
         Ok(())
@@ -140,10 +140,7 @@ impl Catalog {
                 })?;
             catalog
                 .insert(plugin)
-                .map_err(|p| CatalogError::Duplicate {
-                    path: shown,
-                    name: p.name,
-                })?;
+                .map_err(|name| CatalogError::Duplicate { path: shown, name })?;
         }
         Ok(catalog)
     }
@@ -179,7 +176,10 @@ mod tests {
             "rate_limits": [], "touch_limits": [], "hosts": ["shop.example"], "account_schema": {}
         }"#;
         let plugin: PluginSpec = serde_json::from_str(json).unwrap();
-        assert_eq!(plugin.action("credit_points").unwrap().delivery, Delivery::Idempotent);
+        assert_eq!(
+            plugin.action("credit_points").unwrap().delivery,
+            Delivery::Idempotent
+        );
         assert!(plugin.event("order_paid").is_some());
         let mut catalog = Catalog::default();
         catalog.insert(plugin.clone()).unwrap();

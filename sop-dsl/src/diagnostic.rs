@@ -91,7 +91,10 @@ impl Diagnostic {
 }
 
 /// The closest candidate to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -111,8 +114,14 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("wiat", ["wait", "wait_for", "goto"]), Some("wait"));
-        assert_eq!(did_you_mean("waitfor", ["wait", "wait_for"]), Some("wait_for"));
+        assert_eq!(
+            did_you_mean("wiat", ["wait", "wait_for", "goto"]),
+            Some("wait")
+        );
+        assert_eq!(
+            did_you_mean("waitfor", ["wait", "wait_for"]),
+            Some("wait_for")
+        );
         assert_eq!(did_you_mean("zzz", ["wait", "goto"]), None);
     }
 

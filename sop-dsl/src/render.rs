@@ -95,7 +95,14 @@ pub fn render_human(diag: &Diagnostic, file: &str, src: &str) -> String {
     out
 }
 
-fn snippet(out: &mut String, index: &LineIndex, src: &str, label: &Label, mark: char, width: usize) {
+fn snippet(
+    out: &mut String,
+    index: &LineIndex,
+    src: &str,
+    label: &Label,
+    mark: char,
+    width: usize,
+) {
     let span = clamp(src, &label.span);
     let line = index.line_of(span.start);
     let text = index.line_text(src, line);

@@ -30,7 +30,10 @@ fn invalid_fixtures() {
         let src = std::fs::read_to_string(&path).unwrap();
         let loaded = load(&src, Some(&catalog));
         assert!(
-            loaded.diagnostics.iter().any(|d| d.severity >= Severity::Warning),
+            loaded
+                .diagnostics
+                .iter()
+                .any(|d| d.severity >= Severity::Warning),
             "{name}: expected at least one error or warning"
         );
         let file = format!("{name}.yaml");

@@ -5,11 +5,32 @@ use sop_dsl::syntax::{Node, Value};
 
 fn yaml_text() -> impl Strategy<Value = String> {
     let token = prop_oneof![
-        Just("id: "), Just("steps:\n"), Just("  - "), Just("wait: 5m"), Just("goto: a"),
-        Just("if: \"x\"\n"), Just("then: "), Just("\n"), Just("    "), Just("[a, b]"), Just("{k: v}"),
-        Just("&x "), Just("*x"), Just("'q'"), Just("\"{{ contact.name }}\""), Just("|\n  text\n"),
-        Just("- "), Just(": "), Just("# c\n"), Just("---\n"), Just("欢迎"), Just("~"), Just("12"),
-        Just("1.5"), Just("true"), Just("wait_for:\n      event: wecom.message_received\n"),
+        Just("id: "),
+        Just("steps:\n"),
+        Just("  - "),
+        Just("wait: 5m"),
+        Just("goto: a"),
+        Just("if: \"x\"\n"),
+        Just("then: "),
+        Just("\n"),
+        Just("    "),
+        Just("[a, b]"),
+        Just("{k: v}"),
+        Just("&x "),
+        Just("*x"),
+        Just("'q'"),
+        Just("\"{{ contact.name }}\""),
+        Just("|\n  text\n"),
+        Just("- "),
+        Just(": "),
+        Just("# c\n"),
+        Just("---\n"),
+        Just("欢迎"),
+        Just("~"),
+        Just("12"),
+        Just("1.5"),
+        Just("true"),
+        Just("wait_for:\n      event: wecom.message_received\n"),
     ];
     prop::collection::vec(token, 0..40).prop_map(|parts| parts.concat())
 }
@@ -19,11 +40,18 @@ fn same(node: &Node, yaml: &serde_yaml::Value) -> bool {
         (Value::Null, serde_yaml::Value::Null) => true,
         (Value::Bool(a), serde_yaml::Value::Bool(b)) => a == b,
         (Value::Int(a), serde_yaml::Value::Number(b)) => b.as_i64() == Some(*a),
-        (Value::Float(a), serde_yaml::Value::Number(b)) => b.as_f64().is_some_and(|b| b == *a || (a.is_nan() && b.is_nan())),
+        (Value::Float(a), serde_yaml::Value::Number(b)) => b
+            .as_f64()
+            .is_some_and(|b| b == *a || (a.is_nan() && b.is_nan())),
         (Value::Str(a, _), serde_yaml::Value::String(b)) => a == b,
-        (Value::Seq(a), serde_yaml::Value::Sequence(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
+        (Value::Seq(a), serde_yaml::Value::Sequence(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+        }
         (Value::Map(a), serde_yaml::Value::Mapping(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
         }
         _ => false,
     }

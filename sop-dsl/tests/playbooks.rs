@@ -18,7 +18,12 @@ fn bundled() -> Vec<(String, String)> {
     files.sort();
     files
         .into_iter()
-        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -27,12 +32,23 @@ fn all_six_stories_validate_without_any_diagnostic() {
     let catalog = Catalog::load_dir(&root().join("playbooks/plugins")).unwrap();
     let playbooks = bundled();
     let names: Vec<&str> = playbooks.iter().map(|(n, _)| n.as_str()).collect();
-    for story in ["welcome.yaml", "group-nurture.yaml", "live-reminder.yaml", "reactivation.yaml", "douyin-dm.yaml", "order-points.yaml"] {
+    for story in [
+        "welcome.yaml",
+        "group-nurture.yaml",
+        "live-reminder.yaml",
+        "reactivation.yaml",
+        "douyin-dm.yaml",
+        "order-points.yaml",
+    ] {
         assert!(names.contains(&story), "missing {story}");
     }
     for (name, src) in &playbooks {
         let loaded = load(src, Some(&catalog));
-        let shown: Vec<String> = loaded.diagnostics.iter().map(|d| render_human(d, name, src)).collect();
+        let shown: Vec<String> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| render_human(d, name, src))
+            .collect();
         assert!(shown.is_empty(), "{name}:\n{}", shown.join("\n"));
         assert_eq!(format!("{}.yaml", loaded.playbook.id), *name);
     }
@@ -45,7 +61,11 @@ fn checked_model_serializes_back_to_a_playbook_that_checks_the_same() {
         // serde_yaml stores the model in the format operators write; reading it back gives the same model.
         let yaml = serde_yaml::to_string(&first).unwrap();
         let again = load(&yaml, None);
-        assert!(!again.has_errors(), "{name}: {:?}\n{yaml}", again.diagnostics);
+        assert!(
+            !again.has_errors(),
+            "{name}: {:?}\n{yaml}",
+            again.diagnostics
+        );
         assert_eq!(again.playbook, first, "{name}");
         let json = serde_json::to_string(&first).unwrap();
         let back: Playbook = serde_json::from_str(&json).unwrap();

@@ -70,7 +70,13 @@ impl Graph {
         index
     }
 
-    pub fn set(&mut self, index: usize, id: Option<(String, Range<usize>)>, waits: bool, edges: Vec<Edge>) {
+    pub fn set(
+        &mut self,
+        index: usize,
+        id: Option<(String, Range<usize>)>,
+        waits: bool,
+        edges: Vec<Edge>,
+    ) {
         let step = &mut self.steps[index];
         if let Some((id, span)) = id {
             step.id = Some(id);
@@ -120,9 +126,13 @@ impl Graph {
             let Some(id) = &step.id else { continue };
             if let Some(first) = ids.get(id.as_str()) {
                 diagnostics.push(
-                    Diagnostic::new(Code::DuplicateStepId, step.span.clone(), format!("step id `{id}` is used twice"))
-                        .with_secondary(self.steps[*first].span.clone(), "first used here")
-                        .with_help("step ids must be unique in the playbook, nested steps included"),
+                    Diagnostic::new(
+                        Code::DuplicateStepId,
+                        step.span.clone(),
+                        format!("step id `{id}` is used twice"),
+                    )
+                    .with_secondary(self.steps[*first].span.clone(), "first used here")
+                    .with_help("step ids must be unique in the playbook, nested steps included"),
                 );
             } else {
                 ids.insert(id, index);
@@ -131,7 +141,11 @@ impl Graph {
         ids
     }
 
-    fn successors(&self, ids: &HashMap<&str, usize>, diagnostics: &mut Vec<Diagnostic>) -> Vec<Vec<usize>> {
+    fn successors(
+        &self,
+        ids: &HashMap<&str, usize>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Vec<Vec<usize>> {
         let mut known: Vec<&str> = ids.keys().copied().collect();
         known.sort_unstable();
         self.steps
@@ -146,7 +160,11 @@ impl Graph {
                         Edge::Ref(name, span) => {
                             let target = ids.get(name.as_str()).copied();
                             if target.is_none() {
-                                let mut d = Diagnostic::new(Code::UnknownStep, span.clone(), format!("no step has the id `{name}`"));
+                                let mut d = Diagnostic::new(
+                                    Code::UnknownStep,
+                                    span.clone(),
+                                    format!("no step has the id `{name}`"),
+                                );
                                 if let Some(s) = suggestion(name, known.iter().copied()) {
                                     d = d.with_label(s);
                                 }
@@ -160,7 +178,12 @@ impl Graph {
             .collect()
     }
 
-    fn unreachable(&self, start: usize, successors: &[Vec<usize>], diagnostics: &mut Vec<Diagnostic>) {
+    fn unreachable(
+        &self,
+        start: usize,
+        successors: &[Vec<usize>],
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
         let mut seen = vec![false; self.steps.len()];
         mark(start, successors, &mut seen);
         let unreached: Vec<usize> = (0..self.steps.len()).filter(|i| !seen[*i]).collect();
@@ -174,7 +197,11 @@ impl Graph {
             }
         }
         // Nested steps are entered from their parent, which is not an edge for an empty branch.
-        let mut heads: Vec<usize> = unreached.iter().copied().filter(|u| !has_unreached_pred[*u]).collect();
+        let mut heads: Vec<usize> = unreached
+            .iter()
+            .copied()
+            .filter(|u| !has_unreached_pred[*u])
+            .collect();
         for &head in &heads {
             mark(head, successors, &mut seen);
         }
@@ -187,10 +214,19 @@ impl Graph {
         heads.sort_unstable();
         for head in heads {
             let step = &self.steps[head];
-            let name = step.id.as_deref().map_or("this step".to_string(), |id| format!("step `{id}`"));
+            let name = step
+                .id
+                .as_deref()
+                .map_or("this step".to_string(), |id| format!("step `{id}`"));
             diagnostics.push(
-                Diagnostic::new(Code::UnreachableStep, step.span.clone(), format!("{name} can never run"))
-                    .with_help("no step leads here: it follows an `end` or `goto`, and nothing jumps to it"),
+                Diagnostic::new(
+                    Code::UnreachableStep,
+                    step.span.clone(),
+                    format!("{name} can never run"),
+                )
+                .with_help(
+                    "no step leads here: it follows an `end` or `goto`, and nothing jumps to it",
+                ),
             );
         }
     }
@@ -204,7 +240,10 @@ impl Graph {
                 if self.steps[i].waits {
                     Vec::new()
                 } else {
-                    next.iter().copied().filter(|n| !self.steps[*n].waits).collect()
+                    next.iter()
+                        .copied()
+                        .filter(|n| !self.steps[*n].waits)
+                        .collect()
                 }
             })
             .collect();
@@ -223,9 +262,18 @@ impl Graph {
             let mut d = Diagnostic::new(
                 Code::LoopWithoutWait,
                 first.span.clone(),
-                format!("steps {} form a loop with no wait: a run would spin forever", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")),
+                format!(
+                    "steps {} form a loop with no wait: a run would spin forever",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                ),
             )
-            .with_help("put a `wait`, `wait_until`, `wait_for` or `handoff` inside the loop, or end it");
+            .with_help(
+                "put a `wait`, `wait_until`, `wait_for` or `handoff` inside the loop, or end it",
+            );
             for m in members.iter().skip(1).take(3) {
                 d = d.with_secondary(self.steps[*m].span.clone(), "part of the loop");
             }
@@ -316,7 +364,15 @@ mod tests {
 
     #[test]
     fn deep_chains_do_not_overflow() {
-        let g: Vec<Vec<usize>> = (0..200_000).map(|i| if i + 1 < 200_000 { vec![i + 1] } else { vec![0] }).collect();
+        let g: Vec<Vec<usize>> = (0..200_000)
+            .map(|i| {
+                if i + 1 < 200_000 {
+                    vec![i + 1]
+                } else {
+                    vec![0]
+                }
+            })
+            .collect();
         assert_eq!(strongly_connected(&g).len(), 1);
     }
 }

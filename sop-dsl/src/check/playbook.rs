@@ -14,8 +14,19 @@ use super::Ctx;
 use super::read::Map;
 
 const TOP_KEYS: &[&str] = &[
-    "id", "version", "name", "description", "tenant", "owner", "timezone", "triggers", "audience",
-    "entry", "goals", "policy", "steps",
+    "id",
+    "version",
+    "name",
+    "description",
+    "tenant",
+    "owner",
+    "timezone",
+    "triggers",
+    "audience",
+    "entry",
+    "goals",
+    "policy",
+    "steps",
 ];
 const TRIGGER_KINDS: &[&str] = &["event", "cron", "inactive_for", "manual"];
 const POLICY_KEYS: &[&str] = &["quiet_hours", "category", "on_cap"];
@@ -31,15 +42,23 @@ impl Ctx<'_> {
         }
         if let Some(n) = self.require(&map, "version", "the playbook") {
             match n.value {
-                Value::Int(v) if (1..=i64::from(u32::MAX)).contains(&v) => playbook.version = v as u32,
+                Value::Int(v) if (1..=i64::from(u32::MAX)).contains(&v) => {
+                    playbook.version = v as u32
+                }
                 _ => self.push(
-                    Diagnostic::new(Code::BadVersion, n.span.clone(), "version must be a positive whole number")
-                        .with_help("count versions 1, 2, 3...; raise it on every change"),
+                    Diagnostic::new(
+                        Code::BadVersion,
+                        n.span.clone(),
+                        "version must be a positive whole number",
+                    )
+                    .with_help("count versions 1, 2, 3...; raise it on every change"),
                 ),
             }
         }
         playbook.name = map.get("name").and_then(|n| self.string(n, "name"));
-        playbook.description = map.get("description").and_then(|n| self.string(n, "description"));
+        playbook.description = map
+            .get("description")
+            .and_then(|n| self.string(n, "description"));
         playbook.tenant = map.get("tenant").and_then(|n| self.string(n, "tenant"));
         playbook.owner = map.get("owner").and_then(|n| self.string(n, "owner"));
         if let Some(n) = map.get("timezone") {
@@ -52,14 +71,22 @@ impl Ctx<'_> {
         }
         let misspelt = |key: &str| {
             map.node.as_map().unwrap_or(&[]).iter().any(|(k, _)| {
-                k.as_str().is_some_and(|k| k != key && crate::diagnostic::did_you_mean(k, [key]).is_some())
+                k.as_str().is_some_and(|k| {
+                    k != key && crate::diagnostic::did_you_mean(k, [key]).is_some()
+                })
             })
         };
         match map.get("triggers") {
             None if misspelt("triggers") => {}
             None => self.push(
-                Diagnostic::new(Code::NoTriggers, map.head(), "the playbook has no `triggers`")
-                    .with_help("add e.g. `triggers: [{event: wecom.contact_added}]`, or `[{manual: true}]`"),
+                Diagnostic::new(
+                    Code::NoTriggers,
+                    map.head(),
+                    "the playbook has no `triggers`",
+                )
+                .with_help(
+                    "add e.g. `triggers: [{event: wecom.contact_added}]`, or `[{manual: true}]`",
+                ),
             ),
             Some(n) => playbook.triggers = self.triggers(n, zone, playbook.audience.is_some()),
         }
@@ -74,7 +101,11 @@ impl Ctx<'_> {
         }
         match map.get("steps") {
             None if misspelt("steps") => {}
-            None => self.push(Diagnostic::new(Code::NoSteps, map.head(), "the playbook has no `steps`")),
+            None => self.push(Diagnostic::new(
+                Code::NoSteps,
+                map.head(),
+                "the playbook has no `steps`",
+            )),
             Some(n) => playbook.steps = self.top_steps(n),
         }
         self.warn_event_in_scheduled_audience(&map, &playbook);
@@ -104,7 +135,11 @@ impl Ctx<'_> {
             return Vec::new();
         };
         if items.is_empty() {
-            self.push(Diagnostic::new(Code::NoTriggers, node.span.clone(), "`triggers` is empty"));
+            self.push(Diagnostic::new(
+                Code::NoTriggers,
+                node.span.clone(),
+                "`triggers` is empty",
+            ));
         }
         items
             .iter()
@@ -132,7 +167,11 @@ impl Ctx<'_> {
                 Some(Trigger::Cron(CronTrigger { cron, timezone }))
             }
             "inactive_for" => {
-                let map = self.map(node, "an inactivity trigger", &["inactive_for", "check", "timezone"])?;
+                let map = self.map(
+                    node,
+                    "an inactivity trigger",
+                    &["inactive_for", "check", "timezone"],
+                )?;
                 let inactive_for = self.duration(map.get("inactive_for")?, "inactive_for");
                 let check = match map.get("check") {
                     Some(n) => self.cron(n),
@@ -155,8 +194,12 @@ impl Ctx<'_> {
                     Some(Trigger::Manual(ManualTrigger { manual: true }))
                 } else {
                     self.push(
-                        Diagnostic::new(Code::InvalidValue, n.span.clone(), "`manual: false` does nothing")
-                            .with_help("write `manual: true`, or remove the trigger"),
+                        Diagnostic::new(
+                            Code::InvalidValue,
+                            n.span.clone(),
+                            "`manual: false` does nothing",
+                        )
+                        .with_help("write `manual: true`, or remove the trigger"),
                     );
                     None
                 }
@@ -167,8 +210,12 @@ impl Ctx<'_> {
     fn unbounded(&mut self, map: &Map<'_>, key: &str) {
         let span = map.key_span(key).unwrap_or_else(|| map.head());
         self.push(
-            Diagnostic::new(Code::UnboundedAudience, span, "scheduled trigger without an `audience`: every contact enters")
-                .with_help("add an `audience` (tags or a `where` condition) to limit who is messaged"),
+            Diagnostic::new(
+                Code::UnboundedAudience,
+                span,
+                "scheduled trigger without an `audience`: every contact enters",
+            )
+            .with_help("add an `audience` (tags or a `where` condition) to limit who is messaged"),
         );
     }
 
@@ -179,8 +226,14 @@ impl Ctx<'_> {
             Ok(schedule) if schedule.is_satisfiable() => Some(text),
             Ok(_) => {
                 self.push(
-                    Diagnostic::new(Code::BadCron, node.span.clone(), format!("cron expression `{text}` never fires"))
-                        .with_help("no date matches the day-of-month and month fields (e.g. 30 February)"),
+                    Diagnostic::new(
+                        Code::BadCron,
+                        node.span.clone(),
+                        format!("cron expression `{text}` never fires"),
+                    )
+                    .with_help(
+                        "no date matches the day-of-month and month fields (e.g. 30 February)",
+                    ),
                 );
                 None
             }
@@ -222,21 +275,32 @@ impl Ctx<'_> {
                 *field = self.string_list(n, key).unwrap_or_default();
             }
         }
-        audience.condition = map.get("where").and_then(|n| self.expression(n, "audience condition"));
+        audience.condition = map
+            .get("where")
+            .and_then(|n| self.expression(n, "audience condition"));
         Some(audience)
     }
 
     fn warn_event_in_scheduled_audience(&mut self, map: &Map<'_>, playbook: &Playbook) {
-        let has_event_trigger = playbook.triggers.iter().any(|t| matches!(t, Trigger::Event(_)));
+        let has_event_trigger = playbook
+            .triggers
+            .iter()
+            .any(|t| matches!(t, Trigger::Event(_)));
         let condition = map.get("audience").and_then(|a| a.get("where"));
-        if let (false, Some(node), Some(text)) =
-            (has_event_trigger, condition, condition.and_then(Node::as_str))
-            && text.contains("event")
+        if let (false, Some(node), Some(text)) = (
+            has_event_trigger,
+            condition,
+            condition.and_then(Node::as_str),
+        ) && text.contains("event")
             && !playbook.triggers.is_empty()
         {
             self.push(
-                Diagnostic::new(Code::EventInScheduledRun, node.span.clone(), "the audience condition uses `event`, but no trigger is an event")
-                    .with_help("scheduled and manual runs have no event; `event` is undefined there"),
+                Diagnostic::new(
+                    Code::EventInScheduledRun,
+                    node.span.clone(),
+                    "the audience condition uses `event`, but no trigger is an event",
+                )
+                .with_help("scheduled and manual runs have no event; `event` is undefined there"),
             );
         }
     }
@@ -260,14 +324,22 @@ impl Ctx<'_> {
         let repeat_is_window = map.get("repeat").and_then(Node::as_str) == Some("once_per_window");
         if repeat_is_window && !map.has("window") {
             self.push(
-                Diagnostic::new(Code::MissingKey, map.head(), "`repeat: once_per_window` needs `window`")
-                    .with_help("add e.g. `window: 30d`"),
+                Diagnostic::new(
+                    Code::MissingKey,
+                    map.head(),
+                    "`repeat: once_per_window` needs `window`",
+                )
+                .with_help("add e.g. `window: 30d`"),
             );
         }
         if !repeat_is_window && let Some(span) = map.key_span("window") {
             self.push(
-                Diagnostic::new(Code::UnusedWindow, span, "`window` has no effect without `repeat: once_per_window`")
-                    .with_help("set `repeat: once_per_window`, or remove `window`"),
+                Diagnostic::new(
+                    Code::UnusedWindow,
+                    span,
+                    "`window` has no effect without `repeat: once_per_window`",
+                )
+                .with_help("set `repeat: once_per_window`, or remove `window`"),
             );
         }
         entry
@@ -289,7 +361,11 @@ impl Ctx<'_> {
                 .and_then(|n| self.event_ref(n));
             let filter = map.get("filter").and_then(|n| self.expression(n, "filter"));
             if let Some(event) = event {
-                goals.push(Goal { name, event, filter });
+                goals.push(Goal {
+                    name,
+                    event,
+                    filter,
+                });
             }
         }
         goals
@@ -329,7 +405,12 @@ impl Ctx<'_> {
     }
 
     /// Which of `kinds` names this mapping's kind; reports none or several.
-    pub fn kind_of(&mut self, node: &Node, what: &str, kinds: &[&'static str]) -> Option<&'static str> {
+    pub fn kind_of(
+        &mut self,
+        node: &Node,
+        what: &str,
+        kinds: &[&'static str],
+    ) -> Option<&'static str> {
         let Some(map) = node.as_map() else {
             self.wrong_type(node, &format!("a mapping for a {what}"));
             return None;
@@ -347,25 +428,37 @@ impl Ctx<'_> {
             [] => {
                 // An unknown key near a kind name gets a "did you mean" from the key check;
                 // say what is missing only when nothing else explains it.
-                let typo = map.iter().filter_map(|(k, _)| k.as_str()).any(|k| {
-                    crate::diagnostic::did_you_mean(k, kinds.iter().copied()).is_some()
-                });
+                let typo = map
+                    .iter()
+                    .filter_map(|(k, _)| k.as_str())
+                    .any(|k| crate::diagnostic::did_you_mean(k, kinds.iter().copied()).is_some());
                 if !typo {
                     self.push(
-                        Diagnostic::new(Code::StepKind, node.span.start..node.span.start + 1, format!("this {what} does not say what it is"))
-                            .with_help(format!("give it one of: {}", kinds.join(", "))),
+                        Diagnostic::new(
+                            Code::StepKind,
+                            node.span.start..node.span.start + 1,
+                            format!("this {what} does not say what it is"),
+                        )
+                        .with_help(format!("give it one of: {}", kinds.join(", "))),
                     );
                 } else {
                     let first_typo = map.iter().find(|(k, _)| {
-                        k.as_str().is_some_and(|k| crate::diagnostic::did_you_mean(k, kinds.iter().copied()).is_some())
+                        k.as_str().is_some_and(|k| {
+                            crate::diagnostic::did_you_mean(k, kinds.iter().copied()).is_some()
+                        })
                     });
                     if let Some((key, _)) = first_typo {
                         let name = key.as_str().unwrap_or_default();
-                        let best = crate::diagnostic::did_you_mean(name, kinds.iter().copied()).unwrap_or_default();
+                        let best = crate::diagnostic::did_you_mean(name, kinds.iter().copied())
+                            .unwrap_or_default();
                         self.push(
-                            Diagnostic::new(Code::UnknownKey, key.span.clone(), format!("unknown {what} kind `{name}`"))
-                                .with_label(format!("did you mean `{best}`?"))
-                                .with_help(format!("a {what} is one of: {}", kinds.join(", "))),
+                            Diagnostic::new(
+                                Code::UnknownKey,
+                                key.span.clone(),
+                                format!("unknown {what} kind `{name}`"),
+                            )
+                            .with_label(format!("did you mean `{best}`?"))
+                            .with_help(format!("a {what} is one of: {}", kinds.join(", "))),
                         );
                     }
                 }
@@ -373,8 +466,12 @@ impl Ctx<'_> {
             }
             [(first, _), (second, key), ..] => {
                 self.push(
-                    Diagnostic::new(Code::StepKind, key.span.clone(), format!("a {what} has one kind, but this one has `{first}` and `{second}`"))
-                        .with_help(format!("split it into two {what}s")),
+                    Diagnostic::new(
+                        Code::StepKind,
+                        key.span.clone(),
+                        format!("a {what} has one kind, but this one has `{first}` and `{second}`"),
+                    )
+                    .with_help(format!("split it into two {what}s")),
                 );
                 None
             }

@@ -37,7 +37,12 @@ impl Ctx<'_> {
             .with_help(format!(
                 "`{}` emits: {}",
                 plugin.name,
-                plugin.events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>().join(", ")
+                plugin
+                    .events
+                    .iter()
+                    .map(|e| e.kind.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             if let Some(s) = suggestion(event.name(), kinds) {
                 d = d.with_label(s);
@@ -49,11 +54,20 @@ impl Ctx<'_> {
 
     fn unknown_plugin(&mut self, node: &Node, name: &str) {
         let Some(catalog) = self.catalog else { return };
-        let mut d = Diagnostic::new(Code::UnknownPlugin, node.span.clone(), format!("no plugin is named `{name}`"))
-            .with_help(format!(
-                "known plugins: {}",
-                catalog.plugins.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
-            ));
+        let mut d = Diagnostic::new(
+            Code::UnknownPlugin,
+            node.span.clone(),
+            format!("no plugin is named `{name}`"),
+        )
+        .with_help(format!(
+            "known plugins: {}",
+            catalog
+                .plugins
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         if let Some(s) = suggestion(name, catalog.plugins.keys().map(String::as_str)) {
             d = d.with_label(s);
         }
@@ -77,9 +91,17 @@ impl Ctx<'_> {
             .with_help(format!(
                 "`{}` offers: {}",
                 plugin.name,
-                plugin.actions.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                plugin
+                    .actions
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
-            if let Some(s) = suggestion(action.name(), plugin.actions.iter().map(|a| a.name.as_str())) {
+            if let Some(s) = suggestion(
+                action.name(),
+                plugin.actions.iter().map(|a| a.name.as_str()),
+            ) {
                 d = d.with_label(s);
             }
             self.push(d);
@@ -102,7 +124,11 @@ impl Ctx<'_> {
                     if let Some(props) = properties {
                         d = d.with_help(format!(
                             "`{action}` takes: {}",
-                            props.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                            props
+                                .keys()
+                                .map(String::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ));
                         if let Some(s) = suggestion(k, props.keys().map(String::as_str)) {
                             d = d.with_label(s);
@@ -123,8 +149,15 @@ impl Ctx<'_> {
                     name.span.clone()
                 };
                 self.push(
-                    Diagnostic::new(Code::MissingParam, span, format!("`{action}` needs the parameter `{key}`"))
-                        .with_help(format!("`{key}`: {}", describe(properties.and_then(|p| p.get(key))))),
+                    Diagnostic::new(
+                        Code::MissingParam,
+                        span,
+                        format!("`{action}` needs the parameter `{key}`"),
+                    )
+                    .with_help(format!(
+                        "`{key}`: {}",
+                        describe(properties.and_then(|p| p.get(key)))
+                    )),
                 );
             }
         }
@@ -145,7 +178,11 @@ impl Ctx<'_> {
             self.push(Diagnostic::new(
                 Code::ParamType,
                 value.span.clone(),
-                format!("`{key}` of `{action}` must be {}, found {}", types.join(" or "), value.type_name()),
+                format!(
+                    "`{key}` of `{action}` must be {}, found {}",
+                    types.join(" or "),
+                    value.type_name()
+                ),
             ));
             return;
         }
@@ -154,28 +191,35 @@ impl Ctx<'_> {
         {
             let shown: Vec<String> = options.iter().map(Json::to_string).collect();
             self.push(
-                Diagnostic::new(Code::ParamType, value.span.clone(), format!("`{key}` of `{action}` must be one of {}", shown.join(", ")))
-                    .with_help(describe(Some(property))),
+                Diagnostic::new(
+                    Code::ParamType,
+                    value.span.clone(),
+                    format!("`{key}` of `{action}` must be one of {}", shown.join(", ")),
+                )
+                .with_help(describe(Some(property))),
             );
         }
     }
 }
 
 fn fits(json_type: &str, node: &Node) -> bool {
-    match (json_type, &node.value) {
-        ("string", Value::Str(..)) => true,
-        ("integer", Value::Int(_)) => true,
-        ("number", Value::Int(_) | Value::Float(_)) => true,
-        ("boolean", Value::Bool(_)) => true,
-        ("array", Value::Seq(_)) => true,
-        ("object", Value::Map(_)) => true,
-        ("null", Value::Null) => true,
-        _ => false,
-    }
+    matches!(
+        (json_type, &node.value),
+        ("string", Value::Str(..))
+            | ("integer", Value::Int(_))
+            | ("number", Value::Int(_) | Value::Float(_))
+            | ("boolean", Value::Bool(_))
+            | ("array", Value::Seq(_))
+            | ("object", Value::Map(_))
+            | ("null", Value::Null)
+    )
 }
 
 fn describe(property: Option<&Json>) -> String {
-    match property.and_then(|p| p.get("description")).and_then(Json::as_str) {
+    match property
+        .and_then(|p| p.get("description"))
+        .and_then(Json::as_str)
+    {
         Some(text) => text.to_string(),
         None => "see the plugin's input schema".into(),
     }

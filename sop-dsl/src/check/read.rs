@@ -94,7 +94,9 @@ impl Ctx<'_> {
             node.span.clone(),
             format!("expected {expected}, {}", found(node)),
         );
-        if expected.starts_with("a string") && matches!(node.value, Value::Int(_) | Value::Float(_) | Value::Bool(_)) {
+        if expected.starts_with("a string")
+            && matches!(node.value, Value::Int(_) | Value::Float(_) | Value::Bool(_))
+        {
             d = d.with_help("put it in quotes to make it text");
         }
         self.push(d);
@@ -133,14 +135,23 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn integer(&mut self, node: &Node, what: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+    pub fn integer(
+        &mut self,
+        node: &Node,
+        what: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Option<i64> {
         match node.value {
             Value::Int(i) if range.contains(&i) => Some(i),
             Value::Int(i) => {
                 self.push(Diagnostic::new(
                     Code::InvalidValue,
                     node.span.clone(),
-                    format!("{what} must be between {} and {}, not {i}", range.start(), range.end()),
+                    format!(
+                        "{what} must be between {} and {}, not {i}",
+                        range.start(),
+                        range.end()
+                    ),
                 ));
                 None
             }
@@ -152,12 +163,21 @@ impl Ctx<'_> {
     }
 
     /// A string parsed with `FromStr`; a parse error is reported with `code`.
-    pub fn parsed<T: FromStr<Err = String>>(&mut self, node: &Node, what: &str, code: Code) -> Option<T> {
+    pub fn parsed<T: FromStr<Err = String>>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        code: Code,
+    ) -> Option<T> {
         let text = self.string(node, what)?;
         match text.parse() {
             Ok(v) => Some(v),
             Err(e) => {
-                self.push(Diagnostic::new(code, node.span.clone(), format!("invalid {what}: {e}")));
+                self.push(Diagnostic::new(
+                    code,
+                    node.span.clone(),
+                    format!("invalid {what}: {e}"),
+                ));
                 None
             }
         }
@@ -168,8 +188,12 @@ impl Ctx<'_> {
         let d: Duration = match node.value {
             Value::Int(_) => {
                 self.push(
-                    Diagnostic::new(Code::BadDuration, node.span.clone(), format!("{what} has no unit"))
-                        .with_help("write the unit, e.g. `30s`, `5m`, `2h`, `1d`"),
+                    Diagnostic::new(
+                        Code::BadDuration,
+                        node.span.clone(),
+                        format!("{what} has no unit"),
+                    )
+                    .with_help("write the unit, e.g. `30s`, `5m`, `2h`, `1d`"),
                 );
                 return None;
             }
@@ -179,8 +203,14 @@ impl Ctx<'_> {
                     Ok(d) => d,
                     Err(e) => {
                         self.push(
-                            Diagnostic::new(Code::BadDuration, node.span.clone(), format!("invalid {what}: {e}"))
-                                .with_help("durations look like `30s`, `5m`, `2h`, `1d`, `1w` or `1h30m`"),
+                            Diagnostic::new(
+                                Code::BadDuration,
+                                node.span.clone(),
+                                format!("invalid {what}: {e}"),
+                            )
+                            .with_help(
+                                "durations look like `30s`, `5m`, `2h`, `1d`, `1w` or `1h30m`",
+                            ),
                         );
                         return None;
                     }
@@ -188,13 +218,21 @@ impl Ctx<'_> {
             }
         };
         if d.as_seconds() == 0 {
-            self.push(Diagnostic::new(Code::ZeroDuration, node.span.clone(), format!("{what} is zero")));
+            self.push(Diagnostic::new(
+                Code::ZeroDuration,
+                node.span.clone(),
+                format!("{what} is zero"),
+            ));
             return None;
         }
         if d.as_seconds() > 366 * 86_400 {
             self.push(
-                Diagnostic::new(Code::SuspiciousDuration, node.span.clone(), format!("{what} is longer than a year ({d})"))
-                    .with_help("runs this long are rarely intended; check the unit"),
+                Diagnostic::new(
+                    Code::SuspiciousDuration,
+                    node.span.clone(),
+                    format!("{what} is longer than a year ({d})"),
+                )
+                .with_help("runs this long are rarely intended; check the unit"),
             );
         }
         Some(d)
@@ -229,7 +267,11 @@ impl Ctx<'_> {
             return None;
         };
         if items.is_empty() {
-            self.push(Diagnostic::new(Code::InvalidValue, node.span.clone(), format!("{what} is empty")));
+            self.push(Diagnostic::new(
+                Code::InvalidValue,
+                node.span.clone(),
+                format!("{what} is empty"),
+            ));
             return None;
         }
         let strings: Vec<Option<String>> = items.iter().map(|i| self.string(i, what)).collect();
@@ -241,10 +283,13 @@ impl Ctx<'_> {
         let text = self.string(node, what)?;
         let valid_part = |s: &str| {
             s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-                && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
         };
         match text.split_once('.') {
-            Some((plugin, name)) if valid_part(plugin) && valid_part(name) => Some(QualifiedName(text)),
+            Some((plugin, name)) if valid_part(plugin) && valid_part(name) => {
+                Some(QualifiedName(text))
+            }
             _ => {
                 self.push(
                     Diagnostic::new(Code::BadEventType, node.span.clone(), format!("`{text}` is not a valid {what}"))
@@ -259,8 +304,13 @@ impl Ctx<'_> {
     pub fn identifier(&mut self, node: &Node, what: &str) -> Option<String> {
         let text = self.string(node, what)?;
         let ok = text.len() <= 64
-            && text.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && text
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !ok {
             self.push(
                 Diagnostic::new(Code::BadIdentifier, node.span.clone(), format!("`{text}` is not a valid {what}"))

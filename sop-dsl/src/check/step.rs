@@ -16,8 +16,18 @@ use super::graph::{Cont, Edge};
 use super::read::Map;
 
 const KINDS: &[&str] = &[
-    "action", "wait", "wait_until", "wait_for", "if", "split", "set", "add_tags", "remove_tags",
-    "handoff", "goto", "end",
+    "action",
+    "wait",
+    "wait_until",
+    "wait_for",
+    "if",
+    "split",
+    "set",
+    "add_tags",
+    "remove_tags",
+    "handoff",
+    "goto",
+    "end",
 ];
 const COMMON: &[&str] = &["id", "name", "policy"];
 
@@ -43,7 +53,11 @@ impl Ctx<'_> {
     pub fn top_steps(&mut self, node: &Node) -> Vec<Step> {
         let steps = self.steps(node, Cont::Exit);
         if node.as_seq().is_some_and(<[Node]>::is_empty) {
-            self.push(Diagnostic::new(Code::NoSteps, node.span.clone(), "`steps` is empty"));
+            self.push(Diagnostic::new(
+                Code::NoSteps,
+                node.span.clone(),
+                "`steps` is empty",
+            ));
         }
         steps
     }
@@ -61,7 +75,9 @@ impl Ctx<'_> {
         items
             .iter()
             .filter_map(|item| {
-                let index = self.graph.add_step(list, item.span.start..item.span.start + 1);
+                let index = self
+                    .graph
+                    .add_step(list, item.span.start..item.span.start + 1);
                 self.step(item, index)
             })
             .collect()
@@ -78,14 +94,21 @@ impl Ctx<'_> {
         }
         let allowed: Vec<&str> = match kind {
             Some(k) => COMMON.iter().chain(kind_keys(k)).copied().collect(),
-            None => COMMON.iter().chain(KINDS).chain(&["params", "then", "else"]).copied().collect(),
+            None => COMMON
+                .iter()
+                .chain(KINDS)
+                .chain(&["params", "then", "else"])
+                .copied()
+                .collect(),
         };
         let map = self.map(node, "a step", &allowed)?;
         let id_node = self.require(&map, "id", "every step");
         let id = id_node.and_then(|n| self.identifier(n, "step id"));
         let graph_id = id.clone().zip(id_node.map(|n| n.span.clone()));
         let name = map.get("name").and_then(|n| self.string(n, "step name"));
-        let policy = map.get("policy").map(|n| self.step_policy(n, "a step policy"));
+        let policy = map
+            .get("policy")
+            .map(|n| self.step_policy(n, "a step policy"));
         let Some(kind) = kind else {
             self.graph.set(index, graph_id, true, vec![Edge::Follow]);
             return None;
@@ -101,7 +124,12 @@ impl Ctx<'_> {
     }
 
     /// The step's body; whether it waits; where it may go next.
-    fn step_kind(&mut self, kind: &str, map: &Map<'_>, index: usize) -> (Option<StepKind>, bool, Vec<Edge>) {
+    fn step_kind(
+        &mut self,
+        kind: &str,
+        map: &Map<'_>,
+        index: usize,
+    ) -> (Option<StepKind>, bool, Vec<Edge>) {
         let value = map.get(kind).expect("kind key is present");
         let follow = vec![Edge::Follow];
         match kind {
@@ -111,20 +139,34 @@ impl Ctx<'_> {
             }
             "wait" => {
                 let wait = self.duration(value, "wait");
-                (wait.map(|wait| StepKind::Wait(WaitStep { wait })), true, follow)
+                (
+                    wait.map(|wait| StepKind::Wait(WaitStep { wait })),
+                    true,
+                    follow,
+                )
             }
             "wait_until" => {
                 let time = self.parsed(value, "time of day", Code::BadTimeOfDay);
-                (time.map(|wait_until| StepKind::WaitUntil(WaitUntilStep { wait_until })), true, follow)
+                (
+                    time.map(|wait_until| StepKind::WaitUntil(WaitUntilStep { wait_until })),
+                    true,
+                    follow,
+                )
             }
             "wait_for" => {
                 let (wait_for, mut edges) = self.wait_for(value, index);
                 edges.push(Edge::Follow);
-                (wait_for.map(|wait_for| StepKind::WaitFor(WaitForStep { wait_for })), true, edges)
+                (
+                    wait_for.map(|wait_for| StepKind::WaitFor(WaitForStep { wait_for })),
+                    true,
+                    edges,
+                )
             }
             "if" => {
                 let condition = self.expression(value, "condition");
-                let then = self.require(map, "then", "an `if` step").map(|n| self.branch(n, index));
+                let then = self
+                    .require(map, "then", "an `if` step")
+                    .map(|n| self.branch(n, index));
                 let otherwise = map.get("else").map(|n| self.branch(n, index));
                 let mut edges = Vec::new();
                 for (_, edge) in then.iter().chain(otherwise.iter()) {
@@ -145,37 +187,71 @@ impl Ctx<'_> {
             }
             "split" => {
                 let (split, edges) = self.split(value, map, index);
-                (split.map(|split| StepKind::Split(SplitStep { split })), false, edges)
+                (
+                    split.map(|split| StepKind::Split(SplitStep { split })),
+                    false,
+                    edges,
+                )
             }
-            "set" => (self.set(value).map(|set| StepKind::Set(SetStep { set })), false, follow),
+            "set" => (
+                self.set(value).map(|set| StepKind::Set(SetStep { set })),
+                false,
+                follow,
+            ),
             "add_tags" => {
                 let tags = self.string_list(value, "add_tags");
-                (tags.map(|add_tags| StepKind::AddTags(TagStep { add_tags })), false, follow)
+                (
+                    tags.map(|add_tags| StepKind::AddTags(TagStep { add_tags })),
+                    false,
+                    follow,
+                )
             }
             "remove_tags" => {
                 let tags = self.string_list(value, "remove_tags");
-                (tags.map(|remove_tags| StepKind::RemoveTags(RemoveTagStep { remove_tags })), false, follow)
+                (
+                    tags.map(|remove_tags| StepKind::RemoveTags(RemoveTagStep { remove_tags })),
+                    false,
+                    follow,
+                )
             }
             "handoff" => {
                 let (handoff, mut edges) = self.handoff(value, index);
                 edges.push(Edge::Follow);
-                (handoff.map(|handoff| StepKind::Handoff(HandoffStep { handoff })), true, edges)
+                (
+                    handoff.map(|handoff| StepKind::Handoff(HandoffStep { handoff })),
+                    true,
+                    edges,
+                )
             }
             "goto" => match self.identifier(value, "step id") {
                 Some(target) => {
                     let edge = Edge::Ref(target.clone(), value.span.clone());
-                    (Some(StepKind::Goto(GotoStep { goto: StepId(target) })), false, vec![edge])
+                    (
+                        Some(StepKind::Goto(GotoStep {
+                            goto: StepId(target),
+                        })),
+                        false,
+                        vec![edge],
+                    )
                 }
                 None => (None, true, vec![]),
             },
             _ => {
-                let outcome = self.choice(value, "run outcome", &["completed", "converted", "cancelled"]);
+                let outcome = self.choice(
+                    value,
+                    "run outcome",
+                    &["completed", "converted", "cancelled"],
+                );
                 let outcome = outcome.map(|o| match o {
                     "converted" => Outcome::Converted,
                     "cancelled" => Outcome::Cancelled,
                     _ => Outcome::Completed,
                 });
-                (outcome.map(|end| StepKind::End(EndStep { end })), false, vec![])
+                (
+                    outcome.map(|end| StepKind::End(EndStep { end })),
+                    false,
+                    vec![],
+                )
             }
         }
     }
@@ -197,10 +273,16 @@ impl Ctx<'_> {
     }
 
     fn wait_for(&mut self, node: &Node, index: usize) -> (Option<WaitFor>, Vec<Edge>) {
-        let Some(map) = self.map(node, "`wait_for`", &["event", "filter", "timeout", "on_timeout"]) else {
+        let Some(map) = self.map(
+            node,
+            "`wait_for`",
+            &["event", "filter", "timeout", "on_timeout"],
+        ) else {
             return (None, vec![]);
         };
-        let event = self.require(&map, "event", "`wait_for`").and_then(|n| self.event_ref(n));
+        let event = self
+            .require(&map, "event", "`wait_for`")
+            .and_then(|n| self.event_ref(n));
         let filter = map.get("filter").and_then(|n| self.expression(n, "filter"));
         let timeout = match map.get("timeout") {
             Some(n) => self.duration(n, "timeout"),
@@ -223,7 +305,12 @@ impl Ctx<'_> {
         (wait_for, edges)
     }
 
-    fn split(&mut self, node: &Node, map: &Map<'_>, index: usize) -> (Option<Vec<SplitArm>>, Vec<Edge>) {
+    fn split(
+        &mut self,
+        node: &Node,
+        map: &Map<'_>,
+        index: usize,
+    ) -> (Option<Vec<SplitArm>>, Vec<Edge>) {
         let Some(items) = node.as_seq() else {
             self.wrong_type(node, "a list of arms for `split`");
             return (None, vec![Edge::Follow]);
@@ -238,31 +325,47 @@ impl Ctx<'_> {
                 continue;
             };
             let name = arm.get("name").and_then(|n| self.string(n, "arm name"));
-            let percent = self.require(&arm, "percent", "a split arm").and_then(|n| self.integer(n, "percent", 0..=100));
-            let then = self.require(&arm, "then", "a split arm").map(|n| self.branch(n, index));
+            let percent = self
+                .require(&arm, "percent", "a split arm")
+                .and_then(|n| self.integer(n, "percent", 0..=100));
+            let then = self
+                .require(&arm, "then", "a split arm")
+                .map(|n| self.branch(n, index));
             if let Some((_, edge)) = &then {
                 edges.push(edge.clone());
             }
             match (percent, then) {
                 (Some(percent), Some((Some(then), _))) => {
                     total += percent;
-                    arms.push(SplitArm { name, percent: percent as u8, then });
+                    arms.push(SplitArm {
+                        name,
+                        percent: percent as u8,
+                        then,
+                    });
                 }
                 _ => all_read = false,
             }
         }
         if items.len() < 2 {
             self.push(
-                Diagnostic::new(Code::SplitPercentages, node.span.clone(), "a split needs at least two arms")
-                    .with_help("for one path, use the steps directly"),
+                Diagnostic::new(
+                    Code::SplitPercentages,
+                    node.span.clone(),
+                    "a split needs at least two arms",
+                )
+                .with_help("for one path, use the steps directly"),
             );
             return (None, edges);
         }
         if all_read && total != 100 {
             let span = map.key_span("split").unwrap_or_else(|| node.span.clone());
             self.push(
-                Diagnostic::new(Code::SplitPercentages, span, format!("split percentages add up to {total}, not 100"))
-                    .with_label(format!("total {total}%")),
+                Diagnostic::new(
+                    Code::SplitPercentages,
+                    span,
+                    format!("split percentages add up to {total}, not 100"),
+                )
+                .with_label(format!("total {total}%")),
             );
             return (None, edges);
         }
@@ -273,7 +376,11 @@ impl Ctx<'_> {
         let entries = match node.as_map() {
             Some(e) if !e.is_empty() => e,
             Some(_) => {
-                self.push(Diagnostic::new(Code::InvalidValue, node.span.clone(), "`set` is empty"));
+                self.push(Diagnostic::new(
+                    Code::InvalidValue,
+                    node.span.clone(),
+                    "`set` is empty",
+                ));
                 return None;
             }
             None => {
@@ -297,7 +404,8 @@ impl Ctx<'_> {
     }
 
     fn handoff(&mut self, node: &Node, index: usize) -> (Option<Handoff>, Vec<Edge>) {
-        let Some(map) = self.map(node, "`handoff`", &["to", "note", "deadline", "on_missed"]) else {
+        let Some(map) = self.map(node, "`handoff`", &["to", "note", "deadline", "on_missed"])
+        else {
             return (None, vec![]);
         };
         let to = match map.get("to") {
@@ -359,6 +467,9 @@ impl Ctx<'_> {
         }
         let action = action?;
         self.check_action(&action, name, params);
-        Some(ActionStep { action, params: values })
+        Some(ActionStep {
+            action,
+            params: values,
+        })
     }
 }

@@ -36,7 +36,11 @@ impl Ctx<'_> {
     pub fn expression(&mut self, node: &Node, what: &str) -> Option<Expression> {
         let text = self.string(node, what)?;
         if text.trim().is_empty() {
-            self.push(Diagnostic::new(Code::ExpressionSyntax, node.span.clone(), format!("{what} is empty")));
+            self.push(Diagnostic::new(
+                Code::ExpressionSyntax,
+                node.span.clone(),
+                format!("{what} is empty"),
+            ));
             return None;
         }
         let result = self
@@ -58,7 +62,11 @@ impl Ctx<'_> {
             Err(err) => {
                 let span = inner_span(node, err.range());
                 let detail = err.detail().unwrap_or("syntax error").to_string();
-                self.push(Diagnostic::new(code, span, format!("{what} syntax error: {detail}")));
+                self.push(Diagnostic::new(
+                    code,
+                    span,
+                    format!("{what} syntax error: {detail}"),
+                ));
                 false
             }
             Ok(names) => {
@@ -89,7 +97,11 @@ impl Ctx<'_> {
 fn inner_span(node: &Node, range: Option<Range<usize>>) -> Range<usize> {
     match (node.verbatim_at, range) {
         (Some(at), Some(r)) if at + r.end <= node.span.end => {
-            let end = if r.end > r.start { at + r.end } else { at + r.start + 1 };
+            let end = if r.end > r.start {
+                at + r.end
+            } else {
+                at + r.start + 1
+            };
             at + r.start..end.min(node.span.end)
         }
         _ => node.span.clone(),

@@ -11,12 +11,12 @@ mod values;
 
 pub use playbook::{Audience, AudienceTarget, Entry, Goal, Playbook, Repeat};
 pub use policy::{CapAction, Category, Policy, StepPolicy};
+pub(crate) use step::default_handoff_to;
 pub use step::{
     ActionStep, Branch, EndStep, GotoStep, Handoff, HandoffStep, IfStep, Outcome, RemoveTagStep,
     SetStep, SplitArm, SplitStep, Step, StepKind, TagStep, WaitFor, WaitForStep, WaitStep,
     WaitUntilStep,
 };
-pub(crate) use step::default_handoff_to;
 pub(crate) use trigger::default_check as default_inactivity_check;
 pub use trigger::{CronTrigger, EventTrigger, InactivityTrigger, ManualTrigger, Trigger};
 pub use values::{

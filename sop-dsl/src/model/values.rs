@@ -46,7 +46,13 @@ pub struct Duration {
 /// The longest duration accepted anywhere: ten years.
 pub const MAX_DURATION_SECONDS: u64 = 10 * 365 * 86_400;
 
-const UNITS: [(char, u64); 5] = [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
+const UNITS: [(char, u64); 5] = [
+    ('w', 604_800),
+    ('d', 86_400),
+    ('h', 3_600),
+    ('m', 60),
+    ('s', 1),
+];
 
 impl Duration {
     pub fn from_seconds(seconds: u64) -> Self {
@@ -147,7 +153,9 @@ impl FromStr for TimeOfDay {
             .split_once(':')
             .ok_or_else(|| format!("`{text}` is not HH:MM"))?;
         let valid = |s: &str, max: u8| {
-            (1..=2).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u8>().is_ok_and(|v| v <= max)
+            (1..=2).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_digit())
+                && s.parse::<u8>().is_ok_and(|v| v <= max)
         };
         if !valid(h, 23) || m.len() != 2 || !valid(m, 59) {
             return Err(format!("`{text}` is not a time between 00:00 and 23:59"));
@@ -355,7 +363,13 @@ mod tests {
 
     #[test]
     fn parses_and_prints_durations() {
-        for (text, seconds) in [("30s", 30), ("5m", 300), ("1d", 86_400), ("1h30m", 5_400), ("14d", 1_209_600)] {
+        for (text, seconds) in [
+            ("30s", 30),
+            ("5m", 300),
+            ("1d", 86_400),
+            ("1h30m", 5_400),
+            ("14d", 1_209_600),
+        ] {
             let d: Duration = text.parse().unwrap();
             assert_eq!(d.as_seconds(), seconds, "{text}");
             assert_eq!(d.to_string(), text);
@@ -367,7 +381,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_durations() {
-        for text in ["", "5", "m", "5x", "1m1h", "1h1h", "1.5h", "-5m", "5 m", "99999999999999999999s", "600w"] {
+        for text in [
+            "",
+            "5",
+            "m",
+            "5x",
+            "1m1h",
+            "1h1h",
+            "1.5h",
+            "-5m",
+            "5 m",
+            "99999999999999999999s",
+            "600w",
+        ] {
             assert!(text.parse::<Duration>().is_err(), "{text}");
         }
     }

@@ -143,15 +143,19 @@ impl<'a> Builder<'a> {
             Event::Scalar(text, style, anchor, _tag) => {
                 let (value, style) = match style {
                     TScalarStyle::Plain => (scalar::resolve_plain(&text), ScalarStyle::Plain),
-                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-                        (Value::Str(text.clone(), ScalarStyle::Quoted), ScalarStyle::Quoted)
-                    }
-                    TScalarStyle::Literal | TScalarStyle::Folded => {
-                        (Value::Str(text.clone(), ScalarStyle::Block), ScalarStyle::Block)
-                    }
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => (
+                        Value::Str(text.clone(), ScalarStyle::Quoted),
+                        ScalarStyle::Quoted,
+                    ),
+                    TScalarStyle::Literal | TScalarStyle::Folded => (
+                        Value::Str(text.clone(), ScalarStyle::Block),
+                        ScalarStyle::Block,
+                    ),
                 };
                 let (end, verbatim) = scalar::extent(self.src, at, style, &text);
-                let verbatim_at = matches!(value, Value::Str(..)).then_some(verbatim).flatten();
+                let verbatim_at = matches!(value, Value::Str(..))
+                    .then_some(verbatim)
+                    .flatten();
                 let node = Node {
                     value,
                     span: at..end,
@@ -355,7 +359,11 @@ mod tests {
     fn stops_billion_laughs() {
         let mut src = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..9 {
-            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
             src.push_str(&format!(
                 "l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
             ));

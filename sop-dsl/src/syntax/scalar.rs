@@ -97,14 +97,26 @@ mod tests {
     fn resolves_core_schema() {
         assert_eq!(resolve_plain("~"), Value::Null);
         assert_eq!(resolve_plain("true"), Value::Bool(true));
-        assert_eq!(resolve_plain("yes"), Value::Str("yes".into(), ScalarStyle::Plain));
+        assert_eq!(
+            resolve_plain("yes"),
+            Value::Str("yes".into(), ScalarStyle::Plain)
+        );
         assert_eq!(resolve_plain("-12"), Value::Int(-12));
         assert_eq!(resolve_plain("0x1F"), Value::Int(31));
         assert_eq!(resolve_plain("1.5"), Value::Float(1.5));
         assert_eq!(resolve_plain("1e3"), Value::Float(1000.0));
-        assert_eq!(resolve_plain("inf"), Value::Str("inf".into(), ScalarStyle::Plain));
-        assert_eq!(resolve_plain("30s"), Value::Str("30s".into(), ScalarStyle::Plain));
-        assert_eq!(resolve_plain("10:00"), Value::Str("10:00".into(), ScalarStyle::Plain));
+        assert_eq!(
+            resolve_plain("inf"),
+            Value::Str("inf".into(), ScalarStyle::Plain)
+        );
+        assert_eq!(
+            resolve_plain("30s"),
+            Value::Str("30s".into(), ScalarStyle::Plain)
+        );
+        assert_eq!(
+            resolve_plain("10:00"),
+            Value::Str("10:00".into(), ScalarStyle::Plain)
+        );
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("{}", render_human(d, &checked.name, &checked.src));
     }
     if checked.diagnostics.iter().any(|d| d.is_error()) {
-        eprintln!("{}: not previewed because of the errors above", checked.name);
+        eprintln!(
+            "{}: not previewed because of the errors above",
+            checked.name
+        );
         return ExitCode::FAILURE;
     }
     print!("{}", preview(&checked.loaded.playbook, after));
@@ -59,9 +62,17 @@ pub fn run(args: Args) -> ExitCode {
 /// The human summary of a checked playbook.
 pub fn preview(p: &Playbook, after: DateTime<Utc>) -> String {
     let mut out = String::new();
-    let title = p.name.as_deref().map(|n| format!(" — {n}")).unwrap_or_default();
+    let title = p
+        .name
+        .as_deref()
+        .map(|n| format!(" — {n}"))
+        .unwrap_or_default();
     let _ = writeln!(out, "{} v{}{title}", p.id, p.version);
-    for (label, value) in [("tenant", &p.tenant), ("owner", &p.owner), ("about", &p.description)] {
+    for (label, value) in [
+        ("tenant", &p.tenant),
+        ("owner", &p.owner),
+        ("about", &p.description),
+    ] {
         if let Some(v) = value {
             let _ = writeln!(out, "  {label}: {v}");
         }
@@ -78,7 +89,11 @@ pub fn preview(p: &Playbook, after: DateTime<Utc>) -> String {
         }
         Some(a) => {
             let _ = writeln!(out, "  {:?}", a.target);
-            for (label, tags) in [("with any of", &a.tags_any), ("with all of", &a.tags_all), ("with none of", &a.tags_none)] {
+            for (label, tags) in [
+                ("with any of", &a.tags_any),
+                ("with all of", &a.tags_all),
+                ("with none of", &a.tags_none),
+            ] {
                 if !tags.is_empty() {
                     let _ = writeln!(out, "  {label} tags: {}", tags.join(", "));
                 }
@@ -104,13 +119,24 @@ pub fn preview(p: &Playbook, after: DateTime<Utc>) -> String {
     if !p.goals.is_empty() {
         let _ = writeln!(out, "\nGoals (end the run as converted)");
         for g in &p.goals {
-            let filter = g.filter.as_ref().map(|f| format!(" where {f}")).unwrap_or_default();
-            let name = g.name.as_deref().map(|n| format!("{n}: ")).unwrap_or_default();
+            let filter = g
+                .filter
+                .as_ref()
+                .map(|f| format!(" where {f}"))
+                .unwrap_or_default();
+            let name = g
+                .name
+                .as_deref()
+                .map(|n| format!("{n}: "))
+                .unwrap_or_default();
             let _ = writeln!(out, "  {name}{}{filter}", g.event);
         }
     }
     let _ = writeln!(out, "\nPolicy");
-    let quiet = p.policy.quiet_hours.map_or("none".to_string(), |q| q.to_string());
+    let quiet = p
+        .policy
+        .quiet_hours
+        .map_or("none".to_string(), |q| q.to_string());
     let _ = writeln!(
         out,
         "  quiet hours {quiet}; category {:?}; when a frequency cap blocks: {:?}",
@@ -124,7 +150,11 @@ pub fn preview(p: &Playbook, after: DateTime<Utc>) -> String {
 fn trigger(out: &mut String, t: &Trigger, zone: Zone, after: DateTime<Utc>) {
     match t {
         Trigger::Event(e) => {
-            let filter = e.filter.as_ref().map(|f| format!(" where {f}")).unwrap_or_default();
+            let filter = e
+                .filter
+                .as_ref()
+                .map(|f| format!(" where {f}"))
+                .unwrap_or_default();
             let _ = writeln!(out, "  on event {}{filter}", e.event);
         }
         Trigger::Cron(c) => {
@@ -133,7 +163,13 @@ fn trigger(out: &mut String, t: &Trigger, zone: Zone, after: DateTime<Utc>) {
         }
         Trigger::Inactivity(i) => {
             let _ = writeln!(out, "  contacts with no interaction for {}", i.inactive_for);
-            schedule(out, "  checked", &i.check, i.timezone.unwrap_or(zone), after);
+            schedule(
+                out,
+                "  checked",
+                &i.check,
+                i.timezone.unwrap_or(zone),
+                after,
+            );
         }
         Trigger::Manual(_) => {
             let _ = writeln!(out, "  started by hand or through the API");
@@ -158,7 +194,11 @@ fn schedule(out: &mut String, label: &str, expr: &str, zone: Zone, after: DateTi
 fn steps(out: &mut String, list: &[Step], depth: usize) {
     let pad = "  ".repeat(depth);
     for s in list {
-        let name = s.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        let name = s
+            .name
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
         let _ = writeln!(out, "{pad}[{}]{name} {}", s.id, describe(&s.kind));
         let branch = |out: &mut String, label: &str, b: &Branch| match b {
             Branch::Goto(id) => {
@@ -202,13 +242,20 @@ fn describe(kind: &StepKind) -> String {
         StepKind::Action(a) => format!("do {}", a.action),
         StepKind::Wait(w) => format!("wait {}", w.wait),
         StepKind::WaitUntil(w) => format!("wait until {}", w.wait_until),
-        StepKind::WaitFor(w) => format!("wait up to {} for {}", w.wait_for.timeout, w.wait_for.event),
+        StepKind::WaitFor(w) => {
+            format!("wait up to {} for {}", w.wait_for.timeout, w.wait_for.event)
+        }
         StepKind::If(i) => format!("if {}", i.condition),
         StepKind::Split(_) => "split at random".into(),
-        StepKind::Set(s) => format!("set {}", s.set.keys().cloned().collect::<Vec<_>>().join(", ")),
+        StepKind::Set(s) => format!(
+            "set {}",
+            s.set.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
         StepKind::AddTags(t) => format!("add tags {}", t.add_tags.join(", ")),
         StepKind::RemoveTags(t) => format!("remove tags {}", t.remove_tags.join(", ")),
-        StepKind::Handoff(h) => format!("hand off to {} within {}", h.handoff.to, h.handoff.deadline),
+        StepKind::Handoff(h) => {
+            format!("hand off to {} within {}", h.handoff.to, h.handoff.deadline)
+        }
         StepKind::Goto(g) => format!("go to {}", g.goto),
         StepKind::End(e) => format!("end ({:?})", e.end),
     }
