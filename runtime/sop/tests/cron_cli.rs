@@ -136,3 +136,17 @@ fn usage_errors_exit_2() {
         Some(2)
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    // Far more output than a pipe buffers, and nobody reading it (like `| head -1`).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sop"))
+        .args(["cron", "next", "* * * * * *", "--count", "100000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the sop binary runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("sop exits");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

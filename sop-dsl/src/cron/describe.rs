@@ -49,67 +49,102 @@ fn time_of_day(f: &Fields) -> String {
             _ => None,
         }
     };
-    let (second, minute, hour) = (single(&f.second), single(&f.minute), single(&f.hour));
-    match (second, minute, hour) {
-        (Some(0), Some(m), Some(h)) => return format!("at {h:02}:{m:02}"),
-        (Some(s), Some(m), Some(h)) => return format!("at {h:02}:{m:02}:{s:02}"),
-        _ => {}
-    }
-    let mut parts = Vec::new();
-    if f.second.is_full() {
-        parts.push("every second".to_owned());
-    } else if second != Some(0) {
-        parts.push(every("second", &f.second));
-    }
-    if f.minute.is_full() {
-        if parts.is_empty() {
-            parts.push("every minute".to_owned());
+    let hours: Vec<u32> = f.hour.values().collect();
+    let within_hours = || match stepped(&f.hour, "hours") {
+        Some(phrase) => format!("of {phrase}"),
+        None => format!("of hour{} {}", plural(&hours), numbers(&f.hour)),
+    };
+    let minutes = match (single(&f.minute), f.hour.is_full()) {
+        (Some(m), _) if hours.len() <= 4 => {
+            let seconds = match (single(&f.second), seconds_phrase(f)) {
+                (Some(0), _) => String::new(),
+                (Some(s), _) => format!(":{s:02}"),
+                (None, Some(phrase)) => return format!("{phrase} {}", clock_list(&hours, m, "")),
+                (None, None) => String::new(),
+            };
+            return clock_list(&hours, m, &seconds);
         }
-    } else {
-        parts.push(every("minute", &f.minute));
+        (Some(m), true) => format!("at minute {m} of every hour"),
+        (Some(m), false) => format!("at minute {m} {}", within_hours()),
+        (None, true) if f.minute.is_full() => "every minute".to_owned(),
+        (None, false) if f.minute.is_full() => format!("every minute {}", within_hours()),
+        (None, true) => every("minute", &f.minute),
+        (None, false) => format!("{} {}", every("minute", &f.minute), within_hours()),
+    };
+    match seconds_phrase(f) {
+        None => minutes,
+        Some(phrase) if f.minute.is_full() && f.hour.is_full() => phrase,
+        Some(phrase) if f.minute.is_full() => format!("{phrase} {}", within_hours()),
+        Some(phrase) => format!("{phrase}, {minutes}"),
     }
-    if f.hour.is_full() {
-        if parts.is_empty() {
-            parts.push("every hour".to_owned());
-        }
-    } else {
-        parts.push(every("hour", &f.hour));
-    }
-    parts.join(", ")
 }
 
-/// `every 15 minutes`, `at minute 5`, `at hours 9-12 and 14-18`.
+/// `every 10 seconds`, or `None` for the usual second 0.
+fn seconds_phrase(f: &Fields) -> Option<String> {
+    if f.second.values().eq([0]) {
+        None
+    } else if f.second.is_full() {
+        Some("every second".to_owned())
+    } else {
+        Some(every("second", &f.second))
+    }
+}
+
+/// `at 09:00 and 18:00`.
+fn clock_list(hours: &[u32], minute: u32, seconds: &str) -> String {
+    let times = hours.iter().map(|h| format!("{h:02}:{minute:02}{seconds}"));
+    format!("at {}", join(times))
+}
+
+fn plural(values: &[u32]) -> &'static str {
+    if values.len() > 1 { "s" } else { "" }
+}
+
+/// `every 15 minutes`, `every 10 minutes from 10 to 50`, `at minutes 5 and 35`.
 fn every(unit: &str, field: &Field) -> String {
-    if let Some(step) = regular_step(field) {
-        return format!("every {step} {unit}s");
+    match stepped(field, &format!("{unit}s")) {
+        Some(phrase) => phrase,
+        None => {
+            let values: Vec<u32> = field.values().collect();
+            format!("at {unit}{} {}", plural(&values), numbers(field))
+        }
     }
-    let many = field.values().nth(1).is_some();
-    format!(
-        "at {unit}{} {}",
-        if many { "s" } else { "" },
-        numbers(field)
-    )
 }
 
-/// The step of a field that is exactly `*/n` (n > 1) over its natural range.
-fn regular_step(field: &Field) -> Option<u32> {
+/// `every 2 hours`, `every 2 hours from 8 to 18`: for values in steps of more than one.
+fn stepped(field: &Field, units: &str) -> Option<String> {
     let values: Vec<u32> = field.values().collect();
-    let (first, second) = (*values.first()?, *values.get(1)?);
-    let step = second - first;
+    let (first, last) = (*values.first()?, *values.last()?);
+    let step = values.get(1)? - first;
+    let progression = values.len() >= 3
+        && step > 1
+        && values
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v == first + i as u32 * step);
+    if !progression {
+        return None;
+    }
     let top = if field.kind == FieldKind::DayOfWeek {
         6
     } else {
         field.kind.max()
     };
-    let expected: Vec<u32> = (field.kind.min()..=top).step_by(step as usize).collect();
-    (step > 1 && values == expected).then_some(step)
+    Some(if first == field.kind.min() && last + step > top {
+        format!("every {step} {units}")
+    } else {
+        format!("every {step} {units} from {first} to {last}")
+    })
 }
 
 fn days(f: &Fields) -> String {
     let (dom, dow) = (&f.day_of_month, &f.day_of_week);
-    let on_dom = || match regular_step(dom) {
-        Some(step) => format!("every {step} days of the month"),
-        None => format!("on day {} of the month", numbers(dom)),
+    let on_dom = || match stepped(dom, "days") {
+        Some(phrase) => format!("{phrase} of the month"),
+        None => {
+            let days: Vec<u32> = dom.values().collect();
+            format!("on day{} {} of the month", plural(&days), numbers(dom))
+        }
     };
     let on_dow = || format!("on {}", names(dow));
     if !dom.star && !dow.star {
@@ -190,16 +225,34 @@ mod tests {
         );
         assert_eq!(
             describe("0 9-18 * * SAT,SUN"),
-            "at minute 0, at hours 9-18 on Sunday and Saturday"
+            "at minute 0 of hours 9-18 on Sunday and Saturday"
+        );
+        assert_eq!(describe("0 9,18 * * *"), "at 09:00 and 18:00");
+        assert_eq!(
+            describe("0 8-18/2 * * *"),
+            "at minute 0 of every 2 hours from 8 to 18"
         );
         assert_eq!(
+            describe("10-50/20 * * * *"),
+            "every 20 minutes from 10 to 50"
+        );
+        assert_eq!(
+            describe("*/15 9-17 * * *"),
+            "every 15 minutes of hours 9-17"
+        );
+        assert_eq!(describe("0 */2 * * *"), "at minute 0 of every 2 hours");
+        assert_eq!(describe("*/10 0 12 * * *"), "every 10 seconds at 12:00");
+        assert_eq!(describe("* * * * * *"), "every second");
+        assert_eq!(describe("* * 9 * * *"), "every second of hour 9");
+        assert_eq!(describe("30 */5 * * * *"), "at second 30, every 5 minutes");
+        assert_eq!(
             describe("5 0 1,15 JAN-MAR *"),
-            "at 00:05 on day 1 and 15 of the month in January through March"
+            "at 00:05 on days 1 and 15 of the month in January through March"
         );
         assert_eq!(
             describe("0 8 */2 * MON"),
             "at 08:00 every 2 days of the month if it is Monday"
         );
-        assert_eq!(describe("@hourly"), "at minute 0");
+        assert_eq!(describe("@hourly"), "at minute 0 of every hour");
     }
 }

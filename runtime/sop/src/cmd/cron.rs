@@ -1,5 +1,6 @@
 //! `sop cron ...`: try cron expressions the way playbooks will evaluate them.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
@@ -40,8 +41,12 @@ pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Next(args) => match next(&args, Utc::now()) {
             Ok(lines) => {
+                // A closed pipe (`sop cron next ... | head -1`) just ends the output.
+                let mut out = std::io::stdout().lock();
                 for line in lines {
-                    println!("{line}");
+                    if writeln!(out, "{line}").is_err() {
+                        break;
+                    }
                 }
                 ExitCode::SUCCESS
             }
