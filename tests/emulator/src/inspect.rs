@@ -6,11 +6,13 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -48,6 +50,14 @@ pub fn router() -> Router<App> {
 
 fn bad(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+/// An optional JSON body: empty means defaults.
+fn opt_json<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| format!("bad JSON body: {e}"))
 }
 
 fn settle(app: &App) {
@@ -104,8 +114,11 @@ struct PlatformSel {
     platform: Option<String>,
 }
 
-async fn expire_tokens(State(app): State<App>, body: Option<Json<PlatformSel>>) -> Response {
-    let sel = body.map(|b| b.0).unwrap_or_default();
+async fn expire_tokens(State(app): State<App>, body: Bytes) -> Response {
+    let sel: PlatformSel = match opt_json(&body) {
+        Ok(s) => s,
+        Err(e) => return bad(StatusCode::BAD_REQUEST, e),
+    };
     let now = app.now_ms();
     let mut st = app.lock();
     let p = sel.platform.as_deref();
@@ -122,8 +135,11 @@ async fn expire_tokens(State(app): State<App>, body: Option<Json<PlatformSel>>) 
     Json(json!({"expired": {"wecom": wecom, "douyin": douyin}})).into_response()
 }
 
-async fn revoke_tokens(State(app): State<App>, body: Option<Json<PlatformSel>>) -> Response {
-    let sel = body.map(|b| b.0).unwrap_or_default();
+async fn revoke_tokens(State(app): State<App>, body: Bytes) -> Response {
+    let sel: PlatformSel = match opt_json(&body) {
+        Ok(s) => s,
+        Err(e) => return bad(StatusCode::BAD_REQUEST, e),
+    };
     let mut st = app.lock();
     let p = sel.platform.as_deref();
     let wecom = if p.is_none_or(|p| p == "wecom") {
@@ -150,13 +166,12 @@ struct ConfirmReq {
     userid: Option<String>,
 }
 
-async fn confirm_task(
-    State(app): State<App>,
-    Path(msgid): Path<String>,
-    body: Option<Json<ConfirmReq>>,
-) -> Response {
+async fn confirm_task(State(app): State<App>, Path(msgid): Path<String>, body: Bytes) -> Response {
     settle(&app);
-    let req = body.map(|b| b.0).unwrap_or_default();
+    let req: ConfirmReq = match opt_json(&body) {
+        Ok(r) => r,
+        Err(e) => return bad(StatusCode::BAD_REQUEST, e),
+    };
     let sender = match req.userid.as_deref() {
         Some(u) => match ids::parse_staff(u) {
             Some(s) => Some(s),

@@ -107,3 +107,51 @@ pub fn pick(app: &App) -> Option<Event> {
     };
     Some(ev)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+
+    fn run(seed: u64, events: usize) -> (Vec<String>, usize) {
+        let mut cfg = Config {
+            seed,
+            ..Config::default()
+        };
+        cfg.world.contacts = 500;
+        let clock = Arc::new(ManualClock::new(1_709_604_000_000));
+        let app = App::new(cfg, clock.clone(), Some(clock.clone())).unwrap();
+        let mut applied = 0;
+        for _ in 0..events {
+            clock.advance(100);
+            if let Some(ev) = pick(&app)
+                && apply(&app, ev).is_ok()
+            {
+                applied += 1;
+            }
+        }
+        let st = app.lock();
+        let payloads = st
+            .callbacks
+            .all()
+            .iter()
+            .map(|c| c.payload.clone())
+            .collect();
+        (payloads, applied)
+    }
+
+    #[test]
+    fn same_seed_same_traffic() {
+        let (a, applied) = run(7, 400);
+        let (b, _) = run(7, 400);
+        let (c, _) = run(8, 400);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(applied > 300, "most generated events apply: {applied}");
+        assert!(a.iter().any(|p| p.contains("add_external_contact")));
+        assert!(a.iter().any(|p| p.contains("im_receive_msg")));
+    }
+}

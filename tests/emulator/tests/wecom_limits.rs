@@ -1,0 +1,81 @@
+//! Per-corp per-API frequency limit: the call after the documented 10,000 a minute gets 45009,
+//! and the next minute is fresh. Bursts force 45009 on demand.
+
+mod common;
+
+use common::Emu;
+use serde_json::json;
+use sop_emulator::Config;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_45009_after_10000_calls_a_minute() {
+    let emu = Emu::start(Config::default()).await;
+    assert_eq!(emu.running.app.config().wecom.api_limit_per_min, 10_000);
+    let token = emu.wecom_token().await;
+    // Start of a fresh minute so all calls land in one window.
+    let now = emu.running.app.now_ms();
+    emu.clock.set(now - now % 60_000 + 60_000);
+    let path = format!(
+        "/cgi-bin/externalcontact/get?access_token={token}&external_userid=wmEmu0000000007"
+    );
+    let http = std::sync::Arc::new(common::Http::new(emu.http.base.clone()));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, path) = (http.clone(), path.clone());
+            tokio::spawn(async move {
+                let mut ok = 0;
+                for _ in 0..1_250 {
+                    if http.get(&path).await["errcode"] == 0 {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for w in workers {
+        ok += w.await.unwrap();
+    }
+    assert_eq!(ok, 10_000, "every call up to the limit succeeds");
+    let v = emu.http.get(&path).await;
+    assert_eq!(v["errcode"], 45009, "{v}");
+    // Another API has its own budget.
+    let other = format!("/cgi-bin/externalcontact/list?access_token={token}&userid=emu_staff_1");
+    assert_eq!(emu.http.get(&other).await["errcode"], 0);
+    emu.clock.advance(60_000);
+    assert_eq!(emu.http.get(&path).await["errcode"], 0);
+    let counters = emu.http.get("/_emulator/counters").await;
+    assert_eq!(
+        counters["endpoints"]["externalcontact/get"]["rate_limited"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn injected_burst_rejects_the_next_calls() {
+    let emu = Emu::start(Config::default()).await;
+    let token = emu.wecom_token().await;
+    let v = emu
+        .http
+        .post(
+            "/_emulator/rate_limit/burst",
+            &json!({"api": "externalcontact/list", "calls": 2}),
+        )
+        .await;
+    assert_eq!(v["burst"]["calls"], 2);
+    let list = format!("/cgi-bin/externalcontact/list?access_token={token}&userid=emu_staff_1");
+    assert_eq!(emu.http.get(&list).await["errcode"], 45009);
+    assert_eq!(emu.http.get(&list).await["errcode"], 45009);
+    assert_eq!(emu.http.get(&list).await["errcode"], 0);
+
+    emu.http
+        .post(
+            "/_emulator/rate_limit/burst",
+            &json!({"duration_ms": 1_000}),
+        )
+        .await;
+    assert_eq!(emu.http.get(&list).await["errcode"], 45009);
+    emu.clock.advance(1_000);
+    assert_eq!(emu.http.get(&list).await["errcode"], 0);
+}
