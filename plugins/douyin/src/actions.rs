@@ -29,7 +29,7 @@ fn content_of(
 #[serde(deny_unknown_fields)]
 pub struct Reply {
     /// The user's `open_id` (the event's `contact`).
-    pub to_user_id: String,
+    pub open_id: String,
     /// The conversation (`conversation_short_id` of the event).
     pub conversation_id: String,
     /// The `server_message_id` replied to, if any.
@@ -63,7 +63,7 @@ fn reply(client: &Client<'_>, input: Reply) -> Result<InvokeOutcome, PluginError
         serde_json::json!({
             "msg_id": input.msg_id.unwrap_or_default(),
             "conversation_id": input.conversation_id,
-            "to_user_id": input.to_user_id,
+            "to_user_id": input.open_id,
             "content": content,
             "scene": scene,
         }),
@@ -74,8 +74,8 @@ fn reply(client: &Client<'_>, input: Reply) -> Result<InvokeOutcome, PluginError
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendProactive {
-    /// A user who authorised proactive messages (see `list_authorized`).
-    pub to_user_id: String,
+    /// The `open_id` of a user who authorised proactive messages (see `list_authorized`).
+    pub open_id: String,
     /// The conversation, when known.
     #[serde(default)]
     pub conversation_id: Option<String>,
@@ -94,7 +94,7 @@ fn send_proactive(client: &Client<'_>, input: SendProactive) -> Result<InvokeOut
         serde_json::json!({
             "msg_id": "",
             "conversation_id": input.conversation_id.unwrap_or_default(),
-            "to_user_id": input.to_user_id,
+            "to_user_id": input.open_id,
             "content": content,
             "scene": "im.direct_message.bind",
         }),
@@ -105,8 +105,8 @@ fn send_proactive(client: &Client<'_>, input: SendProactive) -> Result<InvokeOut
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendGroup {
-    /// The fan group's conversation id.
-    pub conversation_id: String,
+    /// The fan group's `group_id`.
+    pub group_id: String,
     /// Plain text.
     #[serde(default)]
     pub text: Option<String>,
@@ -118,8 +118,7 @@ pub struct SendGroup {
 fn send_group(client: &Client<'_>, input: SendGroup) -> Result<InvokeOutcome, PluginError> {
     let content = content_of(input.text, input.content)?;
     let body = serde_json::json!({
-        "msg_id": "",
-        "conversation_id": input.conversation_id,
+        "group_id": input.group_id,
         "content": content,
     });
     let data = client.post("/im/send/msg/group/", &body, Delivery::AtMostOnce)?;

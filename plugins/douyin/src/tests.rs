@@ -64,7 +64,7 @@ fn grant(host: &FakeHost, path: &str, token: &str, refresh: &str) {
 }
 
 fn reply_input() -> Value {
-    json!({"to_user_id": "fan-1", "conversation_id": "conv-1", "msg_id": "srv-7", "text": "您好，优惠券已发送"})
+    json!({"open_id": "fan-1", "conversation_id": "conv-1", "msg_id": "srv-7", "text": "您好，优惠券已发送"})
 }
 
 fn body_of(request: &sop_plugin_sdk::HttpRequest) -> Value {
@@ -183,7 +183,7 @@ fn proactive_group_and_listing_payloads() {
         &host,
         call(
             "send_proactive",
-            json!({"to_user_id": "fan-1", "content": card}),
+            json!({"open_id": "fan-1", "content": card}),
         ),
     )
     .unwrap();
@@ -191,7 +191,7 @@ fn proactive_group_and_listing_payloads() {
         &host,
         call(
             "send_group",
-            json!({"conversation_id": "grp-conv", "text": "今晚8点直播"}),
+            json!({"group_id": "grp-1", "text": "今晚8点直播"}),
         ),
     )
     .unwrap();
@@ -206,7 +206,7 @@ fn proactive_group_and_listing_payloads() {
     let proactive = body_of(&requests[1]);
     assert_eq!(proactive["scene"], "im.direct_message.bind");
     assert_eq!(proactive["content"], card);
-    assert_eq!(body_of(&requests[2])["conversation_id"], "grp-conv");
+    assert_eq!(body_of(&requests[2])["group_id"], "grp-1");
     assert_eq!(body_of(&requests[3]), json!({"cursor": 0, "count": 50}));
 }
 
@@ -214,9 +214,9 @@ fn proactive_group_and_listing_payloads() {
 fn message_inputs_are_checked() {
     let host = FakeHost::new(0);
     let cases = [
-        json!({"to_user_id": "fan-1", "conversation_id": "c"}),
-        json!({"to_user_id": "fan-1", "conversation_id": "c", "text": "a", "content": {"x": 1}}),
-        json!({"to_user_id": "fan-1", "conversation_id": "c", "content": "not an object"}),
+        json!({"open_id": "fan-1", "conversation_id": "c"}),
+        json!({"open_id": "fan-1", "conversation_id": "c", "text": "a", "content": {"x": 1}}),
+        json!({"open_id": "fan-1", "conversation_id": "c", "content": "not an object"}),
         json!({"conversation_id": "c", "text": "a"}),
     ];
     for input in cases {

@@ -7,6 +7,7 @@
 //! - [`action`]: typed action registration (name + serde input type + handler), with the
 //!   input schema derived from the type and bad input answered as `invalid-input`.
 //! - [`http`]: JSON requests over `http.fetch`, with failures mapped by delivery semantics.
+//! - [`manifest`]: the manifest as JSON for `sop validate --plugins`.
 //! - [`kv`]: JSON values in the plugin's store; [`webhook`]: request accessors, answers and
 //!   de-duplication ids.
 //!
@@ -34,6 +35,7 @@ mod host;
 pub mod http;
 pub mod json;
 pub mod kv;
+pub mod manifest;
 mod plugin;
 pub mod testing;
 pub mod webhook;

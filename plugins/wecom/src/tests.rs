@@ -209,7 +209,7 @@ fn notify_staff_sends_an_app_message() {
         "/cgi-bin/message/send",
         ok(json!({"invaliduser": "", "msgid": "m1"})),
     );
-    let input = json!({"userids": ["li", "wang"], "text": "客户 wmA 需要人工", "duplicate_check_interval_s": 600});
+    let input = json!({"touser": "li|wang", "text": "客户 wmA 需要人工", "duplicate_check_interval_s": 600});
     let out = WeCom::invoke(&host, call("notify_staff", input)).unwrap();
     assert_eq!(
         out,
@@ -307,8 +307,7 @@ fn accepted_mass_send(host: &FakeHost) -> String {
         TEMPLATE,
         ok(json!({"fail_list": ["wmGone"], "msgid": "msgGZ"})),
     );
-    let input =
-        json!({"sender": "li", "external_userids": ["wmA", "wmB", "wmGone"], "text": "直播 19:00"});
+    let input = json!({"sender": "li", "contacts": ["wmA", "wmB", "wmGone"], "text": "直播 19:00"});
     let InvokeOutcome::Accepted(pending) =
         WeCom::invoke(host, call("mass_send_contacts", input)).unwrap()
     else {
@@ -436,7 +435,7 @@ fn mass_send_to_groups_needs_a_sender() {
         &host,
         call(
             "mass_send_groups",
-            json!({"sender": "li", "chat_ids": ["wrC"], "text": "早安"}),
+            json!({"sender": "li", "groups": ["wrC"], "text": "早安", "attachments": [{"miniprogram": {"title": "券", "appid": "wx1", "page": "p", "pic_media_id": "m"}}]}),
         ),
     )
     .unwrap();
@@ -444,12 +443,11 @@ fn mass_send_to_groups_needs_a_sender() {
     let body = body_of(&host.requests_to(TEMPLATE)[0]);
     assert_eq!(body["chat_type"], "group");
     assert_eq!(body["chat_id_list"], json!(["wrC"]));
+    assert_eq!(body["attachments"][0]["msgtype"], "miniprogram");
+    assert_eq!(body["attachments"][0]["miniprogram"]["appid"], "wx1");
     let err = WeCom::invoke(
         &host,
-        call(
-            "mass_send_groups",
-            json!({"chat_ids": ["wrC"], "text": "x"}),
-        ),
+        call("mass_send_groups", json!({"groups": ["wrC"], "text": "x"})),
     )
     .unwrap_err();
     assert_eq!(err.kind(), "invalid-input");

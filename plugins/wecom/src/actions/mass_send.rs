@@ -34,8 +34,8 @@ pub struct MassSendContacts {
     /// The staff member whose contacts receive it; all who follow them when omitted.
     #[serde(default)]
     pub sender: Option<String>,
-    /// Recipients (at most 10,000).
-    pub external_userids: Vec<String>,
+    /// Recipients' `external_userid`s (at most 10,000).
+    pub contacts: Vec<String>,
     /// The text (`text.content`).
     #[serde(default)]
     pub text: Option<String>,
@@ -53,9 +53,9 @@ pub struct MassSendContacts {
 pub struct MassSendGroups {
     /// The group owner who confirms the task (required by WeCom for group sends).
     pub sender: String,
-    /// Target groups (at most 2,000); all of the sender's groups when empty.
+    /// Target groups' `chat_id`s (at most 2,000); all of the sender's groups when empty.
     #[serde(default)]
-    pub chat_ids: Vec<String>,
+    pub groups: Vec<String>,
     /// The text (`text.content`).
     #[serde(default)]
     pub text: Option<String>,
@@ -75,8 +75,12 @@ fn task_key(msgid: &str) -> String {
     format!("task/{msgid}")
 }
 
+/// Idempotency keys may be long; the store caps keys at a few hundred bytes, so use a digest.
 fn invocation_key(idempotency_key: &str) -> String {
-    format!("invocation/{idempotency_key}")
+    format!(
+        "invocation/{}",
+        sop_plugin_sdk::webhook::dedupe_id(&[idempotency_key])
+    )
 }
 
 /// Kept a little longer than a task can stay unconfirmed.
@@ -126,15 +130,15 @@ fn mass_send_contacts(
     client: &Client<'_>,
     input: MassSendContacts,
 ) -> Result<InvokeOutcome, PluginError> {
-    if input.external_userids.is_empty() || input.external_userids.len() > MAX_CONTACTS {
+    if input.contacts.is_empty() || input.contacts.len() > MAX_CONTACTS {
         return Err(PluginError::invalid_input(format!(
-            "`external_userids` must hold 1 to {MAX_CONTACTS} contacts, got {}",
-            input.external_userids.len()
+            "`contacts` must hold 1 to {MAX_CONTACTS} contacts, got {}",
+            input.contacts.len()
         )));
     }
     let mut body = serde_json::Map::new();
     body.insert("chat_type".to_owned(), "single".into());
-    body.insert("external_userid".to_owned(), input.external_userids.into());
+    body.insert("external_userid".to_owned(), input.contacts.into());
     if let Some(sender) = input.sender {
         body.insert("sender".to_owned(), sender.into());
     }
@@ -149,17 +153,17 @@ fn mass_send_groups(
     if input.sender.is_empty() {
         return Err(PluginError::invalid_input("`sender` is empty"));
     }
-    if input.chat_ids.len() > MAX_GROUPS {
+    if input.groups.len() > MAX_GROUPS {
         return Err(PluginError::invalid_input(format!(
-            "`chat_ids` holds at most {MAX_GROUPS} groups, got {}",
-            input.chat_ids.len()
+            "`groups` holds at most {MAX_GROUPS} groups, got {}",
+            input.groups.len()
         )));
     }
     let mut body = serde_json::Map::new();
     body.insert("chat_type".to_owned(), "group".into());
     body.insert("sender".to_owned(), input.sender.into());
-    if !input.chat_ids.is_empty() {
-        body.insert("chat_id_list".to_owned(), input.chat_ids.into());
+    if !input.groups.is_empty() {
+        body.insert("chat_id_list".to_owned(), input.groups.into());
     }
     add_msg_template(client, body, Content::new(input.text, input.attachments))
 }

@@ -46,17 +46,15 @@ impl Content {
                 self.attachments.len()
             )));
         }
+        let mut attachments = Vec::with_capacity(self.attachments.len());
         for (i, attachment) in self.attachments.iter().enumerate() {
-            let msgtype = attachment.get("msgtype").and_then(|t| t.as_str());
-            match msgtype {
-                Some(t) if ATTACHMENT_TYPES.contains(&t) && attachment.get(t).is_some() => {}
-                _ => {
-                    return Err(PluginError::invalid_input(format!(
-                        "attachment {i}: needs `msgtype` (one of {}) and an object of that name",
-                        ATTACHMENT_TYPES.join(", ")
-                    )));
-                }
-            }
+            attachments.push(normalize_attachment(attachment).ok_or_else(|| {
+                PluginError::invalid_input(format!(
+                    "attachment {i}: needs `msgtype` (one of {}) and an object of that name, \
+                     or just that object, e.g. {{\"link\": {{..}}}}",
+                    ATTACHMENT_TYPES.join(", ")
+                ))
+            })?);
         }
         if let Some(text) = text {
             body.insert("text".to_owned(), serde_json::json!({ "content": text }));
@@ -64,11 +62,26 @@ impl Content {
         if !self.attachments.is_empty() {
             body.insert(
                 "attachments".to_owned(),
-                serde_json::Value::Array(self.attachments.clone()),
+                serde_json::Value::Array(attachments),
             );
         }
         Ok(())
     }
+}
+
+/// WeCom's `{"msgtype": "link", "link": {..}}`, also written by playbooks as the shorthand
+/// `{"link": {..}}`, which gets its `msgtype` here.
+fn normalize_attachment(attachment: &serde_json::Value) -> Option<serde_json::Value> {
+    let object = attachment.as_object()?;
+    let msgtype = match object.get("msgtype") {
+        Some(t) => t.as_str()?,
+        None if object.len() == 1 => object.keys().next()?.as_str(),
+        None => return None,
+    };
+    if !ATTACHMENT_TYPES.contains(&msgtype) || !object.get(msgtype)?.is_object() {
+        return None;
+    }
+    Some(serde_json::json!({ "msgtype": msgtype, msgtype: object[msgtype] }))
 }
 
 /// The platform's answer without its `errcode`/`errmsg` envelope.

@@ -14,8 +14,8 @@ const MAX_RECIPIENTS: usize = 1000;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyStaff {
-    /// Staff `userid`s (at most 1,000).
-    pub userids: Vec<String>,
+    /// Staff `userid`s, `|`-separated as WeCom writes them (at most 1,000).
+    pub touser: String,
     /// The message text.
     pub text: String,
     /// Render `text` as WeCom markdown instead of plain text.
@@ -27,10 +27,16 @@ pub struct NotifyStaff {
 }
 
 fn notify_staff(client: &Client<'_>, input: NotifyStaff) -> Result<InvokeOutcome, PluginError> {
-    if input.userids.is_empty() || input.userids.len() > MAX_RECIPIENTS {
+    let userids: Vec<&str> = input
+        .touser
+        .split('|')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    if userids.is_empty() || userids.len() > MAX_RECIPIENTS {
         return Err(PluginError::invalid_input(format!(
-            "`userids` must hold 1 to {MAX_RECIPIENTS} staff members, got {}",
-            input.userids.len()
+            "`touser` must name 1 to {MAX_RECIPIENTS} staff members, got {}",
+            userids.len()
         )));
     }
     if input.text.is_empty() {
@@ -38,7 +44,7 @@ fn notify_staff(client: &Client<'_>, input: NotifyStaff) -> Result<InvokeOutcome
     }
     let msgtype = if input.markdown { "markdown" } else { "text" };
     let mut body = serde_json::json!({
-        "touser": input.userids.join("|"),
+        "touser": userids.join("|"),
         "msgtype": msgtype,
         "agentid": client.config.agent_id,
         msgtype: { "content": input.text },
