@@ -116,6 +116,21 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        why: "the same odd days written without `*` are restricted: odd days OR Mondays",
+        expr: "0 9 1-31/2 * MON",
+        tz: SH,
+        after: "2026-01-01T10:00:00+08:00",
+        expect: &[
+            "2026-01-03T09:00:00+08:00",
+            "2026-01-05T09:00:00+08:00",
+            "2026-01-07T09:00:00+08:00",
+            "2026-01-09T09:00:00+08:00",
+            "2026-01-11T09:00:00+08:00",
+            "2026-01-12T09:00:00+08:00",
+            "2026-01-13T09:00:00+08:00",
+        ],
+    },
+    Case {
         why: "Feb 29th OR any Monday in February",
         expr: "0 0 29 2 MON",
         tz: SH,
