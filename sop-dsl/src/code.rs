@@ -74,6 +74,8 @@ codes! {
     UnknownEvent = 45, Error, "unknown event kind";
     CatalogSkipped = 46, Note, "plugin checks skipped";
     BadEventType = 47, Error, "malformed event or action name";
+    ActionAudience = 48, Warning, "action reaches the wrong kind of recipient";
+    TimeCriticalQuietHours = 49, Warning, "time-critical action under quiet hours";
     UnboundedAudience = 50, Warning, "scheduled trigger without an audience";
     ZeroDuration = 51, Error, "zero duration";
     SuspiciousDuration = 52, Warning, "suspiciously long duration";

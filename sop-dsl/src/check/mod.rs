@@ -18,7 +18,7 @@ pub use template::VARIABLES;
 use crate::catalog::Catalog;
 use crate::code::Code;
 use crate::diagnostic::Diagnostic;
-use crate::model::Playbook;
+use crate::model::{AudienceTarget, Playbook, QuietHours};
 use crate::syntax::Ast;
 
 /// Checks a parsed playbook. With a catalog, plugin actions and events are checked against it;
@@ -31,6 +31,8 @@ pub fn check(ast: &Ast, catalog: Option<&Catalog>) -> (Playbook, Vec<Diagnostic>
         graph: graph::Graph::default(),
         used_variables: BTreeSet::new(),
         first_plugin_use: None,
+        target: AudienceTarget::Contacts,
+        quiet_hours: None,
     };
     let playbook = match &ast.root {
         Some(root) => ctx.playbook(root),
@@ -90,6 +92,9 @@ pub(crate) struct Ctx<'a> {
     used_variables: BTreeSet<String>,
     /// Where the first plugin action or event is named, for the "skipped" note.
     first_plugin_use: Option<std::ops::Range<usize>>,
+    /// The playbook's audience target and quiet hours, for checks on actions.
+    target: AudienceTarget,
+    quiet_hours: Option<QuietHours>,
 }
 
 impl std::fmt::Debug for Ctx<'_> {

@@ -68,6 +68,10 @@ impl Ctx<'_> {
 
         if let Some(n) = map.get("audience") {
             playbook.audience = self.audience(n);
+            self.target = playbook
+                .audience
+                .as_ref()
+                .map_or(AudienceTarget::Contacts, |a| a.target);
         }
         let misspelt = |key: &str| {
             map.node.as_map().unwrap_or(&[]).iter().any(|(k, _)| {
@@ -98,6 +102,7 @@ impl Ctx<'_> {
         }
         if let Some(n) = map.get("policy") {
             playbook.policy = self.policy(n);
+            self.quiet_hours = playbook.policy.quiet_hours;
         }
         match map.get("steps") {
             None if misspelt("steps") => {}

@@ -2,9 +2,10 @@
 
 use serde_json::Value as Json;
 
+use crate::catalog::ActionAudience;
 use crate::code::Code;
 use crate::diagnostic::{Diagnostic, suggestion};
-use crate::model::QualifiedName;
+use crate::model::{ActionStep, AudienceTarget, QualifiedName, QuietHours, StepPolicy};
 use crate::syntax::{Node, Value};
 
 use super::Ctx;
@@ -160,6 +161,60 @@ impl Ctx<'_> {
                     )),
                 );
             }
+        }
+    }
+
+    /// Warnings for actions that do not suit the playbook: a group message in a per-contact
+    /// playbook (or the reverse), or a time-critical action that quiet hours could hold back.
+    pub fn action_fits_playbook(
+        &mut self,
+        step: &ActionStep,
+        name: &Node,
+        policy: Option<&StepPolicy>,
+    ) {
+        let Some(spec) = self
+            .catalog
+            .and_then(|c| c.plugin(step.action.plugin()))
+            .and_then(|p| p.action(step.action.name()))
+        else {
+            return;
+        };
+        let mismatch = match (spec.audience, self.target) {
+            (ActionAudience::Group, AudienceTarget::Contacts) => {
+                Some(("customer groups", "contacts"))
+            }
+            (ActionAudience::Contact, AudienceTarget::Groups) => {
+                Some(("contacts", "customer groups"))
+            }
+            _ => None,
+        };
+        if let Some((reaches, runs)) = mismatch {
+            self.push(
+                Diagnostic::new(
+                    Code::ActionAudience,
+                    name.span.clone(),
+                    format!(
+                        "`{}` messages {reaches}, but this playbook's runs are for {runs}",
+                        step.action
+                    ),
+                )
+                .with_help(
+                    "check `audience.target`, or that the parameters name the right recipients",
+                ),
+            );
+        }
+        let quiet = policy.and_then(|p| p.quiet_hours).or(self.quiet_hours);
+        if spec.time_critical
+            && let Some(window @ QuietHours::Window { .. }) = quiet
+        {
+            self.push(
+                Diagnostic::new(
+                    Code::TimeCriticalQuietHours,
+                    name.span.clone(),
+                    format!("`{}` is time-critical, but quiet hours {window} could hold it until it expires", step.action),
+                )
+                .with_help("add `policy: {quiet_hours: \"off\"}` to this step"),
+            );
         }
     }
 

@@ -92,15 +92,11 @@ impl Ctx<'_> {
             self.graph.set(index, graph_id, true, vec![Edge::Follow]);
             return None;
         }
-        let allowed: Vec<&str> = match kind {
-            Some(k) => COMMON.iter().chain(kind_keys(k)).copied().collect(),
-            None => COMMON
-                .iter()
-                .chain(KINDS)
-                .chain(&["params", "then", "else"])
-                .copied()
-                .collect(),
-        };
+        let allowed: Vec<&str> = COMMON
+            .iter()
+            .chain(kind.map_or(&[][..], kind_keys))
+            .copied()
+            .collect();
         let map = self.map(node, "a step", &allowed)?;
         let id_node = self.require(&map, "id", "every step");
         let id = id_node.and_then(|n| self.identifier(n, "step id"));
@@ -115,6 +111,9 @@ impl Ctx<'_> {
         };
         let (step_kind, waits, edges) = self.step_kind(kind, &map, index);
         self.graph.set(index, graph_id, waits, edges);
+        if let (Some(StepKind::Action(action)), Some(name)) = (&step_kind, map.get("action")) {
+            self.action_fits_playbook(action, name, policy.as_ref());
+        }
         Some(Step {
             id: StepId(id?),
             name,
