@@ -139,15 +139,21 @@ impl Schedule {
         let dow = f
             .day_of_week
             .contains(local.weekday().num_days_from_sunday());
-        let day = if f.day_of_month.star || f.day_of_week.star {
-            dom && dow
-        } else {
+        let day = if self.days_match_either() {
             dom || dow
+        } else {
+            dom && dow
         };
         day && f.second.contains(local.second())
             && f.minute.contains(local.minute())
             && f.hour.contains(local.hour())
             && f.month.contains(local.month())
+    }
+
+    /// Both day fields are restricted, so a day matches when *either* does (`0 9 1-7 * MON` is
+    /// days 1-7 and every Monday). Operators often expect AND here; the checker can point it out.
+    pub fn days_match_either(&self) -> bool {
+        !self.fields.day_of_month.star && !self.fields.day_of_week.star
     }
 
     /// The expression had a leading seconds field (six fields).
@@ -159,7 +165,7 @@ impl Schedule {
     /// reject it rather than wait forever.
     pub fn is_satisfiable(&self) -> bool {
         let f = &self.fields;
-        if !f.day_of_month.star && !f.day_of_week.star {
+        if self.days_match_either() {
             // Every month has every weekday, so the day-of-week half alone fires.
             return true;
         }

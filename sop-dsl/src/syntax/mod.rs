@@ -68,8 +68,8 @@ enum Frame {
 
 struct Builder<'a> {
     src: &'a str,
-    /// Byte offset of each character; yaml-rust2 markers count characters.
-    char_offsets: Option<Vec<usize>>,
+    /// Byte offset of each line start.
+    line_starts: Vec<usize>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     alias_nodes: usize,
@@ -80,10 +80,11 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn new(src: &'a str) -> Self {
-        let char_offsets = (!src.is_ascii()).then(|| src.char_indices().map(|(i, _)| i).collect());
+        let mut line_starts = vec![0];
+        line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
         Builder {
             src,
-            char_offsets,
+            line_starts,
             stack: Vec::new(),
             anchors: HashMap::new(),
             alias_nodes: 0,
@@ -93,11 +94,20 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The byte offset of a marker. Computed from line and column: yaml-rust2's `index` counts
+    /// characters, except inside block scalars where it counts bytes, so it drifts in
+    /// non-ASCII files; lines are always right and columns restart on every line.
     fn offset(&self, mark: &Marker) -> usize {
-        match &self.char_offsets {
-            None => mark.index().min(self.src.len()),
-            Some(table) => table.get(mark.index()).copied().unwrap_or(self.src.len()),
-        }
+        let Some(&start) = self.line_starts.get(mark.line().saturating_sub(1)) else {
+            return self.src.len();
+        };
+        let line = &self.src[start..];
+        let line = &line[..line.find('\n').unwrap_or(line.len())];
+        start
+            + line
+                .char_indices()
+                .nth(mark.col())
+                .map_or(line.len(), |(i, _)| i)
     }
 
     fn run(&mut self) -> Option<Node> {
@@ -336,6 +346,14 @@ mod tests {
         assert_eq!(&src[id.span.clone()], "欢迎");
         let step = &node.get("steps").unwrap().as_seq().unwrap()[0];
         assert_eq!(&src[step.get("wait").unwrap().span.clone()], "5m");
+    }
+
+    #[test]
+    fn spans_stay_right_after_non_ascii_block_scalars() {
+        let src = "a: >-\n  欢迎光临，新客户\n  第二行\nb:\n  c: d\n";
+        let node = root(src);
+        let c = node.get("b").unwrap().get("c").unwrap();
+        assert_eq!(&src[c.span.clone()], "d");
     }
 
     #[test]
