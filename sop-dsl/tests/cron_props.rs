@@ -156,8 +156,9 @@ proptest! {
     }
 
     #[test]
-    fn valid_expressions_round_trip_through_display(expr in expression()) {
+    fn valid_expressions_round_trip_and_describe(expr in expression()) {
         let schedule = Schedule::parse(&expr).unwrap();
+        prop_assert!(!schedule.describe().is_empty());
         prop_assert_eq!(Schedule::parse(&schedule.to_string()).unwrap(), schedule);
     }
 

@@ -614,6 +614,17 @@ fn display_gives_back_the_normalized_expression() {
         assert_eq!(schedule.to_string(), normal);
         assert_eq!(Schedule::parse(normal).unwrap(), schedule);
     }
+    assert!(
+        Schedule::parse("0 9 1-7 * MON")
+            .unwrap()
+            .days_match_either()
+    );
+    assert!(
+        !Schedule::parse("0 9 */2 * MON")
+            .unwrap()
+            .days_match_either()
+    );
+    assert!(!Schedule::parse("0 9 1-7 * *").unwrap().days_match_either());
     assert!(Schedule::parse("*/5 0 12 * * *").unwrap().has_seconds());
     assert!(!Schedule::parse("@hourly").unwrap().has_seconds());
 }

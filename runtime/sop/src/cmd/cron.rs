@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 use sop_dsl::cron::Schedule;
 
@@ -26,7 +26,8 @@ pub struct NextArgs {
     /// IANA time zone the schedule's wall-clock times are read in.
     #[arg(long, value_name = "ZONE", default_value = DEFAULT_ZONE)]
     tz: String,
-    /// Start after this instant (RFC 3339, e.g. 2026-03-08T00:00:00+08:00) instead of now.
+    /// Start after this instant instead of now: RFC 3339 (2026-03-08T00:00:00+08:00), or a wall-clock
+    /// time in the zone (2026-03-08T01:30; in a repeated hour, the first one).
     #[arg(long, value_name = "RFC3339")]
     after: Option<String>,
     /// How many fire times to print.
@@ -69,11 +70,7 @@ fn next(args: &NextArgs, now: DateTime<Utc>) -> Result<Vec<String>, String> {
     let tz = zone(&args.tz)?;
     let after = match &args.after {
         None => now.with_timezone(&tz),
-        Some(text) => DateTime::parse_from_rfc3339(text)
-            .map_err(|e| {
-                format!("error: invalid --after `{text}`: {e} (expected RFC 3339, e.g. 2026-03-08T09:00:00+08:00)")
-            })?
-            .with_timezone(&tz),
+        Some(text) => start(text, tz)?,
     };
     if !schedule.is_satisfiable() {
         return Err(format!(
@@ -105,6 +102,30 @@ fn annotate(schedule: &Schedule, time: String, fire: DateTime<Tz>) -> String {
         format!(
             "{time}  {weekday}  (daylight saving: the scheduled time was skipped, fired when the clock jumped)"
         )
+    }
+}
+
+/// `--after`: an RFC 3339 instant, or a wall-clock time read in the zone.
+fn start(text: &str, tz: Tz) -> Result<DateTime<Tz>, String> {
+    let rfc3339 = match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => return Ok(t.with_timezone(&tz)),
+        Err(e) => e,
+    };
+    let local = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok());
+    match local {
+        Some(local) => tz.from_local_datetime(&local).earliest().ok_or_else(|| {
+            format!("error: --after `{text}` does not exist in {tz}: the clock skips it (daylight saving)")
+        }),
+        None => Err(format!(
+            "error: invalid --after `{text}`: {rfc3339} (expected RFC 3339 like 2026-03-08T09:00:00+08:00, or a local time like 2026-03-08T09:00)"
+        )),
     }
 }
 
@@ -168,6 +189,27 @@ mod tests {
         assert_eq!(lines[0], "# at 02:30 (America/New_York)");
         assert!(lines[1].starts_with("2026-03-08T03:00:00-04:00  Sun  (daylight saving"));
         assert_eq!(lines[2], "2026-03-09T02:30:00-04:00  Mon");
+    }
+
+    #[test]
+    fn after_may_be_a_local_time_in_the_zone() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let first = start("2026-11-01T01:30", ny).unwrap();
+        assert_eq!(first.to_rfc3339(), "2026-11-01T01:30:00-04:00");
+        assert_eq!(
+            start("2026-01-01 09:00:05", ny).unwrap().to_rfc3339(),
+            "2026-01-01T09:00:05-05:00"
+        );
+        assert!(
+            start("2026-03-08T02:30", ny)
+                .unwrap_err()
+                .contains("the clock skips it")
+        );
+        assert!(
+            start("tomorrow", ny)
+                .unwrap_err()
+                .contains("invalid --after `tomorrow`")
+        );
     }
 
     #[test]
