@@ -214,6 +214,32 @@ proptest! {
         prop_assert_eq!(got, expected, "{} in {} from {}", expr, tz, instant(tz, from));
     }
 
+    /// Across month and year ends of 2000-2090 (leap days included), the fires equal the model's.
+    #[test]
+    fn agrees_with_a_minute_by_minute_scheduler_across_month_ends(
+        expr in expression5(),
+        tz in zone(),
+        year in 2000i32..2090,
+        month in 1u32..=12,
+        lead_minutes in 0i64..(24 * 60),
+    ) {
+        let schedule = Schedule::parse(&expr).unwrap();
+        let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+        let month_end = tz
+            .with_ymd_and_hms(next_year, next_month, 1, 0, 0, 0)
+            .earliest()
+            .unwrap_or_else(|| instant(tz, Utc.with_ymd_and_hms(next_year, next_month, 1, 0, 0, 0).unwrap().timestamp()));
+        let from = month_end.timestamp() - lead_minutes * 60;
+        let to = from + 2 * 24 * 3600;
+        let expected = model_fires(&schedule, tz, from, to);
+        let got: Vec<i64> = schedule
+            .iter_after(instant(tz, from))
+            .map(|t| t.timestamp())
+            .take_while(|&ts| ts <= to)
+            .collect();
+        prop_assert_eq!(got, expected, "{} in {} from {}", expr, tz, instant(tz, from));
+    }
+
     /// Any zone, any time from 1900 to 2200: no panic, and results still increase.
     #[test]
     fn any_zone_any_era_never_panics(
