@@ -103,29 +103,31 @@ fn transitions(tz: Tz) -> Vec<i64> {
         .collect()
 }
 
-/// The model scheduler: wake each real minute until `to`, fire if the wall clock passed a scheduled
-/// minute since the highest reading seen so far; report the fires after `from`. It starts watching
-/// the clock six hours early so that `from` may fall inside a repeated hour.
+/// The model scheduler: wake each real minute until `to` and look at the wall clock. Fire if it
+/// shows a scheduled minute not shown before. If it jumped over scheduled minutes, fire now too,
+/// unless a scheduled minute comes up within as much time as the clock skipped (that fire then
+/// stands for the skipped ones). Report the fires after `from`; watch the clock from six hours
+/// earlier so that `from` may fall inside a repeated hour.
 fn model_fires(schedule: &Schedule, tz: Tz, from: i64, to: i64) -> Vec<i64> {
     let reading = |ts: i64| instant(tz, ts).naive_local();
+    let minutes =
+        |from: NaiveDateTime, count: i64| (0..count).map(move |i| from + Duration::minutes(i));
     let warm_up = from - 6 * 3600;
     let mut high: NaiveDateTime = reading(warm_up);
     let mut fires = Vec::new();
     for ts in (warm_up + 60..=to).step_by(60) {
         let now = reading(ts);
-        if now > high {
-            let mut l = high + Duration::minutes(1);
-            while l <= now {
-                if schedule.matches(l) {
-                    if ts > from {
-                        fires.push(ts);
-                    }
-                    break;
-                }
-                l += Duration::minutes(1);
-            }
-            high = now;
+        if now <= high {
+            continue;
         }
+        let skipped = (now - high).num_minutes() - 1;
+        let fire = schedule.matches(now)
+            || (minutes(high + Duration::minutes(1), skipped).any(|l| schedule.matches(l))
+                && !minutes(now + Duration::minutes(1), skipped - 1).any(|l| schedule.matches(l)));
+        if fire && ts > from {
+            fires.push(ts);
+        }
+        high = now;
     }
     fires
 }

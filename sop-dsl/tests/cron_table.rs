@@ -287,6 +287,35 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        why: "wildcard hour: a skipped 02:05 is not made up at 03:00 when 03:05 comes anyway",
+        expr: "5 * * * *",
+        tz: NY,
+        after: "2026-03-08T01:00:00-05:00",
+        expect: &[
+            "2026-03-08T01:05:00-05:00",
+            "2026-03-08T03:05:00-04:00",
+            "2026-03-08T04:05:00-04:00",
+        ],
+    },
+    Case {
+        why: "a skipped time merges into a scheduled time less than an hour after the jump",
+        expr: "30 2,3 * * *",
+        tz: NY,
+        after: "2026-03-07T12:00:00-05:00",
+        expect: &["2026-03-08T03:30:00-04:00", "2026-03-09T02:30:00-04:00"],
+    },
+    Case {
+        why: "but not into one further away",
+        expr: "30 2,4 * * *",
+        tz: NY,
+        after: "2026-03-07T12:00:00-05:00",
+        expect: &[
+            "2026-03-08T03:00:00-04:00",
+            "2026-03-08T04:30:00-04:00",
+            "2026-03-09T02:30:00-04:00",
+        ],
+    },
+    Case {
         why: "asking again after the jump does not fire the gap time a second time",
         expr: "30 2 * * *",
         tz: NY,

@@ -4,7 +4,8 @@
 //! `minute hour day-of-month month day-of-week`, or six with a leading seconds field; names
 //! `JAN`-`DEC` and `SUN`-`SAT`; `*`, ranges, steps, lists; 0 and 7 both Sunday; `@daily`-style
 //! macros. Schedules are evaluated in the wall-clock time of a zone, with the daylight-saving rules
-//! of `docs/cron.md`: a skipped time fires when the clock jumps, a repeated time fires once.
+//! of `docs/cron.md`: a skipped time fires when the clock jumps (or with the schedule's next
+//! time if that comes within the hour), a repeated time fires once.
 //!
 //! ```
 //! use sop_dsl::cron::Schedule;
@@ -35,7 +36,6 @@ use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
 use chrono_tz::Tz;
 
 use field::Field;
-pub use field::FieldKind;
 use plan::Plan;
 
 /// A parsed cron expression. Equal schedules have equal normalized text.
@@ -116,12 +116,31 @@ impl Schedule {
         let mut floor = zone::high_water(after)?;
         loop {
             let local = self.plan.next_local(floor)?;
-            let fire = zone::first_instant(tz, local)?;
+            let mut fire = zone::first_instant(tz, local)?;
+            if fire.naive_local() != local {
+                fire = self.after_jump(fire);
+            }
             // Always true by construction of `high_water`; the loop only guards odd zone data.
             if fire > after {
                 return Some(fire);
             }
             floor = local;
+        }
+    }
+
+    /// When the clock jumped over scheduled times: fire at the jump, unless the schedule fires
+    /// anyway before as much time has passed as the clock skipped (an hour, usually). Then that
+    /// fire stands for the skipped ones too, so `5 * * * *` fires at 03:05 and not also at 03:00:
+    /// customers get one message, not two a few minutes apart. A daily 02:30 still fires at 03:00.
+    fn after_jump(&self, jump: DateTime<Tz>) -> DateTime<Tz> {
+        let regular = jump
+            .naive_local()
+            .checked_sub_signed(chrono::TimeDelta::seconds(1))
+            .and_then(|reading| self.plan.next_local(reading))
+            .and_then(|local| zone::first_instant(jump.timezone(), local));
+        match regular {
+            Some(t) if t - jump < zone::jump_size(jump) => t,
+            _ => jump,
         }
     }
 
@@ -132,7 +151,7 @@ impl Schedule {
 
     /// Whether a wall-clock reading is one of the schedule's times, with Vixie cron's rule: when
     /// both day-of-month and day-of-week are restricted (neither starts with `*`), a day matches if
-    /// either does; otherwise both must (so the `*` one never restricts anything).
+    /// either does; otherwise both must (`*` restricts nothing, but `*/2` still does).
     pub fn matches(&self, local: NaiveDateTime) -> bool {
         let f = &self.fields;
         let dom = f.day_of_month.contains(local.day());

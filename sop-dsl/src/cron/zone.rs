@@ -4,7 +4,8 @@
 //! shows it or, if the clock jumps over it, at the first instant after the jump. Both rules are
 //! one function: `first_instant(L) = min { t : clock(t) >= L }`, which is monotone in `L`, so the
 //! next fire after `t` is `first_instant` of the first scheduled reading above the highest reading
-//! the clock has shown up to `t` (`high_water`).
+//! the clock has shown up to `t` (`high_water`). (`Schedule::next_after` then merges a fire at a
+//! jump into the schedule's next regular fire when that comes soon after; see `jump_size`.)
 
 use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeDelta, TimeZone};
 use chrono_tz::Tz;
@@ -42,6 +43,15 @@ fn gap_end(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Tz>> {
         }
     }
     DateTime::from_timestamp(hi, 0).map(|u| tz.from_utc_datetime(&u.naive_utc()))
+}
+
+/// How much wall-clock time the clock skipped when it jumped at `jump` (zero if it did not).
+pub fn jump_size(jump: DateTime<Tz>) -> TimeDelta {
+    let offset = |t: DateTime<Tz>| i64::from(t.offset().fix().local_minus_utc());
+    let before = jump
+        .checked_sub_signed(TimeDelta::seconds(1))
+        .map_or(offset(jump), offset);
+    TimeDelta::seconds((offset(jump) - before).max(0))
 }
 
 /// The highest wall-clock reading shown up to and including `at` (whole seconds). It differs from
@@ -91,6 +101,14 @@ mod tests {
         // 2026-03-08 02:00 EST → 03:00 EDT.
         let t = first_instant(New_York, local(8, 2, 30)).unwrap();
         assert_eq!(t.to_rfc3339(), "2026-03-08T03:00:00-04:00");
+    }
+
+    #[test]
+    fn jump_size_is_the_skipped_wall_clock_time() {
+        let jump = first_instant(New_York, local(8, 2, 30)).unwrap();
+        assert_eq!(jump_size(jump), TimeDelta::hours(1));
+        let ordinary = first_instant(New_York, local(9, 2, 30)).unwrap();
+        assert_eq!(jump_size(ordinary), TimeDelta::zero());
     }
 
     #[test]
