@@ -85,7 +85,7 @@ impl App {
             rng: Rng::new(config.seed.wrapping_add(0x5eed)),
         };
         let faults = FaultState::new(config.faults.clone(), config.seed);
-        let deliverer = Deliverer::new(&config.delivery);
+        let deliverer = Deliverer::new();
         let traffic_rate = AtomicU64::new(config.traffic.rate_per_s.max(0.0).to_bits());
         Ok(Self(Arc::new(Shared {
             config,

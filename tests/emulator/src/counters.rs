@@ -13,8 +13,6 @@ pub struct EndpointCount {
     pub errors: u64,
     /// Answered with the frequency-limit code.
     pub rate_limited: u64,
-    /// Hit by an injected fault.
-    pub faults: u64,
 }
 
 /// All counters.
@@ -22,6 +20,8 @@ pub struct EndpointCount {
 pub struct Counters {
     /// By API name (`externalcontact/get`, `im/send/msg`, ...).
     pub endpoints: BTreeMap<&'static str, EndpointCount>,
+    /// Injected faults by request path.
+    pub faults: BTreeMap<String, u64>,
     /// Callbacks and webhooks queued for delivery.
     pub events_generated: u64,
     /// Callback attempts (including retries).
@@ -49,8 +49,8 @@ impl Counters {
         }
     }
 
-    /// Count an injected fault on `api`.
-    pub fn fault(&mut self, api: &'static str) {
-        self.endpoints.entry(api).or_default().faults += 1;
+    /// Count an injected fault on a request to `path`.
+    pub fn fault(&mut self, path: &str) {
+        *self.faults.entry(path.to_owned()).or_default() += 1;
     }
 }

@@ -16,7 +16,6 @@ use sha1::{Digest, Sha1};
 use tokio::sync::Semaphore;
 
 use crate::app::App;
-use crate::config::DeliveryConfig;
 
 /// Which platform an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -102,9 +101,15 @@ pub struct Deliverer {
     permits: Arc<Semaphore>,
 }
 
+impl Default for Deliverer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Deliverer {
     /// A sender with at most 256 callbacks in flight.
-    pub fn new(_cfg: &DeliveryConfig) -> Self {
+    pub fn new() -> Self {
         Self {
             client: Client::builder(TokioExecutor::new()).build_http(),
             permits: Arc::new(Semaphore::new(256)),

@@ -43,7 +43,7 @@ async fn faults_set_at_run_time_hit_only_their_endpoint() {
         .await;
     assert_eq!(v["errcode"], 0);
     let counters = emu.http.get("/_emulator/counters").await;
-    assert_eq!(counters["endpoints"]["externalcontact/get"]["faults"], 1);
+    assert_eq!(counters["faults"]["/cgi-bin/externalcontact/get"], 1);
 
     emu.http
         .send("PUT", "/_emulator/faults", &[], Some(&json!({})))

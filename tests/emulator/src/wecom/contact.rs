@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{Query as AxQuery, State as AxState};
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Query, WxError, call, parse_body};
@@ -33,6 +33,41 @@ fn tag_json(t: u32) -> Value {
     })
 }
 
+#[derive(Serialize)]
+struct GetAnswer<'a> {
+    external_contact: ExternalContact<'a>,
+    follow_user: [FollowUser; 1],
+    next_cursor: &'static str,
+}
+
+#[derive(Serialize)]
+struct ExternalContact<'a> {
+    external_userid: &'a str,
+    name: String,
+    position: &'static str,
+    avatar: String,
+    corp_name: &'static str,
+    corp_full_name: &'static str,
+    #[serde(rename = "type")]
+    kind: u8,
+    gender: u8,
+    unionid: String,
+}
+
+#[derive(Serialize)]
+struct FollowUser {
+    userid: String,
+    remark: String,
+    description: String,
+    createtime: u32,
+    tags: Vec<Value>,
+    remark_corp_name: String,
+    remark_mobiles: Vec<String>,
+    oper_userid: String,
+    add_way: u8,
+    state: String,
+}
+
 pub(super) async fn get(AxState(app): AxState<App>, AxQuery(q): AxQuery<Query>) -> Response {
     call(&app, "externalcontact/get", &q, |st, _, _| {
         let id = q
@@ -47,37 +82,37 @@ pub(super) async fn get(AxState(app): AxState<App>, AxQuery(q): AxQuery<Query>) 
             return Err(WxError::NOT_EXTERNAL_CONTACT);
         }
         let extra = c.extra.as_deref().cloned().unwrap_or_default();
-        let state = if c.channel == NO_CHANNEL {
-            String::new()
+        let (state, add_way) = if c.channel == NO_CHANNEL {
+            (String::new(), 0)
         } else {
-            ids::channel_state(c.channel)
+            (ids::channel_state(c.channel), 1)
         };
-        Ok(json!({
-            "external_contact": {
-                "external_userid": id,
-                "name": ids::contact_name(idx),
-                "position": "",
-                "avatar": format!("https://emu.invalid/avatar/{idx}"),
-                "corp_name": "",
-                "corp_full_name": "",
-                "type": 1,
-                "gender": c.gender,
-                "unionid": ids::union_id(idx),
+        Ok(GetAnswer {
+            external_contact: ExternalContact {
+                external_userid: id,
+                name: ids::contact_name(idx),
+                position: "",
+                avatar: format!("https://emu.invalid/avatar/{idx}"),
+                corp_name: "",
+                corp_full_name: "",
+                kind: 1,
+                gender: c.gender,
+                unionid: ids::union_id(idx),
             },
-            "follow_user": [{
-                "userid": ids::staff_id(c.owner),
-                "remark": extra.remark,
-                "description": extra.description,
-                "createtime": c.added_at_s,
-                "tags": extra.tags.iter().map(|&t| tag_json(t)).collect::<Vec<_>>(),
-                "remark_corp_name": extra.remark_company,
-                "remark_mobiles": extra.remark_mobiles,
-                "oper_userid": ids::staff_id(c.owner),
-                "add_way": if c.channel == NO_CHANNEL { 0 } else { 1 },
-                "state": state,
+            follow_user: [FollowUser {
+                userid: ids::staff_id(c.owner),
+                remark: extra.remark,
+                description: extra.description,
+                createtime: c.added_at_s,
+                tags: extra.tags.iter().map(|&t| tag_json(t)).collect(),
+                remark_corp_name: extra.remark_company,
+                remark_mobiles: extra.remark_mobiles,
+                oper_userid: ids::staff_id(c.owner),
+                add_way,
+                state,
             }],
-            "next_cursor": "",
-        }))
+            next_cursor: "",
+        })
     })
 }
 

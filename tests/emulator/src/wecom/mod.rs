@@ -19,8 +19,8 @@ use axum::Json;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 pub use error::WxError;
 pub use mass_send::{TaskStatus, Tasks, confirm as mass_send_confirm, settle as mass_send_settle};
@@ -97,49 +97,59 @@ pub fn router() -> Router<App> {
 /// Query string as a map (unknown keys are ignored, as the platform does).
 pub(crate) type Query = HashMap<String, String>;
 
-/// Run the common checks for `api`, then `f` under the state lock, and answer.
-pub(crate) fn call(
+/// Run the common checks for `api`, then `f` under the state lock, and answer (serialising
+/// after the lock is released).
+pub(crate) fn call<T: Serialize>(
     app: &App,
     api: &'static str,
     query: &Query,
-    f: impl FnOnce(&mut State, &Config, u64) -> Result<Value, WxError>,
+    f: impl FnOnce(&mut State, &Config, u64) -> Result<T, WxError>,
 ) -> Response {
     let now = app.now_ms();
-    let mut st = app.lock();
-    let st = &mut *st;
-    st.counters.call(api);
-    let result = st
-        .wecom
-        .tokens
-        .check(query.get("access_token").map(String::as_str), now)
-        .and_then(|()| {
-            if st.wecom.limiter.allow(api, now) {
-                Ok(())
-            } else {
-                Err(WxError::FREQUENCY_LIMIT)
-            }
-        })
-        .and_then(|()| f(st, app.config(), now));
-    match result {
-        Ok(body) => ok(body),
-        Err(e) => {
+    let result = {
+        let mut st = app.lock();
+        let st = &mut *st;
+        st.counters.call(api);
+        let result = st
+            .wecom
+            .tokens
+            .check(query.get("access_token").map(String::as_str), now)
+            .and_then(|()| {
+                if st.wecom.limiter.allow(api, now) {
+                    Ok(())
+                } else {
+                    Err(WxError::FREQUENCY_LIMIT)
+                }
+            })
+            .and_then(|()| f(st, app.config(), now));
+        if let Err(e) = &result {
             st.counters
                 .error(api, e.code == WxError::FREQUENCY_LIMIT.code);
-            e.into_response()
         }
+        result
+    };
+    match result {
+        Ok(body) => ok(body),
+        Err(e) => e.into_response(),
     }
 }
 
-/// `{"errcode":0,"errmsg":"ok", ...body}`.
-pub(crate) fn ok(mut body: Value) -> Response {
-    if !body.is_object() {
-        body = Value::Object(serde_json::Map::new());
-    }
-    if let Value::Object(map) = &mut body {
-        map.insert("errcode".into(), 0.into());
-        map.insert("errmsg".into(), "ok".into());
-    }
-    Json(body).into_response()
+#[derive(Serialize)]
+struct Ok<T> {
+    errcode: i64,
+    errmsg: &'static str,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// `{"errcode":0,"errmsg":"ok", ...body}`; `body` must serialise as an object.
+pub(crate) fn ok<T: Serialize>(body: T) -> Response {
+    Json(Ok {
+        errcode: 0,
+        errmsg: "ok",
+        body,
+    })
+    .into_response()
 }
 
 /// Parse a JSON body; WeCom answers malformed JSON with 47001.
