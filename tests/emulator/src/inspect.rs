@@ -276,7 +276,7 @@ struct BurstReq {
 async fn burst(State(app): State<App>, Json(req): Json<BurstReq>) -> Response {
     let mut b = req.burst;
     if let Some(d) = req.duration_ms {
-        b.until_ms = Some(app.now_ms() + d);
+        b.until_ms = Some(app.now_ms().saturating_add(d));
     }
     if b.until_ms.is_none() && b.calls.is_none() {
         return bad(

@@ -82,6 +82,18 @@ async fn client(addr: String, path: String, until: Instant) -> Result<Tally, Str
     Ok(tally)
 }
 
+/// CPU seconds (user + system) used by this process so far, from `/proc/self/stat`
+/// (Linux only; `None` elsewhere). Assumes the usual 100 clock ticks per second.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -121,6 +133,7 @@ async fn main() -> ExitCode {
         )
     };
     let seconds = args.seconds.clamp(1, 60);
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..args.connections.max(1))
@@ -138,6 +151,7 @@ async fn main() -> ExitCode {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
     let endpoint = path.split('?').next().unwrap_or_default();
     println!(
         "endpoint: GET {endpoint}  connections: {}  seconds: {elapsed:.2}",
@@ -149,6 +163,12 @@ async fn main() -> ExitCode {
         total.failed,
         (total.ok + total.failed) as f64 / elapsed
     );
+    if let Some(cpu) = cpu.filter(|c| *c > 0.0) {
+        println!(
+            "cpu: {cpu:.2} s (client and server)  requests per cpu-second: {:.0}",
+            (total.ok + total.failed) as f64 / cpu
+        );
+    }
     emu.shutdown().await;
     if total.failed > 0 {
         ExitCode::FAILURE

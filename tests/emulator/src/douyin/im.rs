@@ -93,7 +93,7 @@ pub(super) async fn send_msg(
                 } else {
                     u.entered_ms
                 };
-                let open = opened.is_some_and(|t| now < t + d.reply_window_ms);
+                let open = opened.is_some_and(|t| now < t.saturating_add(d.reply_window_ms));
                 if !open || u.replies_in_window >= d.replies_per_window {
                     return Err(DyError::QUOTA_USED_UP);
                 }

@@ -47,7 +47,7 @@ fn issue(st: &mut State, kind: TokenKind, ttl_s: u64, now: u64) -> String {
         token.clone(),
         DyToken {
             kind,
-            expires_ms: now + ttl_s * 1_000,
+            expires_ms: now.saturating_add(ttl_s.saturating_mul(1_000)),
             revoked: false,
         },
     );

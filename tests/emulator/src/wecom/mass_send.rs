@@ -83,7 +83,7 @@ pub fn settle(st: &mut State, cfg: &WecomConfig, now_ms: u64) {
     };
     let mut i = st.wecom.tasks.first_open;
     while i < st.wecom.tasks.tasks.len() {
-        let at = st.wecom.tasks.tasks[i].created_ms + delay;
+        let at = st.wecom.tasks.tasks[i].created_ms.saturating_add(delay);
         if at > now_ms {
             break;
         }

@@ -47,7 +47,7 @@ impl Tokens {
         let info = TokenInfo {
             app,
             issued_ms: now_ms,
-            expires_ms: now_ms + ttl_s * 1_000,
+            expires_ms: now_ms.saturating_add(ttl_s.saturating_mul(1_000)),
             revoked: false,
         };
         self.by_token.insert(token.clone(), info);

@@ -41,7 +41,7 @@ impl WelcomeCodes {
     ) -> String {
         if self.codes.len() > 100_000 {
             self.codes
-                .retain(|_, c| c.issued_ms + ttl_ms.saturating_mul(2) > now_ms);
+                .retain(|_, c| c.issued_ms.saturating_add(ttl_ms.saturating_mul(2)) > now_ms);
         }
         self.issued += 1;
         let code = format!("wcEmu{:08}{salt:012x}", self.issued);
@@ -69,7 +69,7 @@ impl WelcomeCodes {
         if c.used {
             return Err(WxError::WELCOME_CODE_USED);
         }
-        if now_ms >= c.issued_ms + ttl_ms {
+        if now_ms >= c.issued_ms.saturating_add(ttl_ms) {
             return Err(WxError::WELCOME_CODE_EXPIRED);
         }
         c.used = true;
