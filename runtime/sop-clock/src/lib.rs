@@ -1,0 +1,1 @@
+//! The one source of time for sop: a real clock and a virtual clock for tests and simulations.

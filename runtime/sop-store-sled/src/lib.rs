@@ -1,0 +1,1 @@
+//! The embedded sled implementation of the sop store.
