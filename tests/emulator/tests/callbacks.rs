@@ -304,3 +304,36 @@ async fn url_verification_round_trips() {
         douyin_signature(secret, got.body.as_bytes())
     );
 }
+
+#[tokio::test]
+async fn the_apps_own_douyin_sends_are_echoed_as_im_send_msg() {
+    let mut f = fixture().await;
+    let user = "dyu-0000000004";
+    f.emu
+        .event(json!({"kind": "douyin_message", "open_id": user, "text": "hi"}))
+        .await;
+    let first = next(&mut f.rx).await;
+    assert!(first.body.contains("im_receive_msg"));
+    let token = f.emu.douyin_token().await;
+    let ent = f.emu.running.app.config().douyin.enterprise_open_id.clone();
+    let (_, v) = f
+        .emu
+        .http
+        .send(
+            "POST",
+            &format!("/im/send/msg/?open_id={ent}"),
+            &[("access-token", &token)],
+            Some(
+                &json!({"to_user_id": user, "conversation_id": "c1", "content": {"text": "您好"}}),
+            ),
+        )
+        .await;
+    assert_eq!(v["data"]["error_code"], 0, "{v}");
+    let echo = next(&mut f.rx).await;
+    let body: Value = serde_json::from_str(&echo.body).unwrap();
+    assert_eq!(body["event"], "im_send_msg");
+    assert_eq!(body["from_user_id"], ent);
+    assert_eq!(body["to_user_id"], user);
+    let content: Value = serde_json::from_str(body["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content["server_message_id"], v["data"]["msg_id"]);
+}

@@ -13,10 +13,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DyError, ok, token};
+use super::{DyError, ok, token, webhook};
 use crate::app::{App, State};
 use crate::clock::day_of;
 use crate::config::Config;
+use crate::delivery::{Outbound, Platform, dispatch};
 use crate::ids;
 use crate::ledger::NewDelivery;
 
@@ -78,7 +79,10 @@ pub(super) async fn send_msg(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    call(&app, "im/send/msg", &headers, &q, |st, cfg, now| {
+    // The platform echoes the app's own sends as `im_send_msg` webhooks; built under the
+    // lock, dispatched after it is released.
+    let mut echo = None;
+    let response = call(&app, "im/send/msg", &headers, &q, |st, cfg, now| {
         let req: SendReq = serde_json::from_slice(&body).map_err(|_| DyError::BAD_PARAMETER)?;
         let user = ids::parse_open_id(&req.to_user_id)
             .filter(|&u| st.world.contact(u).is_some())
@@ -118,6 +122,28 @@ pub(super) async fn send_msg(
         st.douyin.issued += 1;
         let server_id = format!("dysent-{:010}", st.douyin.issued);
         st.douyin.sent.insert(server_id.clone(), (user, false));
+        let content = json!({
+            "conversation_short_id": req.conversation_id,
+            "server_message_id": server_id,
+            "conversation_type": 1,
+            "message_type": "text",
+            "content": req.content,
+            "source": d.client_key,
+            "create_time": now,
+            "user_infos": [],
+        });
+        echo = Some(Outbound {
+            platform: Platform::Douyin,
+            event: "im_send_msg".into(),
+            payload: webhook::event(
+                &d.client_key,
+                "im_send_msg",
+                &d.enterprise_open_id,
+                &req.to_user_id,
+                &server_id,
+                &content,
+            ),
+        });
         st.ledger.record(NewDelivery {
             at_ms: now,
             platform: "douyin",
@@ -133,7 +159,11 @@ pub(super) async fn send_msg(
             content: json!({"scene": scene, "conversation_id": req.conversation_id, "content": req.content}),
         });
         Ok(json!({"msg_id": server_id}))
-    })
+    });
+    if let Some(out) = echo {
+        dispatch(&app, out);
+    }
+    response
 }
 
 #[derive(Deserialize)]
