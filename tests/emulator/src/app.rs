@@ -79,7 +79,7 @@ impl App {
             wecom: WecomState::new(&config.wecom),
             douyin: DouyinState::new(&config.douyin),
             ledger: Ledger::default(),
-            callbacks: CallbackLog::default(),
+            callbacks: CallbackLog::with_capacity(config.delivery.keep_records),
             orders: Vec::new(),
             counters: Counters::default(),
             rng: Rng::new(config.seed.wrapping_add(0x5eed)),

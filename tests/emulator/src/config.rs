@@ -190,6 +190,8 @@ pub struct DeliveryConfig {
     pub retries: u32,
     /// Pause before each retry, in milliseconds.
     pub retry_backoff_ms: u64,
+    /// Callback records kept for `/_emulator/callbacks` (older ones are forgotten).
+    pub keep_records: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -200,6 +202,7 @@ impl Default for DeliveryConfig {
             timeout_ms: 5_000,
             retries: 3,
             retry_backoff_ms: 1_000,
+            keep_records: 100_000,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (WXBizMsgCrypt), Douyin webhooks signed with `X-Douyin-Signature` and deduplicable by
 //! `Msg-Id`. An attempt that is not answered with 2xx inside the timeout is retried.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,20 +65,58 @@ pub struct CallbackRecord {
     pub payload: String,
 }
 
-/// All callbacks, in order.
-#[derive(Debug, Default)]
+/// The most recent callbacks, in order. Long traffic runs would otherwise keep every payload
+/// forever, so only the last `capacity` records are kept (ids keep counting).
+#[derive(Debug)]
 pub struct CallbackLog {
-    records: Vec<CallbackRecord>,
+    records: VecDeque<CallbackRecord>,
+    first_id: u64,
+    next_id: u64,
+    capacity: usize,
+}
+
+impl Default for CallbackLog {
+    fn default() -> Self {
+        Self::with_capacity(100_000)
+    }
 }
 
 impl CallbackLog {
-    /// All records.
-    pub fn all(&self) -> &[CallbackRecord] {
-        &self.records
+    /// Keep at most `capacity` records (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            records: VecDeque::new(),
+            first_id: 1,
+            next_id: 1,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The kept records, oldest first.
+    pub fn all(&self) -> impl Iterator<Item = &CallbackRecord> {
+        self.records.iter()
+    }
+
+    /// Record `id` if still kept.
+    pub fn get(&self, id: u64) -> Option<&CallbackRecord> {
+        self.records
+            .get(usize::try_from(id.checked_sub(self.first_id)?).ok()?)
     }
 
     fn get_mut(&mut self, id: u64) -> Option<&mut CallbackRecord> {
-        self.records.get_mut(id.checked_sub(1)? as usize)
+        self.records
+            .get_mut(usize::try_from(id.checked_sub(self.first_id)?).ok()?)
+    }
+
+    fn push(&mut self, make: impl FnOnce(u64) -> CallbackRecord) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.records.len() == self.capacity {
+            self.records.pop_front();
+            self.first_id += 1;
+        }
+        self.records.push_back(make(id));
+        id
     }
 }
 
@@ -136,11 +175,11 @@ pub fn dispatch(app: &App, out: Outbound) -> u64 {
     let (id, request) = {
         let mut st = app.lock();
         st.counters.events_generated += 1;
-        let id = st.callbacks.records.len() as u64 + 1;
+        let id = st.callbacks.next_id;
         let random = st.rng.bytes16();
         let nonce = st.rng.next_u64() % 10_000_000_000;
         let msg_id = (out.platform == Platform::Douyin).then(|| format!("dymsg-{id:010}"));
-        st.callbacks.records.push(CallbackRecord {
+        st.callbacks.push(|id| CallbackRecord {
             id,
             platform: out.platform,
             event: out.event.clone(),
@@ -403,6 +442,33 @@ mod tests {
             douyin_signature("a", b"bc"),
             "a9993e364706816aba3e25717850c26c9cd0d89d"
         );
+    }
+
+    fn record(id: u64) -> CallbackRecord {
+        CallbackRecord {
+            id,
+            platform: Platform::Wecom,
+            event: "e".into(),
+            created_ms: 0,
+            attempts: 0,
+            status: CallbackStatus::Pending,
+            last_error: None,
+            msg_id: None,
+            payload: String::new(),
+        }
+    }
+
+    #[test]
+    fn log_keeps_the_most_recent_records() {
+        let mut log = CallbackLog::with_capacity(2);
+        for _ in 0..3 {
+            log.push(record);
+        }
+        let ids: Vec<u64> = log.all().map(|r| r.id).collect();
+        assert_eq!(ids, vec![2, 3]);
+        assert!(log.get(1).is_none());
+        assert_eq!(log.get(3).map(|r| r.id), Some(3));
+        assert!(log.get_mut(4).is_none());
     }
 
     #[test]

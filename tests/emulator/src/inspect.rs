@@ -220,7 +220,9 @@ async fn export(State(app): State<App>) -> Response {
 }
 
 async fn callbacks(State(app): State<App>) -> Response {
-    Json(json!(app.lock().callbacks.all())).into_response()
+    let st = app.lock();
+    let all: Vec<_> = st.callbacks.all().collect();
+    Json(json!(all)).into_response()
 }
 
 async fn orders(State(app): State<App>) -> Response {

@@ -134,12 +134,7 @@ mod tests {
             }
         }
         let st = app.lock();
-        let payloads = st
-            .callbacks
-            .all()
-            .iter()
-            .map(|c| c.payload.clone())
-            .collect();
+        let payloads = st.callbacks.all().map(|c| c.payload.clone()).collect();
         (payloads, applied)
     }
 
