@@ -180,3 +180,80 @@ async fn sent_messages_can_be_recalled_once() {
     assert_ne!(code(&recall(msg_id).await), 0);
     assert_eq!(emu.deliveries("?channel=recall").await.len(), 1);
 }
+
+#[tokio::test]
+async fn refresh_tokens_rotate() {
+    let emu = Emu::start(Config::default()).await;
+    let d = emu.running.app.config().douyin.clone();
+    let form = |extra: &str| format!("client_key={}&grant_type={extra}", d.client_key);
+    let (_, v) = emu
+        .http
+        .raw(
+            "POST",
+            "/oauth/access_token/",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!(
+                "{}&client_secret={}&code=abc",
+                form("authorization_code"),
+                d.client_secret
+            ),
+        )
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(code(&v), 0, "{v}");
+    let refresh = v["data"]["refresh_token"].as_str().unwrap().to_owned();
+    let body = format!("{}&refresh_token={refresh}", form("refresh_token"));
+    let (_, again) = emu
+        .http
+        .raw("POST", "/oauth/refresh_token/", &[], body.clone())
+        .await
+        .unwrap();
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(code(&again), 0, "{again}");
+    assert_ne!(again["data"]["refresh_token"], v["data"]["refresh_token"]);
+    let token = again["data"]["access_token"].as_str().unwrap().to_owned();
+    emu.event(json!({"kind": "douyin_message", "open_id": USER, "text": "?"}))
+        .await;
+    assert_eq!(code(&send(&emu, &token, "im_reply_msg", "ok").await), 0);
+    let (_, used) = emu
+        .http
+        .raw("POST", "/oauth/refresh_token/", &[], body)
+        .await
+        .unwrap();
+    let used: Value = serde_json::from_str(&used).unwrap();
+    assert_ne!(code(&used), 0, "a refresh token works once");
+}
+
+#[tokio::test]
+async fn group_messages_go_to_known_fan_groups() {
+    let emu = Emu::start(Config::default()).await;
+    let token = emu.douyin_token().await;
+    let open_id = emu.running.app.config().douyin.enterprise_open_id.clone();
+    let path = format!("/im/send/msg/group/?open_id={open_id}");
+    let body =
+        |g: &str| json!({"group_id": g, "content": {"msg_type": 1, "text": {"text": "开团"}}});
+    let (_, v) = emu
+        .http
+        .send(
+            "POST",
+            &path,
+            &[("access-token", &token)],
+            Some(&body("dyg-00000001")),
+        )
+        .await;
+    assert_eq!(code(&v), 0, "{v}");
+    let (_, v) = emu
+        .http
+        .send(
+            "POST",
+            &path,
+            &[("access-token", &token)],
+            Some(&body("dyg-99999999")),
+        )
+        .await;
+    assert_eq!(code(&v), 2_100_005);
+    let sent = emu.deliveries("?channel=group_message").await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["to"], "dyg-00000001");
+}

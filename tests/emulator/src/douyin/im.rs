@@ -167,6 +167,49 @@ pub(super) async fn send_msg(
 }
 
 #[derive(Deserialize)]
+struct GroupSendReq {
+    group_id: String,
+    content: Value,
+}
+
+/// Fan-group id `dyg-<8 digits>`: the emulated fan groups are the world's groups.
+fn parse_group(id: &str) -> Option<u32> {
+    let digits = id.strip_prefix("dyg-")?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+pub(super) async fn send_group_msg(
+    AxState(app): AxState<App>,
+    Query(q): Query<Q>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    call(&app, "im/send/msg/group", &headers, &q, |st, cfg, now| {
+        let req: GroupSendReq =
+            serde_json::from_slice(&body).map_err(|_| DyError::BAD_PARAMETER)?;
+        parse_group(&req.group_id)
+            .filter(|&g| (g as usize) < st.world.groups.len())
+            .ok_or(DyError::BAD_PARAMETER)?;
+        st.douyin.issued += 1;
+        let server_id = format!("dygrp-{:010}", st.douyin.issued);
+        st.ledger.record(NewDelivery {
+            at_ms: now,
+            platform: "douyin",
+            channel: "group_message",
+            call: "im/send/msg/group",
+            task: Some(server_id.clone()),
+            from: cfg.douyin.enterprise_open_id.clone(),
+            to: req.group_id,
+            content: req.content,
+        });
+        Ok(json!({"msg_id": server_id}))
+    })
+}
+
+#[derive(Deserialize)]
 struct RecallReq {
     msg_id: String,
     #[serde(default)]

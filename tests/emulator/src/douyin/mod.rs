@@ -39,6 +39,8 @@ impl DyError {
     pub const INVALID_TOKEN: Self = Self::new(2_190_002, "access_token无效");
     /// Expired access token.
     pub const TOKEN_EXPIRED: Self = Self::new(2_190_008, "access_token过期");
+    /// Unknown, used or expired refresh token (emulator's choice of code).
+    pub const BAD_REFRESH: Self = Self::new(10_010, "refresh_token过期");
     /// Wrong client key or secret.
     pub const BAD_CLIENT: Self = Self::new(2_190_015, "client_key或client_secret错误");
     /// The user has not authorised proactive messages (emulator's choice of code).
@@ -129,6 +131,8 @@ pub struct DouyinState {
     /// Users by contact index.
     pub users: HashMap<u32, DyUser>,
     pub(crate) sent: HashMap<String, (u32, bool)>,
+    /// Refresh tokens and their expiry (Unix ms); each is replaced when used.
+    pub(crate) refresh: HashMap<String, u64>,
     pub(crate) issued: u64,
 }
 
@@ -140,6 +144,7 @@ impl DouyinState {
             limiter: RateLimiter::new(cfg.send_limit_per_min, 0),
             users: HashMap::new(),
             sent: HashMap::new(),
+            refresh: HashMap::new(),
             issued: 0,
         }
     }
@@ -183,7 +188,9 @@ pub fn router() -> Router<App> {
             post(token::client_token).get(token::client_token),
         )
         .route("/oauth/access_token/", post(token::access_token))
+        .route("/oauth/refresh_token/", post(token::refresh_token))
         .route("/im/send/msg/", post(im::send_msg))
+        .route("/im/send/msg/group/", post(im::send_group_msg))
         .route("/im/recall/msg/", post(im::recall_msg))
         .route("/im/authorize/user_list/", post(im::authorize_user_list))
 }

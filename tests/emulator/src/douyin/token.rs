@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::{DyError, DyToken, TokenKind, ok};
 use crate::app::{App, State};
+use crate::config::DouyinConfig;
 
 /// Parameters may come as query, form or JSON body.
 fn params(query: HashMap<String, String>, body: &[u8]) -> HashMap<String, String> {
@@ -99,16 +100,58 @@ pub(super) async fn access_token(
         st.counters.error("oauth/access_token", false);
         return DyError::BAD_CLIENT.into_response();
     }
-    let token = issue(&mut st, TokenKind::User, cfg.token_ttl_s, now);
+    user_grant(&mut st, cfg, now)
+}
+
+/// A user access token with a fresh refresh token (valid 30 days).
+fn user_grant(st: &mut State, cfg: &DouyinConfig, now: u64) -> Response {
+    let token = issue(st, TokenKind::User, cfg.token_ttl_s, now);
     let refresh = format!("rft.emu{:016x}", st.rng.next_u64());
+    let refresh_ttl_s: u64 = 30 * 86_400;
+    st.douyin
+        .refresh
+        .insert(refresh.clone(), now.saturating_add(refresh_ttl_s * 1_000));
     ok(json!({
         "access_token": token,
         "expires_in": cfg.token_ttl_s,
         "open_id": cfg.enterprise_open_id,
         "refresh_token": refresh,
-        "refresh_expires_in": 30 * 86_400,
+        "refresh_expires_in": refresh_ttl_s,
         "scope": "im.direct_message,im.group_message,im.recall_message",
     }))
+}
+
+pub(super) async fn refresh_token(
+    AxState(app): AxState<App>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    const API: &str = "oauth/refresh_token";
+    let p = params(q, &body);
+    let cfg = &app.config().douyin;
+    let now = app.now_ms();
+    let mut st = app.lock();
+    st.counters.call(API);
+    if p.get("grant_type").map(String::as_str) != Some("refresh_token") {
+        st.counters.error(API, false);
+        return DyError::BAD_PARAMETER.into_response();
+    }
+    if p.get("client_key") != Some(&cfg.client_key) {
+        st.counters.error(API, false);
+        return DyError::BAD_CLIENT.into_response();
+    }
+    // Douyin rotates refresh tokens: the one presented is used up.
+    let presented = p
+        .get("refresh_token")
+        .map(String::as_str)
+        .unwrap_or_default();
+    match st.douyin.refresh.remove(presented) {
+        Some(expires) if now < expires => user_grant(&mut st, cfg, now),
+        _ => {
+            st.counters.error(API, false);
+            DyError::BAD_REFRESH.into_response()
+        }
+    }
 }
 
 /// Check the `access-token` header of an IM call: a valid user token.
