@@ -94,7 +94,10 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let base = Config::default();
+    fixture_with(Config::default()).await
+}
+
+async fn fixture_with(base: Config) -> Fixture {
     let w = &base.wecom;
     let crypto = Arc::new(Crypto::new(&w.callback_token, &w.encoding_aes_key, &w.corp_id).unwrap());
     let (tx, rx) = mpsc::unbounded_channel();
@@ -336,4 +339,34 @@ async fn the_apps_own_douyin_sends_are_echoed_as_im_send_msg() {
     assert_eq!(body["to_user_id"], user);
     let content: Value = serde_json::from_str(body["content"].as_str().unwrap()).unwrap();
     assert_eq!(content["server_message_id"], v["data"]["msg_id"]);
+}
+
+#[tokio::test]
+async fn generated_traffic_arrives_decryptable_and_signed() {
+    let mut config = Config::default();
+    config.traffic.rate_per_s = 500.0;
+    config.traffic.max_events = 40;
+    let mut f = fixture_with(config).await;
+    let secret = f.emu.running.app.config().douyin.client_secret.clone();
+    let (mut wecom, mut douyin) = (0, 0);
+    while wecom + douyin < 20 {
+        let got = next(&mut f.rx).await;
+        if let Some(sig) = got.query.get("msg_signature") {
+            let q = |k: &str| got.query.get(k).cloned().unwrap_or_default();
+            let inner = f
+                .crypto
+                .decrypt_callback(sig, &q("timestamp"), &q("nonce"), &got.body)
+                .expect("every WeCom callback decrypts");
+            assert!(xml_field(&inner, "Event").is_some());
+            wecom += 1;
+        } else {
+            let sig = got.headers["x-douyin-signature"].to_str().unwrap();
+            assert_eq!(sig, douyin_signature(&secret, got.body.as_bytes()));
+            douyin += 1;
+        }
+    }
+    assert!(
+        wecom > 0 && douyin > 0,
+        "both platforms in the mix: {wecom} / {douyin}"
+    );
 }
