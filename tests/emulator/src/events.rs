@@ -113,6 +113,9 @@ pub fn apply(app: &App, ev: Event) -> Result<Value, String> {
     let (summary, out) = {
         let mut st = app.lock();
         let st = &mut *st;
+        // Due confirmations happen before this event (a friend deleted later must not
+        // retroactively fail an earlier confirmation).
+        crate::wecom::mass_send_settle(st, &cfg.wecom, now);
         let known = st.world.contacts.len();
         match ev {
             Event::AddContact { staff, channel } => {

@@ -277,3 +277,33 @@ async fn group_mass_send_reaches_the_senders_groups() {
         assert_eq!(d["task"], v["msgid"]);
     }
 }
+
+#[tokio::test]
+async fn deletion_after_the_confirmation_time_does_not_undo_the_delivery() {
+    let (emu, token, ids) = setup(small_world()).await;
+    let api = Api { emu: &emu, token };
+    let v = api
+        .call(
+            "add_msg_template",
+            json!({"sender": "emu_staff_1", "external_userid": [ids[0]], "text": {"content": "x"}}),
+        )
+        .await;
+    let msgid = v["msgid"].as_str().unwrap().to_owned();
+    emu.clock.advance(120_000);
+    // Nobody looked at the task before the customer left; the message had gone out at 60 s.
+    emu.event(json!({"kind": "customer_deletes_staff", "external_userid": ids[0]}))
+        .await;
+    let result = api
+        .call(
+            "get_groupmsg_send_result",
+            json!({"msgid": msgid, "userid": "emu_staff_1"}),
+        )
+        .await;
+    assert_eq!(result["send_list"][0]["status"], 1);
+    let sent = emu.deliveries(&format!("?task={msgid}")).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0]["at_ms"].as_u64().unwrap(),
+        common::START_MS + 60_000
+    );
+}

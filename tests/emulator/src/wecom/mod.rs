@@ -110,6 +110,8 @@ pub(crate) fn call<T: Serialize>(
         let mut st = app.lock();
         let st = &mut *st;
         st.counters.call(api);
+        // Confirmations that fell due happened before this call, whatever it changes.
+        mass_send::settle(st, &app.config().wecom, now);
         let result = st
             .wecom
             .tokens
