@@ -257,3 +257,26 @@ async fn group_messages_go_to_known_fan_groups() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["to"], "dyg-00000001");
 }
+
+#[tokio::test]
+async fn send_rate_limit_answers_28003018() {
+    let emu = Emu::start(Config::default()).await;
+    let token = emu.douyin_token().await;
+    emu.event(json!({"kind": "douyin_message", "open_id": USER, "text": "?"}))
+        .await;
+    let v = emu
+        .http
+        .post(
+            "/_emulator/rate_limit/burst",
+            &json!({"platform": "douyin", "calls": 1}),
+        )
+        .await;
+    assert_eq!(v["burst"]["calls"], 1);
+    assert_eq!(
+        code(&send(&emu, &token, "im_reply_msg", "a").await),
+        28_003_018
+    );
+    assert_eq!(code(&send(&emu, &token, "im_reply_msg", "b").await), 0);
+    let counters = emu.http.get("/_emulator/counters").await;
+    assert_eq!(counters["endpoints"]["im/send/msg"]["rate_limited"], 1);
+}
