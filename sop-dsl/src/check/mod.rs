@@ -11,8 +11,6 @@ mod read;
 mod step;
 mod template;
 
-use std::collections::BTreeSet;
-
 pub use template::VARIABLES;
 
 use crate::catalog::Catalog;
@@ -29,7 +27,8 @@ pub fn check(ast: &Ast, catalog: Option<&Catalog>) -> (Playbook, Vec<Diagnostic>
         catalog,
         env: minijinja::Environment::new(),
         graph: graph::Graph::default(),
-        used_variables: BTreeSet::new(),
+        event_uses: Vec::new(),
+        has_wait_for: false,
         first_plugin_use: None,
         target: AudienceTarget::Contacts,
         quiet_hours: None,
@@ -88,8 +87,10 @@ pub(crate) struct Ctx<'a> {
     catalog: Option<&'a Catalog>,
     env: minijinja::Environment<'static>,
     graph: graph::Graph,
-    /// Root variables used by any template or condition so far.
-    used_variables: BTreeSet<String>,
+    /// Where templates and conditions use `event`, in reading order.
+    event_uses: Vec<std::ops::Range<usize>>,
+    /// Whether any step is a `wait_for` (which gives later steps an `event`).
+    has_wait_for: bool,
     /// Where the first plugin action or event is named, for the "skipped" note.
     first_plugin_use: Option<std::ops::Range<usize>>,
     /// The playbook's audience target and quiet hours, for checks on actions.

@@ -64,7 +64,6 @@ impl Ctx<'_> {
         if let Some(n) = map.get("timezone") {
             playbook.timezone = self.zone(n).unwrap_or_default();
         }
-        let zone = playbook.timezone;
 
         if let Some(n) = map.get("audience") {
             playbook.audience = self.audience(n);
@@ -92,7 +91,7 @@ impl Ctx<'_> {
                     "add e.g. `triggers: [{event: wecom.contact_added}]`, or `[{manual: true}]`",
                 ),
             ),
-            Some(n) => playbook.triggers = self.triggers(n, zone, playbook.audience.is_some()),
+            Some(n) => playbook.triggers = self.triggers(n, playbook.audience.is_some()),
         }
         if let Some(n) = map.get("entry") {
             playbook.entry = self.entry(n);
@@ -111,7 +110,11 @@ impl Ctx<'_> {
                 map.head(),
                 "the playbook has no `steps`",
             )),
-            Some(n) => playbook.steps = self.top_steps(n),
+            Some(n) => {
+                let before = self.event_uses.len();
+                playbook.steps = self.top_steps(n);
+                self.warn_event_without_events(&playbook, before);
+            }
         }
         self.warn_event_in_scheduled_audience(&map, &playbook);
         playbook
@@ -134,7 +137,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn triggers(&mut self, node: &Node, zone: Zone, has_audience: bool) -> Vec<Trigger> {
+    fn triggers(&mut self, node: &Node, has_audience: bool) -> Vec<Trigger> {
         let Some(items) = node.as_seq() else {
             self.wrong_type(node, "a list of triggers");
             return Vec::new();
@@ -148,11 +151,11 @@ impl Ctx<'_> {
         }
         items
             .iter()
-            .filter_map(|item| self.trigger(item, zone, has_audience))
+            .filter_map(|item| self.trigger(item, has_audience))
             .collect()
     }
 
-    fn trigger(&mut self, node: &Node, zone: Zone, has_audience: bool) -> Option<Trigger> {
+    fn trigger(&mut self, node: &Node, has_audience: bool) -> Option<Trigger> {
         let kind = self.kind_of(node, "trigger", TRIGGER_KINDS)?;
         match kind {
             "event" => {
@@ -168,7 +171,6 @@ impl Ctx<'_> {
                 if !has_audience {
                     self.unbounded(&map, "cron");
                 }
-                let _ = zone;
                 Some(Trigger::Cron(CronTrigger { cron, timezone }))
             }
             "inactive_for" => {
@@ -306,6 +308,30 @@ impl Ctx<'_> {
                     "the audience condition uses `event`, but no trigger is an event",
                 )
                 .with_help("scheduled and manual runs have no event; `event` is undefined there"),
+            );
+        }
+    }
+
+    /// Steps that use `event` in a playbook where no event can exist: no event trigger and no
+    /// `wait_for`.
+    fn warn_event_without_events(&mut self, playbook: &Playbook, first_use: usize) {
+        let has_event_trigger = playbook
+            .triggers
+            .iter()
+            .any(|t| matches!(t, Trigger::Event(_)));
+        if has_event_trigger || self.has_wait_for || playbook.triggers.is_empty() {
+            return;
+        }
+        if let Some(span) = self.event_uses.get(first_use).cloned() {
+            self.push(
+                Diagnostic::new(
+                    Code::EventInScheduledRun,
+                    span,
+                    "`event` is used, but no trigger is an event and no step waits for one",
+                )
+                .with_help(
+                    "scheduled and manual runs have no event; use `contact`, `group` or `run`",
+                ),
             );
         }
     }

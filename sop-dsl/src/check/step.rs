@@ -272,6 +272,7 @@ impl Ctx<'_> {
     }
 
     fn wait_for(&mut self, node: &Node, index: usize) -> (Option<WaitFor>, Vec<Edge>) {
+        self.has_wait_for = true;
         let Some(map) = self.map(
             node,
             "`wait_for`",

@@ -71,7 +71,9 @@ impl Ctx<'_> {
             }
             Ok(names) => {
                 let names: BTreeSet<String> = names.into_iter().collect();
-                self.used_variables.extend(names.iter().cloned());
+                if names.contains("event") {
+                    self.event_uses.push(variable_span(node, "event"));
+                }
                 for name in names {
                     if VARIABLES.contains(&name.as_str()) || BUILTINS.contains(&name.as_str()) {
                         continue;
