@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use sop_dsl::cron::Schedule;
-use sop_dsl::model::{Branch, Playbook, Repeat, Step, StepKind, Trigger, Zone};
+use sop_dsl::model::{AudienceTarget, Branch, Playbook, Repeat, Step, StepKind, Trigger, Zone};
 use sop_dsl::render::render_human;
 
 #[derive(Debug, clap::Args)]
@@ -88,7 +88,11 @@ pub fn preview(p: &Playbook, after: DateTime<Utc>) -> String {
             let _ = writeln!(out, "  every contact the trigger names");
         }
         Some(a) => {
-            let _ = writeln!(out, "  {:?}", a.target);
+            let per = match a.target {
+                AudienceTarget::Contacts => "one run per contact",
+                AudienceTarget::Groups => "one run per customer group",
+            };
+            let _ = writeln!(out, "  {per}");
             for (label, tags) in [
                 ("with any of", &a.tags_any),
                 ("with all of", &a.tags_all),
@@ -139,8 +143,9 @@ pub fn preview(p: &Playbook, after: DateTime<Utc>) -> String {
         .map_or("none".to_string(), |q| q.to_string());
     let _ = writeln!(
         out,
-        "  quiet hours {quiet}; category {:?}; when a frequency cap blocks: {:?}",
-        p.policy.category, p.policy.on_cap
+        "  quiet hours {quiet}; category {}; when a frequency cap blocks: {}",
+        word(p.policy.category),
+        word(p.policy.on_cap)
     );
     let _ = writeln!(out, "\nSteps");
     steps(&mut out, &p.steps, 1);
@@ -257,6 +262,14 @@ fn describe(kind: &StepKind) -> String {
             format!("hand off to {} within {}", h.handoff.to, h.handoff.deadline)
         }
         StepKind::Goto(g) => format!("go to {}", g.goto),
-        StepKind::End(e) => format!("end ({:?})", e.end),
+        StepKind::End(e) => format!("end ({})", word(e.end)),
+    }
+}
+
+/// The YAML word for an enum value (`contacts`, `marketing`, `defer`).
+fn word(value: impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
     }
 }
