@@ -36,3 +36,32 @@ fn committed_schema_is_current() {
         "docs/playbook.schema.json is stale: run `sop schema > docs/playbook.schema.json`"
     );
 }
+
+/// Every key of the format (every property in the JSON Schema) is shown in the reference.
+#[test]
+fn reference_mentions_every_key_of_the_schema() {
+    fn keys(value: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                    out.extend(props.keys().cloned());
+                }
+                map.values().for_each(|v| keys(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = std::collections::BTreeSet::new();
+    keys(&sop_dsl::json_schema(), &mut all);
+    let reference = std::fs::read_to_string(root().join("docs/playbooks.md")).unwrap();
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|k| !reference.contains(&format!("{k}:")) && !reference.contains(&format!("`{k}`")))
+        .collect();
+    assert!(all.len() > 30, "schema has only {} keys", all.len());
+    assert!(
+        missing.is_empty(),
+        "docs/playbooks.md does not show {missing:?}"
+    );
+}
