@@ -75,6 +75,13 @@ impl FromStr for Duration {
         if text.is_empty() {
             return Err("empty duration".into());
         }
+        if text.contains(char::is_whitespace) {
+            let compact: String = text.split_whitespace().collect();
+            return Err(match compact.parse::<Duration>() {
+                Ok(_) => format!("no spaces allowed: write `{compact}`"),
+                Err(_) => "no spaces allowed".into(),
+            });
+        }
         let mut seconds: u64 = 0;
         let mut rest = text;
         let mut last_unit = usize::MAX;

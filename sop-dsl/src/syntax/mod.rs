@@ -80,7 +80,9 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn new(src: &'a str) -> Self {
-        let mut line_starts = vec![0];
+        // A byte-order mark (Windows editors add one) is not part of the first key.
+        let bom = src.len() - src.trim_start_matches('\u{feff}').len();
+        let mut line_starts = vec![bom];
         line_starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
         Builder {
             src,
@@ -111,7 +113,7 @@ impl<'a> Builder<'a> {
     }
 
     fn run(&mut self) -> Option<Node> {
-        let mut parser = Parser::new_from_str(self.src);
+        let mut parser = Parser::new_from_str(&self.src[self.line_starts[0].min(self.src.len())..]);
         loop {
             let (event, mark) = match parser.next_token() {
                 Ok(next) => next,
@@ -354,6 +356,16 @@ mod tests {
         let node = root(src);
         let c = node.get("b").unwrap().get("c").unwrap();
         assert_eq!(&src[c.span.clone()], "d");
+    }
+
+    #[test]
+    fn byte_order_mark_is_skipped() {
+        let src = "\u{feff}id: t\r\nb: c\r\n";
+        let node = root(src);
+        let id = node.as_map().unwrap()[0].0.clone();
+        assert_eq!(id.as_str(), Some("id"));
+        assert_eq!(&src[id.span.clone()], "id");
+        assert_eq!(&src[node.get("b").unwrap().span.clone()], "c");
     }
 
     #[test]
