@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -122,32 +120,35 @@ fn reset() -> Response {
     r
 }
 
-/// Middleware applying faults to platform endpoints (never to `/_emulator`).
-pub async fn inject(State(app): State<App>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
+/// Apply faults to a request for `path` before it is served: `None` lets it through (after
+/// any added latency), `Some` is the answer instead (possibly marked [`ResetConnection`]).
+/// The inspection API under `/_emulator` is never faulted.
+pub async fn intercept(app: &App, path: &str) -> Option<Response> {
     if path.starts_with("/_emulator") {
-        return next.run(req).await;
+        return None;
     }
-    let (action, delay) = app.faults().decide(&path);
+    let (action, delay) = app.faults().decide(path);
     if action != Action::Pass {
-        app.lock().counters.fault(&path);
+        app.lock().counters.fault(path);
     }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     match action {
-        Action::Pass => next.run(req).await,
-        Action::Reset => reset(),
+        Action::Pass => None,
+        Action::Reset => Some(reset()),
         Action::Timeout => {
             let hang = app.faults().config.hang_ms;
             tokio::time::sleep(Duration::from_millis(if hang == 0 { 30_000 } else { hang })).await;
-            reset()
+            Some(reset())
         }
         Action::Unavailable => {
-            (StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable").into_response()
+            Some((StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable").into_response())
         }
-        Action::Error if path.starts_with("/cgi-bin/") => WxError::SYSTEM_BUSY.into_response(),
-        Action::Error => DyError::BUSY.into_response(),
+        Action::Error if path.starts_with("/cgi-bin/") => {
+            Some(WxError::SYSTEM_BUSY.into_response())
+        }
+        Action::Error => Some(DyError::BUSY.into_response()),
     }
 }
 

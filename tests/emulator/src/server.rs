@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::middleware;
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -22,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::config::Config;
-use crate::faults::{ResetConnection, inject};
+use crate::faults::{ResetConnection, intercept};
 use crate::{douyin, inspect, traffic, wecom};
 
 /// Which clock the emulator runs on.
@@ -69,13 +68,12 @@ impl Drop for Running {
     }
 }
 
-/// All routes with fault injection in front.
+/// All routes (fault injection runs in front of them, in the accept loop).
 pub fn router(app: App) -> Router {
     Router::new()
         .merge(wecom::router())
         .merge(douyin::router())
         .merge(inspect::router())
-        .layer(middleware::from_fn_with_state(app.clone(), inject))
         .with_state(app)
 }
 
@@ -97,7 +95,7 @@ pub async fn start(
         .local_addr()
         .map_err(|e| format!("no local address: {e}"))?;
     let (tx, rx) = oneshot::channel();
-    let server = tokio::spawn(serve(listener, router(app.clone()), rx));
+    let server = tokio::spawn(serve(listener, app.clone(), rx));
     let traffic = traffic::spawn(app.clone());
     Ok(Running {
         addr,
@@ -108,7 +106,8 @@ pub async fn start(
     })
 }
 
-async fn serve(listener: TcpListener, router: Router, mut shutdown: oneshot::Receiver<()>) {
+async fn serve(listener: TcpListener, app: App, mut shutdown: oneshot::Receiver<()>) {
+    let router = router(app.clone());
     loop {
         let accepted = tokio::select! {
             _ = &mut shutdown => return,
@@ -119,13 +118,18 @@ async fn serve(listener: TcpListener, router: Router, mut shutdown: oneshot::Rec
         };
         let _ = stream.set_nodelay(true);
         let tower = TowerToHyperService::new(router.clone());
+        let app = app.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
-                let fut = tower.call(req);
+                let tower = tower.clone();
+                let app = app.clone();
                 async move {
-                    let resp = match fut.await {
-                        Ok(r) => r,
-                        Err(never) => match never {},
+                    let resp = match intercept(&app, req.uri().path()).await {
+                        Some(r) => r,
+                        None => match tower.call(req).await {
+                            Ok(r) => r.map(Body::new),
+                            Err(never) => match never {},
+                        },
                     };
                     if resp.extensions().get::<ResetConnection>().is_some() {
                         // A service error makes hyper close the connection without answering.
@@ -134,7 +138,7 @@ async fn serve(listener: TcpListener, router: Router, mut shutdown: oneshot::Rec
                             "injected reset",
                         ));
                     }
-                    Ok::<_, io::Error>(resp.map(Body::new))
+                    Ok::<_, io::Error>(resp)
                 }
             });
             let _ = http1::Builder::new()
