@@ -130,6 +130,18 @@ impl Ctx<'_> {
             Value::Bool(b) => Some(b),
             _ => {
                 self.wrong_type(node, &format!("true or false for {what}"));
+                if let Some(word) = node.as_str().filter(|w| {
+                    ["yes", "no", "on", "off", "y", "n"].contains(&w.to_lowercase().as_str())
+                }) {
+                    let fix = if ["yes", "on", "y"].contains(&word.to_lowercase().as_str()) {
+                        "true"
+                    } else {
+                        "false"
+                    };
+                    if let Some(last) = self.diagnostics.last_mut() {
+                        last.help = Some(format!("YAML 1.2 reads `{word}` as text; write `{fix}`"));
+                    }
+                }
                 None
             }
         }

@@ -390,7 +390,26 @@ impl Ctx<'_> {
         };
         let mut set = BTreeMap::new();
         for (key, value) in entries {
-            let name = self.identifier(key, "attribute name");
+            let mut name = self.identifier(key, "attribute name");
+            if let Some(reserved) = name
+                .as_deref()
+                .filter(|n| ["id", "tags", "owner"].contains(n))
+            {
+                let help = match reserved {
+                    "tags" => "change tags with `add_tags` and `remove_tags`",
+                    "owner" => "the owner comes from the platform; set another attribute",
+                    _ => "the contact id comes from the platform",
+                };
+                self.push(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        key.span.clone(),
+                        format!("`{reserved}` cannot be set"),
+                    )
+                    .with_help(help),
+                );
+                name = None;
+            }
             self.templates_in(value);
             if matches!(value.value, Value::Seq(_) | Value::Map(_)) {
                 self.wrong_type(value, "a single value for an attribute");
