@@ -262,14 +262,19 @@ impl Graph {
             let mut d = Diagnostic::new(
                 Code::LoopWithoutWait,
                 first.span.clone(),
-                format!(
-                    "steps {} form a loop with no wait: a run would spin forever",
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(" → ")
-                ),
+                match names.as_slice() {
+                    [one] => format!(
+                        "step `{one}` leads back to itself with no wait: a run would spin forever"
+                    ),
+                    _ => format!(
+                        "steps {} form a loop with no wait: a run would spin forever",
+                        names
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
             )
             .with_help(
                 "put a `wait`, `wait_until`, `wait_for` or `handoff` inside the loop, or end it",

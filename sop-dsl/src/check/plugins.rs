@@ -235,7 +235,11 @@ impl Ctx<'_> {
                 value.span.clone(),
                 format!(
                     "`{key}` of `{action}` must be {}, found {}",
-                    types.join(" or "),
+                    types
+                        .iter()
+                        .map(|t| json_type_name(t))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                     value.type_name()
                 ),
             ));
@@ -277,5 +281,18 @@ fn describe(property: Option<&Json>) -> String {
     {
         Some(text) => text.to_string(),
         None => "see the plugin's input schema".into(),
+    }
+}
+
+fn json_type_name(json_type: &str) -> &str {
+    match json_type {
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "true or false",
+        "array" => "a list",
+        "object" => "a mapping",
+        "null" => "null",
+        other => other,
     }
 }

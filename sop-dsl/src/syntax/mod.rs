@@ -121,7 +121,8 @@ impl<'a> Builder<'a> {
                     let at = self.offset(err.marker());
                     self.diagnostics.push(
                         Diagnostic::new(Code::YamlSyntax, at..at, err.info().to_string())
-                            .with_label("here"),
+                            .with_label("here")
+                            .with_help("the mistake is often just before this point: an unclosed bracket or quote, a missing `:`, or a tab"),
                     );
                     return None;
                 }
