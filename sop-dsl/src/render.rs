@@ -111,11 +111,12 @@ fn snippet(
     let line_end = index.starts[line] + text.len();
     let end = span.end.min(line_end).max(span.start);
     let carets = src[span.start..end].chars().count().max(1);
-    let _ = writeln!(out, "{:>width$} | {text}", line + 1);
+    let (shown, col, carets) = window(text, col - 1, carets);
+    let _ = writeln!(out, "{:>width$} | {shown}", line + 1);
     let mut under = format!(
         "{} | {}{}",
         " ".repeat(width),
-        " ".repeat(col - 1),
+        " ".repeat(col),
         mark.to_string().repeat(carets)
     );
     if let Some(message) = &label.message {
@@ -123,6 +124,32 @@ fn snippet(
         under.push_str(message);
     }
     let _ = writeln!(out, "{}", under.trim_end());
+}
+
+/// Longest source line shown whole; longer lines are cut around the caret.
+const MAX_LINE: usize = 120;
+
+/// The part of a long line around the caret, with the caret column and width adjusted.
+fn window(text: &str, col: usize, carets: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= MAX_LINE {
+        return (text.to_string(), col, carets);
+    }
+    let start = col.saturating_sub(MAX_LINE / 3);
+    let end = (start + MAX_LINE).min(chars.len());
+    let mut shown: String = chars[start..end].iter().collect();
+    let mut col = col - start;
+    if start > 0 {
+        shown.insert(0, '…');
+        col += 1;
+    }
+    if end < chars.len() {
+        shown.push('…');
+    }
+    let carets = carets
+        .min(end.saturating_sub(start + (col - usize::from(start > 0))))
+        .max(1);
+    (shown, col, carets)
 }
 
 fn clamp(src: &str, span: &Range<usize>) -> Range<usize> {
@@ -188,6 +215,18 @@ mod tests {
             out,
             "f.yaml:2:5: error[SOP0010]: unknown key `wiat`\n  |\n2 |   - wiat: 5m\n  |     ^^^^ did you mean `wait`?\n  = see: docs/errors/SOP0010.md\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let src = format!("a: {}X{}\n", "y".repeat(500), "z".repeat(500));
+        let at = src.find('X').unwrap();
+        let d = Diagnostic::new(Code::TemplateSyntax, at..at + 1, "x");
+        let out = render_human(&d, "f", &src);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[2].chars().count() < 140, "{}", lines[2]);
+        let caret = lines[3].chars().position(|c| c == '^').unwrap();
+        assert_eq!(lines[2].chars().nth(caret), Some('X'));
     }
 
     #[test]
