@@ -1,7 +1,7 @@
 //! WeCom server API at its real paths under `/cgi-bin/`.
 //!
 //! Every answer is HTTP 200 with JSON `errcode`/`errmsg`, as on the platform. Common checks
-//! (access token, frequency limit) run in [`call`] before the endpoint's own logic.
+//! (access token, frequency limit) run in `call` before the endpoint's own logic.
 
 mod contact;
 mod error;
