@@ -52,7 +52,7 @@ async fn receive(
     if s.slow_first.load(Ordering::SeqCst) > 0 {
         s.slow_first.fetch_sub(1, Ordering::SeqCst);
         // A slow daemon: answers after the emulator has given up on this attempt.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
     }
     if s.fail_first.load(Ordering::SeqCst) > 0 {
         s.fail_first.fetch_sub(1, Ordering::SeqCst);
@@ -118,7 +118,8 @@ async fn fixture_with(base: Config) -> Fixture {
     let mut config = base;
     config.delivery.wecom_url = Some(format!("http://{addr}/wecom"));
     config.delivery.douyin_url = Some(format!("http://{addr}/douyin"));
-    config.delivery.timeout_ms = 150;
+    // Generous for a loaded CI machine; the slow receiver above takes 1.5 s.
+    config.delivery.timeout_ms = 1_000;
     config.delivery.retry_backoff_ms = 10;
     config.delivery.retries = 3;
     Fixture {
