@@ -72,3 +72,16 @@ fn checked_model_serializes_back_to_a_playbook_that_checks_the_same() {
         assert_eq!(back, first, "{name}");
     }
 }
+
+#[test]
+fn reactivation_steps_continue_as_the_checker_assumes() {
+    let src = std::fs::read_to_string(root().join("playbooks/reactivation.yaml")).unwrap();
+    let playbook = load(&src, None).playbook;
+    let index = playbook.index();
+    let after = |id: &str| index.after(id).map(|s| s.as_str().to_string());
+    // Both A/B arms continue with the first wait after the split.
+    assert_eq!(after("touch_30").as_deref(), Some("wait_reply_1"));
+    assert_eq!(after("touch_20").as_deref(), Some("wait_reply_1"));
+    assert_eq!(after("alert_owner").as_deref(), Some("done_reactivated"));
+    assert_eq!(after("late_reply"), None);
+}

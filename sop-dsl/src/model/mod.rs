@@ -3,12 +3,14 @@
 //! Its serde form is the YAML form operators write (a test round-trips every bundled playbook),
 //! so the JSON Schema derived from it is the schema of the file format.
 
+mod index;
 mod playbook;
 mod policy;
 mod step;
 mod trigger;
 mod values;
 
+pub use index::StepIndex;
 pub use playbook::{Audience, AudienceTarget, Entry, Goal, Playbook, Repeat};
 pub use policy::{CapAction, Category, Policy, StepPolicy};
 pub(crate) use step::default_handoff_to;

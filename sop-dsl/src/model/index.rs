@@ -1,0 +1,90 @@
+//! Finding steps by id and where a run goes next, with the same meaning the checker uses:
+//! a nested list that runs to its end continues after the step that holds it.
+
+use std::collections::HashMap;
+
+use super::{Branch, Playbook, Step, StepId};
+
+/// Every step of a playbook by id, nested steps included, with its fall-through successor.
+#[derive(Debug, Clone)]
+pub struct StepIndex<'p> {
+    steps: HashMap<&'p str, (&'p Step, Option<&'p StepId>)>,
+    first: Option<&'p StepId>,
+}
+
+impl Playbook {
+    /// An index of the steps. Meaningful for a playbook that checked without errors (ids unique).
+    pub fn index(&self) -> StepIndex<'_> {
+        let mut index = StepIndex {
+            steps: HashMap::new(),
+            first: self.steps.first().map(|s| &s.id),
+        };
+        index.add_list(&self.steps, None);
+        index
+    }
+}
+
+impl<'p> StepIndex<'p> {
+    fn add_list(&mut self, list: &'p [Step], after_list: Option<&'p StepId>) {
+        for (position, step) in list.iter().enumerate() {
+            let follow = list.get(position + 1).map(|s| &s.id).or(after_list);
+            self.steps.entry(step.id.as_str()).or_insert((step, follow));
+            for nested in step.nested() {
+                self.add_list(nested, follow);
+            }
+        }
+    }
+
+    /// Where every run starts.
+    pub fn first(&self) -> Option<&'p StepId> {
+        self.first
+    }
+
+    pub fn get(&self, id: &str) -> Option<&'p Step> {
+        self.steps.get(id).map(|(step, _)| *step)
+    }
+
+    /// The step a run continues with when `id` finishes without jumping; `None` ends the run.
+    pub fn after(&self, id: &str) -> Option<&'p StepId> {
+        self.steps.get(id).and_then(|(_, follow)| *follow)
+    }
+
+    /// The step a branch of step `from` leads to; `None` ends the run.
+    pub fn enter(&self, branch: &'p Branch, from: &str) -> Option<&'p StepId> {
+        match branch {
+            Branch::Goto(id) => Some(id),
+            Branch::Steps(steps) => steps.first().map(|s| &s.id).or_else(|| self.after(from)),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::StepKind;
+
+    #[test]
+    fn nested_steps_fall_through_to_after_their_parent() {
+        let src = "id: t\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: a\n    if: contact.vip\n    then:\n      - id: b\n        wait: 1h\n    else: []\n  - id: c\n    end: completed\n";
+        let loaded = crate::load(src, None);
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let index = loaded.playbook.index();
+        assert_eq!(index.len(), 3);
+        assert_eq!(index.first().map(|s| s.as_str()), Some("a"));
+        assert_eq!(index.after("b").map(|s| s.as_str()), Some("c"));
+        assert_eq!(index.after("c"), None);
+        let StepKind::If(step) = &index.get("a").unwrap().kind else {
+            panic!("not an if")
+        };
+        assert_eq!(index.enter(&step.then, "a").map(|s| s.as_str()), Some("b"));
+        let otherwise = step.otherwise.as_ref().unwrap();
+        assert_eq!(index.enter(otherwise, "a").map(|s| s.as_str()), Some("c"));
+    }
+}
