@@ -225,3 +225,33 @@ impl Default for TrafficConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_json_keeps_defaults() {
+        let c: Config = serde_json::from_str(
+            r#"{"world": {"contacts": 5},
+                "wecom": {"customer_receive_limit": {"rule": "per_month", "n": 4},
+                          "confirm_after_ms": null},
+                "faults": {"default": {"error_rate": 0.5}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.world.contacts, 5);
+        assert_eq!(c.world.staff, 20);
+        assert_eq!(c.wecom.customer_receive_limit, ReceiveLimit::PerMonth(4));
+        assert_eq!(c.wecom.group_receive_limit, ReceiveLimit::DaysInMonth);
+        assert_eq!(c.wecom.confirm_after_ms, None);
+        assert_eq!(c.faults.default.error_rate, 0.5);
+    }
+
+    #[test]
+    fn default_config_round_trips() {
+        let text = serde_json::to_string(&Config::default()).unwrap();
+        let back: Config = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+        assert!(serde_json::from_str::<Config>(r#"{"seed": "x"}"#).is_err());
+    }
+}
