@@ -44,6 +44,14 @@ fn bundled_playbooks_validate_with_exit_0() {
 }
 
 #[test]
+fn a_directory_means_its_yaml_files() {
+    let out = sop(&["validate", "--plugins", "playbooks/plugins", "playbooks"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("6 file(s) checked: 0 error(s)"), "{stderr}");
+}
+
+#[test]
 fn errors_exit_1_with_rustc_style_output_on_stderr() {
     let out = sop(&["validate", "--plugins", "playbooks/plugins", BROKEN]);
     assert_eq!(out.status.code(), Some(1));

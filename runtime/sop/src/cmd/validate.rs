@@ -8,7 +8,7 @@ use sop_dsl::{Catalog, Diagnostic, Severity};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Playbook files (YAML).
+    /// Playbook files (YAML), or directories whose `*.yaml` / `*.yml` files are checked.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Directory of plugin manifests (`*.json`) to check actions and events against.
@@ -54,6 +54,24 @@ pub fn check_file(path: &PathBuf, catalog: Option<&Catalog>) -> Result<Checked, 
     })
 }
 
+/// Files as given, with each directory replaced by its YAML files in name order.
+fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            files.push(path.clone());
+            continue;
+        };
+        let mut yaml: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        yaml.sort();
+        files.extend(yaml);
+    }
+    files
+}
+
 pub fn run(args: Args) -> ExitCode {
     let catalog = match catalog(args.plugins.as_ref()) {
         Ok(c) => c,
@@ -62,10 +80,11 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let files = expand(&args.files);
     let mut failed = false;
     let mut counts = [0usize; 3];
     let mut json = Vec::new();
-    for path in &args.files {
+    for path in &files {
         let checked = match check_file(path, catalog.as_ref()) {
             Ok(c) => c,
             Err(e) => {
@@ -98,7 +117,7 @@ pub fn run(args: Args) -> ExitCode {
         ),
         Format::Human => eprintln!(
             "{} file(s) checked: {} error(s), {} warning(s), {} note(s)",
-            args.files.len(),
+            files.len(),
             counts[Severity::Error as usize],
             counts[Severity::Warning as usize],
             counts[Severity::Note as usize]
