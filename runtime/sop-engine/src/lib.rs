@@ -1,0 +1,1 @@
+//! The sop engine: turns playbooks and events into runs, and runs into actions.
