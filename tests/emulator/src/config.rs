@@ -7,7 +7,7 @@ use crate::faults::FaultConfig;
 
 /// Emulator configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Seed for the world and the traffic.
     pub seed: u64,
@@ -41,7 +41,7 @@ impl Default for Config {
 
 /// Size of the generated population.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WorldConfig {
     /// Staff members (WeCom users who own customers).
     pub staff: u32,
@@ -86,7 +86,7 @@ pub enum ReceiveLimit {
 
 /// WeCom app, limits and callback crypto.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WecomConfig {
     /// The corp id (also the receive id of callbacks).
     pub corp_id: String,
@@ -141,7 +141,7 @@ impl Default for WecomConfig {
 
 /// Douyin app and enterprise account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DouyinConfig {
     /// The app's client key.
     pub client_key: String,
@@ -178,7 +178,7 @@ impl Default for DouyinConfig {
 
 /// Where and how events reach the daemon.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
     /// WeCom callback URL (`None`: WeCom events are only recorded).
     pub wecom_url: Option<String>,
@@ -209,7 +209,7 @@ impl Default for DeliveryConfig {
 
 /// Synthetic traffic.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrafficConfig {
     /// Events per second (0 = no generator).
     pub rate_per_s: f64,

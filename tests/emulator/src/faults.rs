@@ -17,7 +17,7 @@ use crate::wecom::WxError;
 /// Faults for one endpoint. Rates are probabilities per request, checked in this order:
 /// reset, timeout, 5xx, platform error.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EndpointFaults {
     /// Answer with the platform's "system busy" error (WeCom -1, Douyin 2100004).
     pub error_rate: f64,
@@ -35,7 +35,7 @@ pub struct EndpointFaults {
 
 /// All fault settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     /// Applied to every platform endpoint without its own entry.
     pub default: EndpointFaults,

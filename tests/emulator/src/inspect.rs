@@ -109,6 +109,7 @@ async fn tokens(State(app): State<App>) -> Response {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct PlatformSel {
     #[serde(default)]
     platform: Option<String>,
@@ -161,6 +162,7 @@ async fn tasks(State(app): State<App>) -> Response {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct ConfirmReq {
     #[serde(default)]
     userid: Option<String>,
@@ -235,6 +237,7 @@ async fn clock(State(app): State<App>) -> Response {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ClockReq {
     advance_ms: Option<u64>,
     set_ms: Option<u64>,
@@ -308,6 +311,7 @@ async fn event(State(app): State<App>, Json(ev): Json<Event>) -> Response {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TrafficReq {
     rate_per_s: f64,
 }
