@@ -1,0 +1,135 @@
+//! sled as an [`OrderedKv`]: one tree, batches via `apply_batch`.
+
+use std::path::Path;
+
+use sop_store::{OrderedKv, Pair, Result, StoreError, Write};
+
+/// Tuning of the sled backend.
+#[derive(Debug, Clone)]
+pub struct SledOptions {
+    /// Background fsync interval; `None` leaves durability to explicit flushes only.
+    pub flush_every_ms: Option<u64>,
+    /// sled's page cache, in bytes. It bounds the resident memory of a large store.
+    pub cache_capacity_bytes: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        Self {
+            flush_every_ms: Some(200),
+            cache_capacity_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// An open sled database.
+#[derive(Debug, Clone)]
+pub struct SledKv {
+    db: sled::Db,
+}
+
+impl SledKv {
+    pub fn open(path: &Path, options: &SledOptions) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(options.flush_every_ms)
+            .cache_capacity(options.cache_capacity_bytes)
+            .open()
+            .map_err(map_err)?;
+        Ok(Self { db })
+    }
+
+    /// Bytes sled reports on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(map_err)
+    }
+}
+
+/// sled's errors as typed store errors.
+pub(crate) fn map_err(err: sled::Error) -> StoreError {
+    match err {
+        sled::Error::Io(io) => StoreError::from_io(&io),
+        sled::Error::Corruption { at, .. } => StoreError::Corrupt {
+            table: "sled",
+            reason: format!("corruption at {at:?}"),
+        },
+        other => StoreError::Io(other.to_string()),
+    }
+}
+
+impl OrderedKv for SledKv {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(key).map_err(map_err)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.db
+            .range(start..end)
+            .take(limit)
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(map_err))
+            .collect()
+    }
+
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Pair>> {
+        if start >= end {
+            return Ok(None);
+        }
+        self.db
+            .range(start..end)
+            .next_back()
+            .transpose()
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .map_err(map_err)
+    }
+
+    fn apply(&self, writes: Vec<Write>) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in writes {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        self.db.apply_batch(batch).map_err(map_err)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(map_err)
+    }
+
+    fn next_id(&self) -> Result<u64> {
+        // sled persists id ranges ahead of use, so ids never repeat after a restart.
+        self.db.generate_id().map(|id| id + 1).map_err(map_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_keep_their_kind() {
+        let err = map_err(sled::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "full",
+        )));
+        assert!(matches!(err, StoreError::DiskFull(_)));
+        let err = map_err(sled::Error::Unsupported("x".into()));
+        assert!(matches!(err, StoreError::Io(_)));
+    }
+
+    #[test]
+    fn opening_under_a_regular_file_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let err = SledKv::open(&file.join("db"), &SledOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Io(_) | StoreError::ReadOnly(_)),
+            "{err}"
+        );
+    }
+}
