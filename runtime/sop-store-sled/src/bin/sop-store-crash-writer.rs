@@ -95,7 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             batch.push(Op::PutOutbox(entry(revision - 1, sent)));
         }
         batch.push(Op::PutOutbox(entry(revision, OutboxState::Pending)));
-        if step % 16 == 0 {
+        if step.is_multiple_of(16) {
             store.commit_durable(batch)?;
             writeln!(out, "durable {id} {revision}")?;
         } else {
