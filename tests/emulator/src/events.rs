@@ -73,6 +73,21 @@ pub enum Event {
         /// Amount in fen.
         amount_fen: u64,
     },
+    /// The staff member edits the customer in their client (`edit_external_contact`).
+    StaffEditsContact {
+        /// The customer.
+        external_userid: String,
+    },
+    /// A staff member creates a customer group (`change_external_chat` / `create`).
+    CreateGroup {
+        /// Owner's userid.
+        staff: String,
+    },
+    /// The owner dismisses a group (`change_external_chat` / `dismiss`).
+    DismissGroup {
+        /// The group.
+        chat_id: String,
+    },
     /// A customer stops producing traffic.
     GoSilent {
         /// The customer.
@@ -276,6 +291,64 @@ pub fn apply(app: &App, ev: Event) -> Result<Value, String> {
                 (
                     json!({"external_userid": external_userid, "amount_fen": amount_fen}),
                     None,
+                )
+            }
+            Event::StaffEditsContact { external_userid } => {
+                let c = contact(&external_userid, known)?;
+                let x = st
+                    .world
+                    .contact(c)
+                    .filter(|x| x.is_friend())
+                    .ok_or_else(|| format!("{external_userid} is not a friend"))?;
+                let staff = ids::staff_id(x.owner);
+                let xml = callback::edited(corp, now_s, &staff, &external_userid);
+                (
+                    json!({"userid": staff, "external_userid": external_userid}),
+                    Some(Outbound {
+                        platform: Platform::Wecom,
+                        event: "edit_external_contact".into(),
+                        payload: xml,
+                    }),
+                )
+            }
+            Event::CreateGroup { staff } => {
+                let owner = ids::parse_staff(&staff)
+                    .filter(|&s| st.world.has_staff(s))
+                    .ok_or_else(|| format!("unknown staff {staff:?}"))?;
+                let idx = st.world.groups.len() as u32;
+                st.world.groups.push(crate::world::Group {
+                    owner,
+                    created_at_s: u32::try_from(now_s).unwrap_or(u32::MAX),
+                    members: Vec::new(),
+                    dismissed: false,
+                    mass_period: 0,
+                    mass_count: 0,
+                });
+                let chat_id = ids::chat_id(idx);
+                let xml = callback::chat_lifecycle(corp, now_s, &chat_id, "create");
+                (
+                    json!({"chat_id": chat_id, "owner": staff}),
+                    Some(Outbound {
+                        platform: Platform::Wecom,
+                        event: "create".into(),
+                        payload: xml,
+                    }),
+                )
+            }
+            Event::DismissGroup { chat_id } => {
+                let g = ids::parse_chat(&chat_id)
+                    .and_then(|g| st.world.groups.get_mut(g as usize))
+                    .filter(|g| !g.dismissed)
+                    .ok_or_else(|| format!("unknown chat_id {chat_id:?}"))?;
+                g.dismissed = true;
+                let xml = callback::chat_lifecycle(corp, now_s, &chat_id, "dismiss");
+                (
+                    json!({"chat_id": chat_id}),
+                    Some(Outbound {
+                        platform: Platform::Wecom,
+                        event: "dismiss".into(),
+                        payload: xml,
+                    }),
                 )
             }
             Event::GoSilent { external_userid } => {

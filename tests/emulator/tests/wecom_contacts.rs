@@ -164,3 +164,40 @@ async fn app_messages_report_invalid_users_and_drop_the_excess() {
     emu.http.post(&send, &msg("emu_staff_2")).await;
     assert_eq!(emu.deliveries("?to=emu_staff_2").await.len(), 31);
 }
+
+#[tokio::test]
+async fn groups_can_be_created_and_dismissed() {
+    let emu = Emu::start(Config::default()).await;
+    let token = emu.wecom_token().await;
+    let created = emu
+        .event(json!({"kind": "create_group", "staff": "emu_staff_4"}))
+        .await;
+    let chat_id = created["chat_id"].as_str().unwrap().to_owned();
+    let get = format!("/cgi-bin/externalcontact/groupchat/get?access_token={token}");
+    let v = emu.http.post(&get, &json!({"chat_id": chat_id})).await;
+    assert_eq!(v["group_chat"]["owner"], "emu_staff_4");
+    assert_eq!(v["group_chat"]["member_list"].as_array().unwrap().len(), 1);
+
+    emu.event(json!({"kind": "dismiss_group", "chat_id": chat_id}))
+        .await;
+    let v = emu.http.post(&get, &json!({"chat_id": chat_id})).await;
+    assert_eq!(v["errcode"], 40050);
+    let (status, _) = emu
+        .http
+        .send(
+            "POST",
+            "/_emulator/events",
+            &[],
+            Some(&json!({"kind": "dismiss_group", "chat_id": chat_id})),
+        )
+        .await;
+    assert_eq!(status, 400, "already dismissed");
+    let callbacks = emu.http.get("/_emulator/callbacks").await;
+    let events: Vec<&str> = callbacks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["create", "dismiss"]);
+}

@@ -66,6 +66,29 @@ pub fn deleted(
     x
 }
 
+/// The member edited the customer (remark, tags, ...): `edit_external_contact`.
+pub fn edited(corp: &str, create_s: u64, userid: &str, external_userid: &str) -> String {
+    let mut x = head(
+        corp,
+        create_s,
+        "change_external_contact",
+        "edit_external_contact",
+    );
+    x.push_str(&format!(
+        "<UserID>{}</UserID><ExternalUserID>{}</ExternalUserID></xml>",
+        cdata(userid),
+        cdata(external_userid)
+    ));
+    x
+}
+
+/// A group was created or dismissed (`create` / `dismiss`).
+pub fn chat_lifecycle(corp: &str, create_s: u64, chat_id: &str, change: &str) -> String {
+    let mut x = head(corp, create_s, "change_external_chat", change);
+    x.push_str(&format!("<ChatId>{}</ChatId></xml>", cdata(chat_id)));
+    x
+}
+
 /// Members joined (`add_member`, with `JoinScene`) or left (`del_member`, with `QuitScene`).
 pub fn chat_members(
     corp: &str,
@@ -117,6 +140,26 @@ mod tests {
         assert_eq!(xml_field(&x, "State").as_deref(), Some("channel_2"));
         assert_eq!(xml_field(&x, "WelcomeCode").as_deref(), Some("wc1"));
         assert_eq!(xml_field(&x, "CreateTime").as_deref(), Some("9"));
+    }
+
+    #[test]
+    fn edit_and_lifecycle_fields() {
+        let x = edited("ww1", 9, "emu_staff_1", "wmEmu0000000001");
+        assert_eq!(
+            xml_field(&x, "ChangeType").as_deref(),
+            Some("edit_external_contact")
+        );
+        assert_eq!(
+            xml_field(&x, "ExternalUserID").as_deref(),
+            Some("wmEmu0000000001")
+        );
+        let x = chat_lifecycle("ww1", 9, "wrEmu00000003", "dismiss");
+        assert_eq!(
+            xml_field(&x, "Event").as_deref(),
+            Some("change_external_chat")
+        );
+        assert_eq!(xml_field(&x, "ChangeType").as_deref(), Some("dismiss"));
+        assert_eq!(xml_field(&x, "ChatId").as_deref(), Some("wrEmu00000003"));
     }
 
     #[test]
