@@ -371,7 +371,8 @@ fn mass_send_is_pending_until_confirmed_then_reports_each_recipient() {
     let output: Value = serde_json::from_str(&output).unwrap();
     assert_eq!(output["sent"], 1);
     assert_eq!(output["over_receive_limit"], 1);
-    assert_eq!(output["results"][1]["status"], "over_receive_limit");
+    assert_eq!(output["recipients"]["sent"], json!(["wmA"]));
+    assert_eq!(output["recipients"]["over_receive_limit"], json!(["wmB"]));
     let pages = host.requests_to(RESULT);
     assert_eq!(
         body_of(&pages[0]),

@@ -211,12 +211,8 @@ struct Recipient {
     external_userid: Option<String>,
     #[serde(default)]
     chat_id: Option<String>,
-    #[serde(default)]
-    userid: Option<String>,
     /// 0 not sent, 1 sent, 2 not a friend, 3 already received another mass message.
     status: i64,
-    #[serde(default)]
-    send_time: Option<i64>,
 }
 
 fn recipient_status(code: i64) -> &'static str {
@@ -310,7 +306,10 @@ pub fn check(
             CONFIRM_WINDOW_MS / 3_600_000
         )));
     }
-    let mut results = Vec::new();
+    // Recipient ids grouped by status, not one object per recipient: a 10,000-contact task
+    // must stay well inside the host's output cap (1 MiB by default).
+    let mut by_status: std::collections::BTreeMap<&'static str, Vec<String>> =
+        std::collections::BTreeMap::new();
     for sender in &confirmed {
         let rows: Vec<Recipient> = read_pages(
             client,
@@ -318,17 +317,15 @@ pub fn check(
             serde_json::json!({ "msgid": msgid, "userid": sender.userid }),
             "send_list",
         )?;
-        results.extend(rows.into_iter().map(|r| {
-            serde_json::json!({
-                "external_userid": r.external_userid,
-                "chat_id": r.chat_id,
-                "userid": r.userid.unwrap_or_else(|| sender.userid.clone()),
-                "status": recipient_status(r.status),
-                "send_time": r.send_time,
-            })
-        }));
+        for row in rows {
+            let id = row.external_userid.or(row.chat_id).unwrap_or_default();
+            by_status
+                .entry(recipient_status(row.status))
+                .or_default()
+                .push(id);
+        }
     }
-    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count();
+    let count = |status: &str| by_status.get(status).map_or(0, Vec::len);
     let output = serde_json::json!({
         "msgid": msgid,
         "sent": count("sent"),
@@ -336,7 +333,7 @@ pub fn check(
         "over_receive_limit": count("over_receive_limit"),
         "unsent": count("unsent"),
         "senders_unconfirmed": waiting,
-        "results": results,
+        "recipients": by_status,
     });
     Ok(OutcomeStatus::Done(json::to_json(&output)))
 }
