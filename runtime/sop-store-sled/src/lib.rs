@@ -1,7 +1,7 @@
 //! The embedded sled implementation of the sop store.
 //!
 //! All tables live in **one sled tree** under table-prefixed keys (see `docs/store.md`), so
-//! a commit is one `Tree::apply_batch`: atomic for readers and across a crash, with no
+//! a commit is one `Tree::apply_batch`: atomic across a crash, with no
 //! multi-tree transaction machinery (which would retry closures on conflict and cost more
 //! per commit). Layout, indexes and encodings come from [`sop_store::KvStore`]; this crate
 //! only adapts sled to [`OrderedKv`](sop_store::OrderedKv).
