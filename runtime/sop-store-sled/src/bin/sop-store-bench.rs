@@ -11,8 +11,8 @@ use std::time::Instant;
 use serde_json::json;
 use sop_clock::{TimeDelta, Timestamp};
 use sop_store::{
-    Batch, Check, ContactKey, Delivery, HistoryEntry, IdempotencyKey, Op, OutboxEntry,
-    OutboxState, Run, RunId, RunState, Store, Subject, Timer, TimerKey,
+    Batch, Check, ContactKey, Delivery, HistoryEntry, IdempotencyKey, Op, OutboxEntry, OutboxState,
+    Run, RunId, RunState, Store, Subject, Timer, TimerKey,
 };
 use sop_store_sled::{SledOptions, SledStore};
 
@@ -101,7 +101,9 @@ fn proc_status(field: &str) -> String {
 }
 
 fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .flatten()
         .map(|e| match e.metadata() {
@@ -120,8 +122,14 @@ fn commit_rate(dir: &Path) -> Result<(), Error> {
     let store = open(dir)?;
     let runs = 10_000u64;
     for chunk in (1..=runs).collect::<Vec<_>>().chunks(1000) {
-        let ops = chunk.iter().map(|i| Op::PutRun(waiting_run(RunId(*i), 1))).collect();
-        store.commit(Batch { checks: vec![], ops })?;
+        let ops = chunk
+            .iter()
+            .map(|i| Op::PutRun(waiting_run(RunId(*i), 1)))
+            .collect();
+        store.commit(Batch {
+            checks: vec![],
+            ops,
+        })?;
     }
     let n = 20_000u64;
     let start = Instant::now();
@@ -129,14 +137,20 @@ fn commit_rate(dir: &Path) -> Result<(), Error> {
         store.commit(advance(RunId(i % runs + 1), i / runs + 2))?;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("advance batch (check+run+timer+outbox+history), commit:          {:>8.0} commits/s", n as f64 / secs);
+    println!(
+        "advance batch (check+run+timer+outbox+history), commit:          {:>8.0} commits/s",
+        n as f64 / secs
+    );
     let m = 300u64;
     let start = Instant::now();
     for i in 0..m {
         store.commit_durable(advance(RunId(i + 1), n / runs + 2))?;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("advance batch, commit_durable (fsync each):                     {:>8.0} commits/s", m as f64 / secs);
+    println!(
+        "advance batch, commit_durable (fsync each):                     {:>8.0} commits/s",
+        m as f64 / secs
+    );
     Ok(())
 }
 
@@ -152,15 +166,29 @@ fn fill(dir: &Path, runs: u64) -> Result<(), Error> {
             // Spread due times over 30 days.
             ops.push(Op::PutTimer(wait_timer(RunId(id), (id % 43_200) as i64)));
         }
-        store.commit(Batch { checks: vec![], ops })?;
+        store.commit(Batch {
+            checks: vec![],
+            ops,
+        })?;
         i = end;
     }
     store.flush()?;
     let secs = start.elapsed().as_secs_f64();
-    println!("fill {runs} waiting runs (run+timer, 1000 per batch):     {secs:>8.1} s ({:.0} runs/s)", runs as f64 / secs);
-    println!("  RSS after fill: {}, peak {}", proc_status("VmRSS:"), proc_status("VmHWM:"));
+    println!(
+        "fill {runs} waiting runs (run+timer, 1000 per batch):     {secs:>8.1} s ({:.0} runs/s)",
+        runs as f64 / secs
+    );
+    println!(
+        "  RSS after fill: {}, peak {}",
+        proc_status("VmRSS:"),
+        proc_status("VmHWM:")
+    );
     drop(store);
-    println!("  on disk: {:.0} MiB ({:.0} bytes per waiting run)", mib(dir_size(dir)), dir_size(dir) as f64 / runs as f64);
+    println!(
+        "  on disk: {:.0} MiB ({:.0} bytes per waiting run)",
+        mib(dir_size(dir)),
+        dir_size(dir) as f64 / runs as f64
+    );
     Ok(())
 }
 
@@ -181,18 +209,31 @@ fn scan(dir: &Path) -> Result<(), Error> {
         }
     }
     let total = start.elapsed().as_secs_f64();
-    println!("reopen (fresh process): {opened:.2} s; open + scan all {count} due timers: {total:.2} s");
-    println!("  RSS after scan: {}, peak {}", proc_status("VmRSS:"), proc_status("VmHWM:"));
+    println!(
+        "reopen (fresh process): {opened:.2} s; open + scan all {count} due timers: {total:.2} s"
+    );
+    println!(
+        "  RSS after scan: {}, peak {}",
+        proc_status("VmRSS:"),
+        proc_status("VmHWM:")
+    );
     Ok(())
 }
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
     if let Some(dir) = value("--scan") {
         return scan(Path::new(dir));
     }
-    let runs: u64 = value("--runs").map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let runs: u64 = value("--runs")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let tmp;
     let root: PathBuf = match value("--dir") {
         Some(d) => PathBuf::from(d),
