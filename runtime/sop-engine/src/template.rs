@@ -1,0 +1,202 @@
+//! Rendering templates and evaluating conditions against a run's scope, with the variables the
+//! checker allows (`contact`, `event`, `run`, `steps`, `group`, `playbook`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Utc};
+use minijinja::value::Serde;
+use minijinja::{Environment, Value as Jinja};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sop_dsl::Playbook;
+
+use crate::contact::ContactView;
+use crate::event::Event;
+use crate::run_state::{RunState, SubjectKind};
+
+/// The template environment: minijinja's builtins plus `containing`, a test the bundled
+/// playbooks use (`text is containing('退')`) that minijinja does not ship.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.add_test("containing", |haystack: Jinja, needle: Jinja| -> bool {
+        match (haystack.as_str(), needle.as_str()) {
+            (Some(h), Some(n)) => h.contains(n),
+            _ => haystack
+                .try_iter()
+                .is_ok_and(|mut items| items.any(|item| item == needle)),
+        }
+    });
+    env
+}
+
+fn jinja<T: Serialize>(value: T) -> Jinja {
+    Jinja::from(Serde(value))
+}
+
+/// The variables one evaluation sees.
+#[derive(Debug)]
+pub struct Scope {
+    value: Jinja,
+}
+
+impl Scope {
+    /// `event` is what templates see as `event`: usually `run.event`, but an incoming event
+    /// while a filter decides whether it matches.
+    pub fn new(
+        playbook: &Playbook,
+        run: &RunState,
+        event: Option<&Event>,
+        contact: &ContactView,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Scope::build(playbook, Some(run), event, contact, now)
+    }
+
+    /// The scope of a trigger filter or audience condition: no run exists yet.
+    pub fn for_enrollment(
+        playbook: &Playbook,
+        event: Option<&Event>,
+        contact: &ContactView,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Scope::build(playbook, None, event, contact, now)
+    }
+
+    fn build(
+        playbook: &Playbook,
+        run: Option<&RunState>,
+        event: Option<&Event>,
+        contact: &ContactView,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut vars = BTreeMap::new();
+        let contact_value = serde_json::to_value(contact).unwrap_or(Value::Null);
+        if run.is_some_and(|r| r.subject.kind == SubjectKind::Group) {
+            vars.insert("group", jinja(&contact_value));
+        }
+        vars.insert("contact", jinja(&contact_value));
+        if let Some(event) = event {
+            vars.insert("event", jinja(event));
+        }
+        if let Some(run) = run {
+            let steps: Map<String, Value> = run
+                .outputs
+                .iter()
+                .map(|(id, output)| (id.clone(), serde_json::json!({ "output": output })))
+                .collect();
+            vars.insert("steps", jinja(&steps));
+            let started = run.started_at.unwrap_or(now);
+            vars.insert(
+                "run",
+                jinja(serde_json::json!({
+                    "id": run.id.as_str(),
+                    "started_at": started.to_rfc3339(),
+                    "now": now.to_rfc3339(),
+                    "weekday": started.weekday().number_from_monday(),
+                    "day_of_year": started.ordinal(),
+                    "variables": run.variables,
+                })),
+            );
+        }
+        vars.insert(
+            "playbook",
+            jinja(serde_json::json!({
+                "id": playbook.id,
+                "version": playbook.version,
+                "name": playbook.name,
+                "tenant": playbook.tenant,
+            })),
+        );
+        Scope {
+            value: jinja(&vars),
+        }
+    }
+
+    /// Renders every string inside `value` as a template; other JSON values stay as they are.
+    pub fn render_value(&self, env: &Environment<'_>, value: &Value) -> Result<Value, String> {
+        Ok(match value {
+            Value::String(text) => Value::String(self.render(env, text)?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_value(env, v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_value(env, v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    pub fn render(&self, env: &Environment<'_>, text: &str) -> Result<String, String> {
+        if !text.contains("{{") && !text.contains("{%") {
+            return Ok(text.to_string());
+        }
+        env.render_str(text, &self.value)
+            .map_err(|e| format!("cannot render `{text}`: {e}"))
+    }
+
+    pub fn condition(&self, env: &Environment<'_>, expression: &str) -> Result<bool, String> {
+        let compiled = env
+            .compile_expression(expression)
+            .map_err(|e| format!("cannot compile `{expression}`: {e}"))?;
+        compiled
+            .eval(&self.value)
+            .map(|v| v.is_true())
+            .map_err(|e| format!("cannot evaluate `{expression}`: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::RunId;
+    use crate::run_state::Subject;
+
+    fn scope(contact: &ContactView) -> Scope {
+        let playbook = sop_dsl::load(
+            "id: t\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: a\n    end: completed\n",
+            None,
+        )
+        .playbook;
+        let subject = Subject {
+            kind: SubjectKind::Contact,
+            id: contact.id.clone(),
+            account: "acct".into(),
+        };
+        let now = "2026-03-02T01:00:00Z".parse().unwrap();
+        let run = RunState::new(RunId("abcdef123456".into()), &playbook, subject, now);
+        Scope::new(&playbook, &run, None, contact, now)
+    }
+
+    #[test]
+    fn renders_contact_fields_defaults_and_run_slices() {
+        let env = environment();
+        let mut contact = ContactView::new("wm_1");
+        contact.tags.insert("vip".into());
+        let s = scope(&contact);
+        assert_eq!(
+            s.render(&env, "{{ contact.name | default('亲') }}")
+                .unwrap(),
+            "亲"
+        );
+        assert_eq!(s.render(&env, "{{ run.id[:4] | upper }}").unwrap(), "ABCD");
+        assert!(s.condition(&env, "'vip' in contact.tags").unwrap());
+        assert!(!s.condition(&env, "event is defined").unwrap());
+        assert!(
+            s.condition(&env, "'售后服务' is containing('售后')")
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_expressions_are_errors_not_panics() {
+        let env = environment();
+        let s = scope(&ContactView::new("wm_1"));
+        assert!(s.condition(&env, "1 +").is_err());
+        assert!(s.render(&env, "{{ 1 + }}").is_err());
+    }
+}
