@@ -87,6 +87,9 @@ pub enum Check {
     RunRevision { run: RunId, expected: Option<u64> },
     /// No outbox entry exists under this key (the action was never attempted).
     OutboxAbsent(IdempotencyKey),
+    /// The subject has no live (active or waiting) run of `playbook` (any version): the
+    /// entry rule "one active run per contact", decided atomically with the enrolment.
+    NoLiveRun { subject: Subject, playbook: String },
 }
 
 /// Checks and writes applied all-or-nothing, in order.

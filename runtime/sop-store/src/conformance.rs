@@ -99,6 +99,7 @@ pub fn run_all<S: Store>(mut fresh: impl FnMut() -> S) {
     cron_state_and_run_ids(&fresh());
     plugin_kv_honours_ttl(&fresh());
     a_failed_check_applies_nothing(&fresh());
+    one_live_run_per_subject_and_playbook(&fresh());
     ops_see_earlier_ops_of_their_batch(&fresh());
 }
 
@@ -772,6 +773,40 @@ pub fn a_failed_check_applies_nothing<S: Store>(store: &S) {
         ),
         "a lost update is refused"
     );
+}
+
+pub fn one_live_run_per_subject_and_playbook<S: Store>(store: &S) {
+    let subject = Subject::Contact(ContactKey::new("acme", "c1"));
+    let enrol = |id: u64, playbook: &str| Batch {
+        checks: vec![Check::NoLiveRun {
+            subject: subject.clone(),
+            playbook: playbook.into(),
+        }],
+        ops: vec![Op::PutRun(run(RunId(id), playbook, "c1", RunState::Active))],
+    };
+    store.commit(enrol(1, "welcome")).unwrap();
+    assert!(
+        matches!(
+            store.commit(enrol(2, "welcome")),
+            Err(StoreError::Conflict(_))
+        ),
+        "second live run of the same playbook refused"
+    );
+    store.commit(enrol(3, "reactivate")).unwrap();
+    let mut done = run(RunId(1), "welcome", "c1", RunState::Converted);
+    done.revision = 2;
+    commit(store, vec![Op::PutRun(done)]);
+    store
+        .commit(enrol(4, "welcome"))
+        .expect("a finished run does not block re-entry");
+    let live: Vec<u64> = store
+        .runs_of_subject(&subject)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.state.is_live())
+        .map(|r| r.id.0)
+        .collect();
+    assert_eq!(live, [3, 4]);
 }
 
 pub fn ops_see_earlier_ops_of_their_batch<S: Store>(store: &S) {

@@ -118,6 +118,18 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
                     )));
                 }
             }
+            Check::NoLiveRun { subject, playbook } => {
+                let prefix = layout::subject_prefix(subject);
+                for (_, v) in self.scan(&prefix.clone().into_bytes(), &prefix.prefix_end())? {
+                    let run: RunSummary = decode("run index", &v)?;
+                    if run.playbook == *playbook && run.state.is_live() {
+                        return Err(StoreError::Conflict(format!(
+                            "{subject:?} already has live run {} of {playbook}",
+                            run.id
+                        )));
+                    }
+                }
+            }
             Check::OutboxAbsent(key) => {
                 if self.raw(&layout::outbox(key))?.is_some() {
                     return Err(StoreError::Conflict(format!("outbox entry {key} exists")));
