@@ -100,6 +100,7 @@ pub fn run_all<S: Store>(mut fresh: impl FnMut() -> S) {
     plugin_kv_honours_ttl(&fresh());
     a_failed_check_applies_nothing(&fresh());
     one_live_run_per_subject_and_playbook(&fresh());
+    concurrent_commits_keep_indexes_consistent(&fresh());
     ops_see_earlier_ops_of_their_batch(&fresh());
 }
 
@@ -807,6 +808,68 @@ pub fn one_live_run_per_subject_and_playbook<S: Store>(store: &S) {
         .map(|r| r.id.0)
         .collect();
     assert_eq!(live, [3, 4]);
+}
+
+/// Four threads move the same runs between states and timers at once; afterwards every
+/// index agrees with the records (commits that fix indexes must not interleave).
+pub fn concurrent_commits_keep_indexes_consistent<S: Store>(store: &S) {
+    std::thread::scope(|scope| {
+        for thread in 0..4u64 {
+            scope.spawn(move || {
+                for i in 0..150u64 {
+                    let id = RunId((thread + i) % 6 + 1);
+                    let state = RunState::ALL[((thread * 7 + i) % 6) as usize];
+                    let who = format!("c{}", (thread + i) % 3);
+                    commit(
+                        store,
+                        vec![
+                            Op::PutRun(run(id, "welcome", &who, state)),
+                            Op::PutTimer(timer(id, "wait", at((thread * 1000 + i) as i64))),
+                        ],
+                    );
+                }
+            });
+        }
+    });
+    let mut indexed = Vec::new();
+    for state in RunState::ALL {
+        for id in store
+            .runs_by_state("welcome", state, None, usize::MAX)
+            .unwrap()
+        {
+            let stored = store.run(id).unwrap().expect("indexed run exists");
+            assert_eq!(stored.state, state, "state index agrees with run {id}");
+            indexed.push(id);
+        }
+    }
+    indexed.sort();
+    assert_eq!(
+        indexed,
+        (1..=6).map(RunId).collect::<Vec<_>>(),
+        "each run indexed once"
+    );
+    let mut by_subject = 0;
+    for who in ["c0", "c1", "c2"] {
+        let subject = Subject::Contact(ContactKey::new("acme", who));
+        for summary in store.runs_of_subject(&subject).unwrap() {
+            let stored = store.run(summary.id).unwrap().expect("run exists");
+            assert_eq!(
+                (stored.subject, stored.state),
+                (subject.clone(), summary.state)
+            );
+            by_subject += 1;
+        }
+    }
+    assert_eq!(by_subject, 6, "each run under exactly one subject");
+    let timers = store.due_timers(at(10_000), None, usize::MAX).unwrap();
+    assert_eq!(timers.len(), 6, "one timer per run, old positions removed");
+    for t in timers {
+        assert_eq!(
+            store.timer(&t.key).unwrap(),
+            Some(t.clone()),
+            "timer indexes agree"
+        );
+    }
 }
 
 pub fn ops_see_earlier_ops_of_their_batch<S: Store>(store: &S) {
