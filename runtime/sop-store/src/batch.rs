@@ -17,7 +17,7 @@ pub enum Op {
     DeleteContact(ContactKey),
     /// Inserts or replaces a run (and moves it in the playbook/state and subject indexes).
     PutRun(Run),
-    /// Removes a run, its indexes and its history.
+    /// Removes a run, its indexes, history, timers and subscriptions.
     DeleteRun(RunId),
     /// Appends to a run's history; the sequence number is assigned at commit.
     AppendHistory {
@@ -34,6 +34,8 @@ pub enum Op {
         event: String,
         run: RunId,
     },
+    /// Removes every subscription of a run (its wait ended, or it was cancelled).
+    UnsubscribeRun(RunId),
     /// Records a platform dedupe id as seen.
     MarkEventSeen {
         source: String,

@@ -433,6 +433,22 @@ pub fn subscriptions_by_subject_and_event<S: Store>(store: &S) {
     );
     assert_eq!(runs(&c1, "wecom.message_received"), [2]);
     assert_eq!(runs(&c1, "wecom.contact_deleted"), [3]);
+    // A run waiting on two events at once; its wait ends: both go.
+    commit(
+        store,
+        vec![
+            Op::Subscribe(sub(&c1, "wecom.contact_deleted", 2)),
+            Op::UnsubscribeRun(RunId(2)),
+        ],
+    );
+    assert!(runs(&c1, "wecom.message_received").is_empty());
+    assert_eq!(runs(&c1, "wecom.contact_deleted"), [3]);
+    commit(store, vec![Op::DeleteRun(RunId(3))]);
+    assert!(
+        runs(&c1, "wecom.contact_deleted").is_empty(),
+        "deleting a run unsubscribes it"
+    );
+    assert_eq!(runs(&g, "wecom.message_received"), [4]);
 }
 
 pub fn dedupe_keys_and_event_log<S: Store>(store: &S) {

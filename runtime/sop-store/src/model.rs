@@ -65,6 +65,14 @@ pub enum ModelOp {
         id: u64,
         state: u8,
     },
+    Subscribe {
+        id: u64,
+        who: u8,
+        event: u8,
+    },
+    UnsubscribeRun {
+        id: u64,
+    },
     /// Several of the above in one batch.
     Batch(Vec<ModelOp>),
     /// Drop the store and open it again (durable backends only).
@@ -98,6 +106,12 @@ pub fn ops(with_reopen: bool) -> impl Strategy<Value = Vec<ModelOp>> {
         (0..40i64).prop_map(|now| ModelOp::KvPurge { now }),
         (0..3u8, 0..30i64).prop_map(|(who, at)| ModelOp::Touch { who, at }),
         (1..5u64, 0..5u8).prop_map(|(id, state)| ModelOp::PutOutbox { id, state }),
+        (1..5u64, 0..3u8, 0..2u8).prop_map(|(id, who, event)| ModelOp::Subscribe {
+            id,
+            who,
+            event
+        }),
+        (1..5u64).prop_map(|id| ModelOp::UnsubscribeRun { id }),
     ];
     let step = single.prop_recursive(1, 8, 4, |inner| {
         proptest::collection::vec(inner, 1..5).prop_map(ModelOp::Batch)
@@ -129,6 +143,8 @@ struct Model {
     kv_version: u8,
     touches: BTreeMap<u8, Vec<i64>>,
     outbox: BTreeMap<u64, OutboxStateKind>,
+    /// (who, event, run)
+    subscriptions: std::collections::BTreeSet<(u8, u8, u64)>,
 }
 
 fn outbox_state(code: u8) -> OutboxState {
@@ -173,6 +189,7 @@ impl Model {
                 self.runs.remove(&id);
                 self.history.remove(&id);
                 self.timers.retain(|(r, _), _| *r != id);
+                self.subscriptions.retain(|(_, _, r)| *r != id);
                 out.push(Op::DeleteRun(RunId(id)));
             }
             ModelOp::AppendHistory { id } => {
@@ -251,6 +268,14 @@ impl Model {
                 let entry = conformance::outbox(RunId(id), "s", outbox_state(state));
                 self.outbox.insert(id, entry.state.kind());
                 out.push(Op::PutOutbox(entry));
+            }
+            ModelOp::Subscribe { id, who: w, event } => {
+                self.subscriptions.insert((w, event, id));
+                out.push(Op::Subscribe(subscription(id, w, event)));
+            }
+            ModelOp::UnsubscribeRun { id } => {
+                self.subscriptions.retain(|(_, _, r)| *r != id);
+                out.push(Op::UnsubscribeRun(RunId(id)));
             }
             ModelOp::Batch(ref ops) => ops.iter().for_each(|op| self.apply(op, out)),
             ModelOp::Reopen => {}
@@ -391,6 +416,15 @@ impl Model {
                 .collect();
             assert_eq!(got, expect, "outbox in state {code}");
         }
+    }
+}
+
+fn subscription(id: u64, w: u8, event: u8) -> Subscription {
+    Subscription {
+        subject: Subject::Contact(ContactKey::new("acme", who(w))),
+        event: format!("e{event}"),
+        run: RunId(id),
+        step: "wait".into(),
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) const HISTORY: u8 = 0x13;
 pub(crate) const TIMER: u8 = 0x20;
 pub(crate) const TIMER_RUN: u8 = 0x21;
 pub(crate) const SUBSCRIPTION: u8 = 0x30;
+pub(crate) const SUBSCRIPTION_RUN: u8 = 0x31;
 pub(crate) const SEEN: u8 = 0x40;
 pub(crate) const SEEN_AT: u8 = 0x41;
 pub(crate) const EVENT: u8 = 0x42;
@@ -107,6 +108,18 @@ pub(crate) fn subscription_prefix(subject: &Subject, event: &str) -> Key {
 
 pub(crate) fn subscription(subject: &Subject, event: &str, run: RunId) -> Vec<u8> {
     subscription_prefix(subject, event).u64(run.0).into_bytes()
+}
+
+pub(crate) fn subscription_run(run: RunId, subject: &Subject, event: &str) -> Vec<u8> {
+    Key::table(SUBSCRIPTION_RUN)
+        .u64(run.0)
+        .subject(subject)
+        .str(event)
+        .into_bytes()
+}
+
+pub(crate) fn subscriptions_of_run(run: RunId) -> Key {
+    Key::table(SUBSCRIPTION_RUN).u64(run.0)
 }
 
 pub(crate) fn seen(source: &str, dedupe_id: &str) -> Vec<u8> {

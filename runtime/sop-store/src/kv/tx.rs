@@ -18,7 +18,7 @@ use crate::error::{Result, StoreError};
 use crate::outbox::OutboxEntry;
 use crate::plugin_kv::KvEntry;
 use crate::run::{HistoryEntry, Run, RunId, RunSummary};
-use crate::timer::{Timer, TimerKey};
+use crate::timer::{Subscription, Timer, TimerKey};
 
 pub(super) struct Tx<'a, B> {
     backend: &'a B,
@@ -149,6 +149,8 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
             Op::PutTimer(t) => self.put_timer(t),
             Op::CancelTimer(k) => self.cancel_timer(&k),
             Op::Subscribe(s) => {
+                let by_run = layout::subscription_run(s.run, &s.subject, &s.event);
+                self.put("subscription", by_run, &s)?;
                 let key = layout::subscription(&s.subject, &s.event, s.run);
                 self.put("subscription", key, &s)
             }
@@ -157,9 +159,11 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
                 event,
                 run,
             } => {
+                self.delete(layout::subscription_run(run, &subject, &event));
                 self.delete(layout::subscription(&subject, &event, run));
                 Ok(())
             }
+            Op::UnsubscribeRun(run) => self.unsubscribe_run(run),
             Op::MarkEventSeen {
                 source,
                 dedupe_id,
@@ -295,6 +299,16 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
         for (_, v) in self.scan(&timers.clone().into_bytes(), &timers.prefix_end())? {
             let timer: Timer = decode("timer", &v)?;
             self.cancel_timer(&timer.key)?;
+        }
+        self.unsubscribe_run(id)
+    }
+
+    fn unsubscribe_run(&mut self, run: RunId) -> Result<()> {
+        let prefix = layout::subscriptions_of_run(run);
+        for (k, v) in self.scan(&prefix.clone().into_bytes(), &prefix.prefix_end())? {
+            let s: Subscription = decode("subscription", &v)?;
+            self.delete(layout::subscription(&s.subject, &s.event, run));
+            self.delete(k);
         }
         Ok(())
     }
