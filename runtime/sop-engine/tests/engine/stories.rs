@@ -1,0 +1,206 @@
+//! The product stories from DESIGN.md, played by the bundled playbooks.
+
+use chrono::TimeDelta;
+use serde_json::json;
+use sop_engine::*;
+
+use crate::driver::{Behaviour, Driver, load, utc};
+
+fn silent_buyer() -> ContactView {
+    let mut contact = ContactView::new("wm_li");
+    contact.name = Some("李女士".into());
+    contact.owner = Some("staff_zhang".into());
+    contact.attributes.insert("orders".into(), json!(3));
+    contact
+        .attributes
+        .insert("last_product".into(), json!("面霜"));
+    contact
+}
+
+/// Day 0 11:00 Asia/Shanghai: the inactivity scan found the contact silent for 30 days.
+fn reactivation() -> Driver {
+    let playbook = load("playbooks/reactivation.yaml");
+    let now = utc("2026-04-01T03:00:00Z");
+    let contact = silent_buyer();
+    let cause = StartCause::Inactivity {
+        last_interaction: Some(now - TimeDelta::days(30)),
+    };
+    assert_eq!(
+        decide_enrollment(&playbook, &cause, &contact, &[], now),
+        Enrollment::Enroll
+    );
+    let mut d = Driver::new(playbook, contact, now)
+        // WeCom mass sends are asynchronous: the staff member confirms a minute later.
+        .behave(
+            "wecom.mass_send_contacts",
+            Behaviour::Accepted(Some(60_000)),
+        );
+    d.feed(Input::Start { cause });
+    d
+}
+
+#[test]
+fn reactivation_without_reply_gets_a_second_touch_then_dormant() {
+    let mut d = reactivation();
+    assert_eq!(d.invoked(), ["wecom.mass_send_contacts"]);
+    let first = &d.invocations[0].1;
+    let text = first.input["text"].as_str().unwrap();
+    assert!(text.starts_with("李女士，好久不见！"), "{text}");
+    assert_eq!(first.input["contacts"], json!(["wm_li"]));
+    assert_eq!(first.input["sender"], json!("staff_zhang"));
+
+    // The staff member confirms; the run waits 7 days for a reply that never comes.
+    d.advance_time(TimeDelta::minutes(2));
+    assert_eq!(d.status(), RunStatus::WaitingEvent);
+    d.advance_time(TimeDelta::days(7));
+    assert_eq!(d.invoked_steps().last().unwrap(), "second_touch");
+    d.advance_time(TimeDelta::days(7) + TimeDelta::minutes(2));
+
+    assert_eq!(d.status(), RunStatus::Completed);
+    assert!(d.contact.tags.contains("dormant"));
+    assert!(!d.contact.tags.contains("reactivated"));
+    assert_eq!(d.invoked().len(), 2, "exactly two touches");
+    assert!(
+        d.timers.is_empty() && d.subscriptions.is_empty(),
+        "nothing left armed"
+    );
+    assert!(d.finish_reason().contains("done_dormant"));
+}
+
+#[test]
+fn reactivation_reply_tags_reactivated_and_hands_off_to_the_owner() {
+    let mut d = reactivation();
+    d.advance_time(TimeDelta::days(2));
+    d.send_event("wecom.message_received", json!({ "text": "还有券吗" }));
+
+    assert!(d.contact.tags.contains("reactivated"));
+    assert_eq!(d.status(), RunStatus::WaitingEvent);
+    let (to, note, deadline) = d.handoffs.last().cloned().unwrap();
+    assert_eq!(to, "staff_zhang");
+    assert_eq!(note.unwrap(), "沉睡客户 李女士 回复了唤醒消息：还有券吗");
+    assert_eq!(deadline, d.now + TimeDelta::hours(4));
+
+    d.feed(Input::HandoffAnswered {
+        by: "staff_zhang".into(),
+    });
+    assert_eq!(d.status(), RunStatus::Converted);
+    assert_eq!(d.invoked(), ["wecom.mass_send_contacts"], "no second touch");
+    assert!(d.timers.is_empty() && d.subscriptions.is_empty());
+}
+
+#[test]
+fn reactivation_missed_handoff_alerts_the_owner() {
+    let mut d = reactivation();
+    d.advance_time(TimeDelta::hours(3));
+    d.send_event("wecom.message_received", json!({ "text": "在吗" }));
+    d.advance_time(TimeDelta::hours(4));
+    assert_eq!(d.invoked_steps().last().unwrap(), "alert_owner");
+    let alert = &d.invocations.last().unwrap().1;
+    assert_eq!(
+        alert.input["text"],
+        json!("客户 李女士 已等待 4 小时未回复，请尽快跟进。")
+    );
+    assert_eq!(
+        d.status(),
+        RunStatus::Converted,
+        "on_missed falls through to done_reactivated"
+    );
+}
+
+#[test]
+fn reactivation_purchase_goal_converts_a_waiting_run() {
+    let mut d = reactivation();
+    d.advance_time(TimeDelta::days(1));
+    d.send_event("shop.order_paid", json!({ "amount_cents": 19900 }));
+    assert_eq!(d.status(), RunStatus::Converted);
+    assert!(d.finish_reason().contains("purchased"));
+    assert!(d.timers.is_empty() && d.subscriptions.is_empty());
+}
+
+#[test]
+fn reactivation_coupon_arm_is_stable_for_a_run() {
+    let a = reactivation();
+    let b = reactivation();
+    assert_eq!(a.invoked_steps(), b.invoked_steps());
+    assert_eq!(a.state.variables, b.state.variables);
+    let arm = a.state.variables["split.coupon_test"].as_str().unwrap();
+    assert!(["coupon_30", "coupon_20"].contains(&arm));
+}
+
+fn welcome() -> Driver {
+    let playbook = load("playbooks/welcome.yaml");
+    let mut contact = ContactView::new("wm_wang");
+    contact.owner = Some("staff_zhang".into());
+    let mut d = Driver::new(playbook, contact, utc("2026-05-04T06:00:00Z")).behave(
+        "wecom.mass_send_contacts",
+        Behaviour::Accepted(Some(30_000)),
+    );
+    d.start_with_event(
+        "wecom.contact_added",
+        json!({ "state": "spring_fair", "welcome_code": "WC-1" }),
+    );
+    d
+}
+
+#[test]
+fn welcome_sends_tags_by_channel_and_answers_the_menu_keyword() {
+    let mut d = welcome();
+    assert_eq!(d.invoked(), ["wecom.send_welcome", "wecom.mark_tag"]);
+    let welcome = &d.invocations[0].1;
+    assert_eq!(welcome.input["welcome_code"], json!("WC-1"));
+    assert!(
+        welcome.input["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("亲，欢迎来到 Demo 品牌")
+    );
+    assert_eq!(
+        welcome.input["attachments"][0]["miniprogram"]["page"],
+        json!("pages/coupon/index?from=spring_fair")
+    );
+    assert!(welcome.time_critical);
+    assert_eq!(
+        d.invocations[1].1.input["add_tag"],
+        json!(["channel:spring_fair"])
+    );
+    assert_eq!(d.status(), RunStatus::WaitingEvent);
+
+    d.advance_time(TimeDelta::hours(2));
+    d.send_event("wecom.message_received", json!({ "text": " 1 " }));
+    assert_eq!(d.invoked_steps().last().unwrap(), "send_coupon");
+    let coupon = &d.invocations.last().unwrap().1;
+    assert!(coupon.input["text"].as_str().unwrap().contains("RUN-0001"));
+    d.advance_time(TimeDelta::minutes(1));
+    assert!(d.contact.tags.contains("coupon_sent"));
+    assert_eq!(d.status(), RunStatus::Completed);
+}
+
+#[test]
+fn welcome_other_reply_notifies_the_owner() {
+    let mut d = welcome();
+    d.send_event("wecom.message_received", json!({ "text": "你好" }));
+    assert_eq!(d.invoked_steps().last().unwrap(), "tell_owner");
+    let note = &d.invocations.last().unwrap().1;
+    assert_eq!(note.input["text"], json!("新客  留言：你好"));
+    assert_eq!(d.status(), RunStatus::Completed);
+}
+
+#[test]
+fn welcome_without_reply_invites_to_the_fan_group_after_a_day() {
+    let mut d = welcome();
+    d.advance_time(TimeDelta::hours(23));
+    assert_eq!(d.invoked().len(), 2);
+    d.advance_time(TimeDelta::hours(1) + TimeDelta::minutes(1));
+    assert_eq!(d.invoked_steps().last().unwrap(), "invite_group");
+    let invite = &d.invocations.last().unwrap().1;
+    assert_eq!(invite.policy.category, sop_dsl::model::Category::Marketing);
+    assert_eq!(d.status(), RunStatus::Completed);
+    assert!(d.finish_reason().contains("done_no_reply"));
+}
+
+#[test]
+fn welcome_goal_converts_when_the_contact_joins_the_fan_group() {
+    let mut d = welcome();
+    d.send_event("wecom.group_member_joined", json!({}));
+    assert_eq!(d.status(), RunStatus::Converted);
+}
