@@ -20,8 +20,8 @@
 //! ```
 //!
 //! # Testing
-//! With the `testing` feature, [`conformance::run_all`] checks any backend against the
-//! contract, and [`model`] drives random operation sequences against a backend and a
+//! With the `testing` feature, `conformance::run_all` checks any backend against the
+//! contract, and `model::check` drives random operation sequences against a backend and a
 //! `BTreeMap` model. Every backend calls both from its own tests.
 
 mod batch;
