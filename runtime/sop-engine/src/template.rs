@@ -70,7 +70,14 @@ impl Scope {
         now: DateTime<Utc>,
     ) -> Self {
         let mut vars = BTreeMap::new();
-        let contact_value = serde_json::to_value(contact).unwrap_or(Value::Null);
+        let mut contact_value = serde_json::to_value(contact).unwrap_or(Value::Null);
+        // Playbooks write `group.materials` as well as `group.attributes.materials`; the
+        // fixed fields (id, name, owner, tags) win over attributes of the same name.
+        if let Value::Object(fields) = &mut contact_value {
+            for (name, value) in &contact.attributes {
+                fields.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+        }
         if run.is_some_and(|r| r.subject.kind == SubjectKind::Group) {
             vars.insert("group", jinja(&contact_value));
         }
@@ -113,9 +120,14 @@ impl Scope {
     }
 
     /// Renders every string inside `value` as a template; other JSON values stay as they are.
+    /// A string that is exactly one `{{ expression }}` keeps the expression's type, so
+    /// `points: "{{ cents / 100 | int }}"` gives a number and `to: "{{ list }}"` a list.
     pub fn render_value(&self, env: &Environment<'_>, value: &Value) -> Result<Value, String> {
         Ok(match value {
-            Value::String(text) => Value::String(self.render(env, text)?),
+            Value::String(text) => match single_expression(text) {
+                Some(expression) => self.typed(env, expression, text)?,
+                None => Value::String(self.render(env, text)?),
+            },
             Value::Array(items) => Value::Array(
                 items
                     .iter()
@@ -139,6 +151,18 @@ impl Scope {
             .map_err(|e| format!("cannot render `{text}`: {e}"))
     }
 
+    fn typed(&self, env: &Environment<'_>, expression: &str, text: &str) -> Result<Value, String> {
+        let value = env
+            .compile_expression(expression)
+            .and_then(|e| e.eval(&self.value))
+            .map_err(|e| format!("cannot render `{text}`: {e}"))?;
+        if value.is_undefined() {
+            // As in text: an undefined value renders as nothing.
+            return Ok(Value::String(String::new()));
+        }
+        serde_json::to_value(&value).map_err(|e| format!("cannot render `{text}`: {e}"))
+    }
+
     pub fn condition(&self, env: &Environment<'_>, expression: &str) -> Result<bool, String> {
         let compiled = env
             .compile_expression(expression)
@@ -148,6 +172,13 @@ impl Scope {
             .map(|v| v.is_true())
             .map_err(|e| format!("cannot evaluate `{expression}`: {e}"))
     }
+}
+
+/// The expression inside `{{ ... }}` when that is the whole string.
+fn single_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let nested = inner.contains("{{") || inner.contains("}}") || inner.contains("{%");
+    (!nested && !inner.trim().is_empty()).then(|| inner.trim())
 }
 
 #[cfg(test)]
@@ -189,6 +220,28 @@ mod tests {
         assert!(
             s.condition(&env, "'售后服务' is containing('售后')")
                 .unwrap()
+        );
+    }
+
+    #[test]
+    fn a_lone_expression_keeps_its_type_and_text_stays_text() {
+        let env = environment();
+        let mut contact = ContactView::new("wm_1");
+        contact
+            .attributes
+            .insert("orders".into(), serde_json::json!(3));
+        let s = scope(&contact);
+        let params = serde_json::json!({
+            "n": "{{ contact.orders * 2 }}",
+            "list": "{{ [contact.id] }}",
+            "text": "orders: {{ contact.orders }}",
+            "missing": "{{ contact.nothing }}",
+            "literal": 7,
+        });
+        let out = s.render_value(&env, &params).unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({"n": 6, "list": ["wm_1"], "text": "orders: 3", "missing": "", "literal": 7})
         );
     }
 

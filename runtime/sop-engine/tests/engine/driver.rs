@@ -103,6 +103,12 @@ impl Driver {
         }
     }
 
+    /// A run for a customer group instead of a contact.
+    pub fn for_group(mut self) -> Self {
+        self.state.subject.kind = SubjectKind::Group;
+        self
+    }
+
     pub fn with_run_id(mut self, id: &str) -> Self {
         self.state.id = RunId(id.into());
         self

@@ -204,3 +204,96 @@ fn welcome_goal_converts_when_the_contact_joins_the_fan_group() {
     d.send_event("wecom.group_member_joined", json!({}));
     assert_eq!(d.status(), RunStatus::Converted);
 }
+
+#[test]
+fn group_nurture_rotates_materials_and_previews_on_live_days() {
+    let playbook = load("playbooks/group-nurture.yaml");
+    let mut group = ContactView::new("wrOg_1");
+    group.owner = Some("staff_zhang".into());
+    group.tags.insert("nurture".into());
+    group
+        .attributes
+        .insert("materials".into(), json!(["A", "B", "C"]));
+    group.attributes.insert("live_days".into(), json!([3]));
+    // Wednesday 2026-01-07 10:00 Shanghai: day 7 of the year, weekday 3.
+    let fired = utc("2026-01-07T02:00:00Z");
+    let cause = StartCause::Schedule { fired_at: fired };
+    assert_eq!(
+        decide_enrollment(&playbook, &cause, &group, &[], fired),
+        Enrollment::Enroll
+    );
+    let mut d = Driver::new(playbook, group, fired)
+        .for_group()
+        .behave("wecom.mass_send_groups", Behaviour::Accepted(Some(1_000)));
+    d.feed(Input::Start { cause });
+    let content = &d.invocations[0].1;
+    assert_eq!(content.input["text"], json!("B"), "materials[7 % 3]");
+    assert_eq!(content.input["groups"], json!(["wrOg_1"]));
+    d.advance_time(TimeDelta::minutes(5));
+    assert_eq!(d.invoked_steps(), ["daily_content", "live_preview"]);
+    d.advance_time(TimeDelta::minutes(5));
+    assert_eq!(d.status(), RunStatus::Completed);
+}
+
+#[test]
+fn douyin_after_sales_words_hand_off_and_alert_when_the_deadline_is_missed() {
+    let playbook = load("playbooks/douyin-dm.yaml");
+    let mut fan = ContactView::new("open_fan_1");
+    fan.name = Some("小周".into());
+    let mut d = Driver::new(playbook, fan, utc("2026-02-10T12:00:00Z"));
+    d.start_with_event(
+        "douyin.message_received",
+        json!({ "text": "我要退货", "conversation_id": "conv-9" }),
+    );
+    assert_eq!(d.invoked_steps(), ["ack"]);
+    assert_eq!(d.invocations[0].1.input["conversation_id"], json!("conv-9"));
+    let (to, note, _) = d.handoffs[0].clone();
+    assert_eq!(to, "after-sales");
+    assert_eq!(note.unwrap(), "抖音粉丝 小周 需要售后：我要退货");
+    d.advance_time(TimeDelta::minutes(30));
+    assert_eq!(d.invoked_steps(), ["ack", "alert"]);
+    assert_eq!(d.status(), RunStatus::Completed);
+}
+
+#[test]
+fn douyin_other_words_get_the_menu_answer_and_the_group_invite() {
+    let playbook = load("playbooks/douyin-dm.yaml");
+    let mut d = Driver::new(
+        playbook,
+        ContactView::new("open_fan_2"),
+        utc("2026-02-10T12:00:00Z"),
+    );
+    d.start_with_event(
+        "douyin.message_received",
+        json!({ "text": "什么时候发货", "conversation_id": "conv-1" }),
+    );
+    assert_eq!(d.invoked_steps(), ["answer", "invite"]);
+    let answer = d.invocations[0].1.input["text"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(answer, "下单后 48 小时内发货，顺丰包邮。");
+    assert_eq!(d.status(), RunStatus::Completed);
+}
+
+#[test]
+fn order_points_credits_whole_points_as_a_number() {
+    let playbook = load("playbooks/order-points.yaml");
+    let mut buyer = ContactView::new("dy_buyer");
+    buyer.owner = Some("staff_zhang".into());
+    buyer
+        .attributes
+        .insert("wecom_id".into(), json!("wm_buyer"));
+    let mut d = Driver::new(playbook, buyer, utc("2026-02-10T12:00:00Z"))
+        .behave("wecom.mass_send_contacts", Behaviour::Accepted(Some(1_000)));
+    d.start_with_event(
+        "shop.order_paid",
+        json!({ "amount_cents": 19_950, "member_id": "m-7", "order_id": "o-1" }),
+    );
+    let credit = &d.invocations[0].1;
+    assert_eq!(credit.input["points"], json!(199));
+    assert_eq!(credit.input["reason"], json!("订单 o-1 消费积分"));
+    assert_eq!(d.invoked_steps(), ["credit", "send_balance"]);
+    assert_eq!(d.invocations[1].1.input["contacts"], json!(["wm_buyer"]));
+}
