@@ -84,6 +84,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<Timer>>;
     fn subscribers(&self, subject: &Subject, event: &str) -> Result<Vec<Subscription>>;
+    /// What a run waits on (operators' run view, version migration): its timers by name and
+    /// its subscriptions.
+    fn waits_of_run(&self, run: RunId) -> Result<(Vec<Timer>, Vec<Subscription>)>;
 
     // --- events
     /// When the dedupe id was first seen, if it was (and not yet forgotten).
@@ -174,6 +177,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn subscribers(&self, subject: &Subject, event: &str) -> Result<Vec<Subscription>> {
         (**self).subscribers(subject, event)
+    }
+    fn waits_of_run(&self, run: RunId) -> Result<(Vec<Timer>, Vec<Subscription>)> {
+        (**self).waits_of_run(run)
     }
     fn event_seen(&self, source: &str, dedupe_id: &str) -> Result<Option<Timestamp>> {
         (**self).event_seen(source, dedupe_id)

@@ -254,6 +254,21 @@ pub fn subscriptions_by_subject_and_event<S: Store>(store: &S) {
     );
     assert_eq!(runs(&c1, "wecom.message_received"), [2]);
     assert_eq!(runs(&c1, "wecom.contact_deleted"), [3]);
+    commit(
+        store,
+        vec![Op::PutTimer(timer(RunId(2), "timeout", at(30)))],
+    );
+    let (timers, subs) = store.waits_of_run(RunId(2)).unwrap();
+    assert_eq!(
+        timers,
+        [timer(RunId(2), "timeout", at(30))],
+        "a run's timers"
+    );
+    assert_eq!(
+        subs,
+        [sub(&c1, "wecom.message_received", 2)],
+        "a run's subscriptions"
+    );
     // A run waiting on two events at once; its wait ends: both go.
     commit(
         store,
@@ -263,6 +278,7 @@ pub fn subscriptions_by_subject_and_event<S: Store>(store: &S) {
         ],
     );
     assert!(runs(&c1, "wecom.message_received").is_empty());
+    assert!(store.waits_of_run(RunId(2)).unwrap().1.is_empty());
     assert_eq!(runs(&c1, "wecom.contact_deleted"), [3]);
     commit(store, vec![Op::DeleteRun(RunId(3))]);
     assert!(

@@ -230,6 +230,24 @@ impl<B: OrderedKv> Store for KvStore<B> {
         )
     }
 
+    fn waits_of_run(&self, run: RunId) -> Result<(Vec<Timer>, Vec<Subscription>)> {
+        let timers = layout::timers_of_run(run);
+        let timers = self.values(
+            "timer",
+            &timers.clone().into_bytes(),
+            &timers.prefix_end(),
+            usize::MAX,
+        )?;
+        let subs = layout::subscriptions_of_run(run);
+        let subs = self.values(
+            "subscription",
+            &subs.clone().into_bytes(),
+            &subs.prefix_end(),
+            usize::MAX,
+        )?;
+        Ok((timers, subs))
+    }
+
     fn event_seen(&self, source: &str, dedupe_id: &str) -> Result<Option<Timestamp>> {
         let ms: Option<i64> = self.get("dedupe", &layout::seen(source, dedupe_id))?;
         ms.map(instant("dedupe")).transpose()
