@@ -180,3 +180,22 @@ fn routing_picks_the_waiting_runs_an_event_resumes_or_converts() {
         }
     );
 }
+
+#[test]
+fn group_runs_are_routed_by_the_events_group() {
+    let src = "id: t\nversion: 1\ntriggers: [{manual: true}]\naudience: {target: groups}\nsteps:\n  - id: w\n    wait_for: {event: wecom.group_member_joined, timeout: 1d}\n";
+    let now = utc("2026-06-01T00:00:00Z");
+    let mut d = Driver::new(parse(src), ContactView::new("wrOg_1"), now).for_group();
+    d.start_manual();
+    let mut joined = d.event("wecom.group_member_joined", json!({}));
+    assert_eq!(
+        route_event(&d.playbook, &d.state, &joined, &d.contact, now),
+        None,
+        "contact, not group"
+    );
+    joined.group = Some("wrOg_1".into());
+    let route = route_event(&d.playbook, &d.state, &joined, &d.contact, now);
+    assert!(matches!(route, Some(Route::Resume { .. })));
+    d.feed(Input::Event { event: joined });
+    assert_eq!(d.status(), RunStatus::Completed);
+}

@@ -1,6 +1,6 @@
-//! Property: for random input sequences the interpreter never panics, every idempotency key
-//! names exactly one (step, iteration), and no (step, iteration) is performed twice: an action
-//! goes out again only after an answer that says it did not take effect.
+//! Property: for random input sequences the interpreter never panics, is deterministic, every
+//! idempotency key names exactly one (step, iteration), and no (step, iteration) is performed
+//! twice: an action goes out again only after an answer that says it did not take effect.
 
 use std::collections::{HashMap, HashSet};
 
@@ -137,6 +137,11 @@ impl World {
             config: &self.config,
         };
         let t = advance(&self.playbook, &self.state, &input, &ctx);
+        prop_assert_eq!(
+            &t,
+            &advance(&self.playbook, &self.state, &input, &ctx),
+            "deterministic"
+        );
         if t.ignored.is_some() {
             prop_assert!(t.effects.is_empty());
             prop_assert_eq!(&t.state, &self.state);
