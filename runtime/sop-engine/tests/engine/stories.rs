@@ -297,3 +297,25 @@ fn order_points_credits_whole_points_as_a_number() {
     assert_eq!(d.invoked_steps(), ["credit", "send_balance"]);
     assert_eq!(d.invocations[1].1.input["contacts"], json!(["wm_buyer"]));
 }
+
+/// A run stored by format 1 must keep resuming in later versions of the engine.
+#[test]
+fn a_stored_format_1_run_resumes_where_it_waited() {
+    let text = include_str!("fixtures/run_state_v1.json");
+    let state: RunState = serde_json::from_str(text).expect("format 1 still reads");
+    let mut d = Driver::new(
+        load("playbooks/reactivation.yaml"),
+        silent_buyer(),
+        state.updated_at,
+    )
+    .behave(
+        "wecom.mass_send_contacts",
+        Behaviour::Accepted(Some(60_000)),
+    );
+    d.state = state;
+    d.feed(Input::TimerFired {
+        timer: TimerId("run-0001/wait_reply_1/1/timeout".into()),
+    });
+    assert_eq!(d.invoked_steps(), ["second_touch"]);
+    assert_eq!(d.invocations[0].1.key.as_str(), "run-0001/second_touch/1");
+}
