@@ -20,6 +20,7 @@ pub mod diagnostic;
 pub mod model;
 pub mod render;
 pub mod syntax;
+pub mod template;
 
 pub use catalog::Catalog;
 pub use check::{VARIABLES, check};

@@ -9,25 +9,11 @@ use minijinja::{Environment, Value as Jinja};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sop_dsl::Playbook;
+pub use sop_dsl::template::environment;
 
 use crate::contact::ContactView;
 use crate::event::Event;
 use crate::run_state::{RunState, SubjectKind};
-
-/// The template environment: minijinja's builtins plus `containing`, a test the bundled
-/// playbooks use (`text is containing('退')`) that minijinja does not ship.
-pub fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.add_test("containing", |haystack: Jinja, needle: Jinja| -> bool {
-        match (haystack.as_str(), needle.as_str()) {
-            (Some(h), Some(n)) => h.contains(n),
-            _ => haystack
-                .try_iter()
-                .is_ok_and(|mut items| items.any(|item| item == needle)),
-        }
-    });
-    env
-}
 
 fn jinja<T: Serialize>(value: T) -> Jinja {
     Jinja::from(Serde(value))

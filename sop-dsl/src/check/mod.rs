@@ -25,7 +25,7 @@ pub fn check(ast: &Ast, catalog: Option<&Catalog>) -> (Playbook, Vec<Diagnostic>
     let mut ctx = Ctx {
         diagnostics: Vec::new(),
         catalog,
-        env: minijinja::Environment::new(),
+        env: crate::template::environment(),
         graph: graph::Graph::default(),
         event_uses: Vec::new(),
         has_wait_for: false,
