@@ -1,6 +1,6 @@
 //! `playbooks/plugins/*.json`, which `sop validate --plugins` and the playbook tests use, are
 //! exactly what the WeCom and Douyin plugins describe. Regenerate with
-//! `cargo run -q -p sop-plugin-wecom --example manifest > playbooks/plugins/wecom.json`.
+//! `cargo run -q -p sop-plugin-wecom --example wecom-manifest > playbooks/plugins/wecom.json`.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
 //! Prints the Douyin plugin's manifest as JSON, for `sop validate --plugins <dir>`:
-//! `cargo run -q -p sop-plugin-douyin --example manifest > manifests/douyin.json`
+//! `cargo run -q -p sop-plugin-douyin --example douyin-manifest > manifests/douyin.json`
 
 use sop_plugin_sdk::Plugin;
 

@@ -1,5 +1,5 @@
 //! Prints the WeCom plugin's manifest as JSON, for `sop validate --plugins <dir>`:
-//! `cargo run -q -p sop-plugin-wecom --example manifest > manifests/wecom.json`
+//! `cargo run -q -p sop-plugin-wecom --example wecom-manifest > manifests/wecom.json`
 
 use sop_plugin_sdk::Plugin;
 
