@@ -3,9 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use sop_clock::{Clock, VirtualClock};
 use wecom_crypto::Crypto;
 
-use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::delivery::{CallbackLog, Deliverer};
@@ -49,8 +49,8 @@ pub struct Shared {
     pub config: Config,
     /// The clock everything reads.
     pub clock: Arc<dyn Clock>,
-    /// Set when the clock is manual, so `/_emulator/clock` can move it.
-    pub manual_clock: Option<Arc<ManualClock>>,
+    /// Set when the clock is virtual, so `/_emulator/clock` can move it.
+    pub manual_clock: Option<VirtualClock>,
     /// Callback crypto of the configured WeCom app.
     pub crypto: Crypto,
     /// Mutable state.
@@ -68,12 +68,12 @@ impl App {
     pub fn new(
         config: Config,
         clock: Arc<dyn Clock>,
-        manual_clock: Option<Arc<ManualClock>>,
+        manual_clock: Option<VirtualClock>,
     ) -> Result<Self, String> {
         let w = &config.wecom;
         let crypto = Crypto::new(&w.callback_token, &w.encoding_aes_key, &w.corp_id)
             .map_err(|e| format!("wecom callback configuration: {e}"))?;
-        let now = clock.now_ms();
+        let now = unix_ms(clock.as_ref());
         let state = State {
             world: World::generate(&config.world, config.seed, now),
             wecom: WecomState::new(&config.wecom),
@@ -111,7 +111,7 @@ impl App {
 
     /// Current emulator time, Unix milliseconds.
     pub fn now_ms(&self) -> u64 {
-        self.0.clock.now_ms()
+        unix_ms(self.0.clock.as_ref())
     }
 
     /// Lock the state; a panic elsewhere must not take the emulator down with it.
@@ -140,4 +140,9 @@ impl App {
     pub fn faults(&self) -> MutexGuard<'_, FaultState> {
         self.0.faults.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The clock's time as unsigned Unix milliseconds (the platforms know nothing before 1970).
+fn unix_ms(clock: &dyn Clock) -> u64 {
+    u64::try_from(clock.now_ms()).unwrap_or(0)
 }

@@ -2,6 +2,7 @@
 //! counters, config; and levers for tests (clock, token expiry, faults, bursts, events,
 //! task confirmation, traffic rate, URL verification).
 
+use sop_clock::{Clock, DateTime, TimeDelta};
 use std::collections::HashMap;
 
 use axum::Json;
@@ -250,11 +251,30 @@ async fn move_clock(State(app): State<App>, Json(req): Json<ClockReq>) -> Respon
             "the emulator runs on the system clock",
         );
     };
-    if let Some(t) = req.set_ms {
-        clock.set(t);
-    }
-    if let Some(d) = req.advance_ms {
-        clock.advance(d);
+    let set = match req.set_ms.map(|t| {
+        i64::try_from(t)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+    }) {
+        Some(None) => return bad(StatusCode::BAD_REQUEST, "set_ms is out of range"),
+        other => other.flatten(),
+    };
+    let advance = match req
+        .advance_ms
+        .map(|d| i64::try_from(d).ok().and_then(TimeDelta::try_milliseconds))
+    {
+        Some(None) => return bad(StatusCode::BAD_REQUEST, "advance_ms is out of range"),
+        other => other.flatten(),
+    };
+    // Check the whole move before making any of it, so a refused request changes nothing.
+    let base = set.unwrap_or_else(|| clock.now());
+    let Some(target) = base.checked_add_signed(advance.unwrap_or_default()) else {
+        return bad(StatusCode::BAD_REQUEST, "the clock would leave its range");
+    };
+    if set.is_some() {
+        clock.set(target);
+    } else {
+        clock.advance_to(target);
     }
     Json(json!({"now_ms": app.now_ms()})).into_response()
 }

@@ -20,7 +20,7 @@
 //! See `docs/emulator.md` for endpoints, the `/_emulator` API and what is modelled.
 
 pub mod app;
-pub mod clock;
+pub mod calendar;
 pub mod config;
 pub mod counters;
 pub mod delivery;
@@ -38,6 +38,6 @@ pub mod wecom;
 pub mod world;
 
 pub use app::App;
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
 pub use server::{ClockChoice, Running, start};
+pub use sop_clock::{Clock, SystemClock, VirtualClock};

@@ -3,11 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
 use sop_emulator::config::ReceiveLimit;
-use sop_emulator::{ClockChoice, Config, ManualClock, start};
+use sop_emulator::{ClockChoice, Config, VirtualClock, start};
 
 /// Local WeCom and Douyin platform emulator.
 #[derive(Debug, Parser)]
@@ -171,7 +170,16 @@ async fn main() -> ExitCode {
         }
     };
     let clock = match cli.manual_clock {
-        Some(start_ms) => ClockChoice::Manual(Arc::new(ManualClock::new(start_ms))),
+        Some(start_ms) => match i64::try_from(start_ms)
+            .ok()
+            .and_then(sop_clock::DateTime::from_timestamp_millis)
+        {
+            Some(start) => ClockChoice::Manual(VirtualClock::new(start)),
+            None => {
+                eprintln!("sop-emulator: --manual-clock {start_ms} is out of range");
+                return ExitCode::from(2);
+            }
+        },
         None => ClockChoice::System,
     };
     let emu = match start(config, clock, cli.listen).await {

@@ -14,12 +14,12 @@ use hyper::server::conn::http1;
 use hyper::service::{Service, service_fn};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use sop_clock::{Clock, SystemClock, VirtualClock};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
-use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::config::Config;
 use crate::faults::{ResetConnection, intercept};
 use crate::{douyin, inspect, traffic, wecom};
@@ -29,8 +29,8 @@ use crate::{douyin, inspect, traffic, wecom};
 pub enum ClockChoice {
     /// Wall time.
     System,
-    /// Time moved by the test (or by `POST /_emulator/clock`).
-    Manual(Arc<ManualClock>),
+    /// Time moved by the test (or by `POST /_emulator/clock`); clones share the time.
+    Manual(VirtualClock),
 }
 
 /// A running emulator.
@@ -85,7 +85,7 @@ pub async fn start(
 ) -> Result<Running, String> {
     let (clock, manual): (Arc<dyn Clock>, _) = match clock {
         ClockChoice::System => (Arc::new(SystemClock), None),
-        ClockChoice::Manual(m) => (m.clone(), Some(m)),
+        ClockChoice::Manual(m) => (Arc::new(m.clone()), Some(m)),
     };
     let app = App::new(config, clock, manual)?;
     let listener = TcpListener::bind(listen)

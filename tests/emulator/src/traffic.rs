@@ -112,8 +112,9 @@ pub fn pick(app: &App) -> Option<Event> {
 mod tests {
     use std::sync::Arc;
 
+    use sop_clock::{DateTime, TimeDelta, VirtualClock};
+
     use super::*;
-    use crate::clock::ManualClock;
     use crate::config::Config;
 
     fn run(seed: u64, events: usize) -> (Vec<String>, usize) {
@@ -122,11 +123,11 @@ mod tests {
             ..Config::default()
         };
         cfg.world.contacts = 500;
-        let clock = Arc::new(ManualClock::new(1_709_604_000_000));
-        let app = App::new(cfg, clock.clone(), Some(clock.clone())).unwrap();
+        let clock = VirtualClock::new(DateTime::from_timestamp_millis(1_709_604_000_000).unwrap());
+        let app = App::new(cfg, Arc::new(clock.clone()), Some(clock.clone())).unwrap();
         let mut applied = 0;
         for _ in 0..events {
-            clock.advance(100);
+            clock.advance(TimeDelta::milliseconds(100));
             if let Some(ev) = pick(&app)
                 && apply(&app, ev).is_ok()
             {

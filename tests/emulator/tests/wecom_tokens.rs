@@ -77,3 +77,48 @@ async fn tokens_can_be_expired_early_and_revoked() {
     let path = format!("/cgi-bin/externalcontact/list?access_token={b}&userid=emu_staff_0");
     assert_eq!(emu.http.get(&path).await["errcode"], 40014);
 }
+
+#[tokio::test]
+async fn the_clock_api_moves_the_virtual_clock_and_refuses_nonsense() {
+    let emu = Emu::start(Config::default()).await;
+    let v = emu.http.get("/_emulator/clock").await;
+    assert_eq!(v, json!({"now_ms": common::START_MS, "manual": true}));
+    let v = emu
+        .http
+        .post("/_emulator/clock", &json!({"advance_ms": 1_500}))
+        .await;
+    assert_eq!(v["now_ms"], common::START_MS + 1_500);
+    // The test's handle and the emulator share one virtual clock.
+    emu.clock.advance(500);
+    assert_eq!(emu.running.app.now_ms(), common::START_MS + 2_000);
+    let v = emu
+        .http
+        .post("/_emulator/clock", &json!({"set_ms": 1_000}))
+        .await;
+    assert_eq!(v["now_ms"], 1_000, "set may go backwards");
+    let (status, _) = emu
+        .http
+        .send(
+            "POST",
+            "/_emulator/clock",
+            &[],
+            Some(&json!({"advance_ms": u64::MAX})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = emu
+        .http
+        .send(
+            "POST",
+            "/_emulator/clock",
+            &[],
+            Some(&json!({"set_ms": 5_000, "advance_ms": i64::MAX})),
+        )
+        .await;
+    assert_eq!(status, 400, "past the end of time");
+    assert_eq!(
+        emu.running.app.now_ms(),
+        1_000,
+        "a refused move changes nothing"
+    );
+}

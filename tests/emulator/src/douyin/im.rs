@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{DyError, ok, token, webhook};
 use crate::app::{App, State};
-use crate::clock::day_of;
+use crate::calendar::day_of;
 use crate::config::Config;
 use crate::delivery::{Outbound, Platform, dispatch};
 use crate::ids;

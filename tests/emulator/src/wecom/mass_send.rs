@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{Query, WxError, call, parse_body};
 use crate::app::{App, State};
-use crate::clock::{day_of, month_of};
+use crate::calendar::{day_of, month_of};
 use crate::config::{ReceiveLimit, WecomConfig};
 use crate::ids;
 use crate::ledger::NewDelivery;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{Query, WxError, call, parse_body};
 use crate::app::App;
-use crate::clock::day_of;
+use crate::calendar::day_of;
 use crate::ids;
 use crate::ledger::NewDelivery;
 

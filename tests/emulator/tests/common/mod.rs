@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -12,23 +10,40 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use sop_emulator::{ClockChoice, Config, ManualClock, Running, start};
+use sop_clock::{DateTime, TimeDelta};
+use sop_emulator::{ClockChoice, Config, Running, VirtualClock, start};
 
 /// 2024-03-05 10:00 UTC+8: a 31-day month.
 pub const START_MS: u64 = 1_709_604_000_000;
 
+/// The emulator's virtual clock, moved in milliseconds as the tests think of platform time.
+pub struct Clock(pub VirtualClock);
+
+impl Clock {
+    pub fn advance(&self, ms: u64) {
+        self.0
+            .advance(TimeDelta::milliseconds(i64::try_from(ms).unwrap()));
+    }
+
+    pub fn set(&self, ms: u64) {
+        self.0
+            .set(DateTime::from_timestamp_millis(i64::try_from(ms).unwrap()).unwrap());
+    }
+}
+
 pub struct Emu {
     pub running: Running,
-    pub clock: Arc<ManualClock>,
+    pub clock: Clock,
     pub http: Http,
 }
 
 impl Emu {
     pub async fn start(config: Config) -> Self {
-        let clock = Arc::new(ManualClock::new(START_MS));
+        let start_at = DateTime::from_timestamp_millis(START_MS as i64).unwrap();
+        let clock = Clock(VirtualClock::new(start_at));
         let running = start(
             config,
-            ClockChoice::Manual(clock.clone()),
+            ClockChoice::Manual(clock.0.clone()),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await
