@@ -4,7 +4,9 @@ use sop_clock::Timestamp;
 
 use crate::contact::{Contact, ContactKey};
 use crate::event::EventRecord;
+use crate::group::{Group, GroupKey};
 use crate::outbox::{IdempotencyKey, OutboxEntry};
+use crate::playbook::PlaybookVersion;
 use crate::run::{HistoryEntry, Run, RunId, Subject};
 use crate::timer::{Subscription, Timer, TimerKey};
 use crate::touch::TouchKey;
@@ -17,8 +19,14 @@ pub enum Op {
     DeleteContact(ContactKey),
     /// Inserts or replaces a run (and moves it in the playbook/state and subject indexes).
     PutRun(Run),
-    /// Removes a run, its indexes, history, timers and subscriptions.
+    /// Removes a run, its indexes, detail, history, timers and subscriptions.
     DeleteRun(RunId),
+    /// Sets the run's detail: opaque bytes owned by the caller (the engine's encoded run
+    /// state), kept beside the indexed [`Run`] record.
+    PutRunDetail {
+        run: RunId,
+        detail: Vec<u8>,
+    },
     /// Appends to a run's history; the sequence number is assigned at commit.
     AppendHistory {
         run: RunId,
@@ -77,6 +85,11 @@ pub enum Op {
     KvPurgeExpired {
         now: Timestamp,
     },
+    /// Inserts or replaces a customer group.
+    PutGroup(Group),
+    DeleteGroup(GroupKey),
+    /// Records a deployed playbook version (replacing the same id and version).
+    PutPlaybook(PlaybookVersion),
 }
 
 /// A condition checked at commit, before anything is written; if one fails the whole batch

@@ -1,6 +1,6 @@
 //! The store of the sop runtime: contacts, runs and their history, timers, wait-for-event
 //! subscriptions, the event log and dedupe keys, the outbox, frequency-cap touches, cron
-//! state and the plugins' key-value store.
+//! state, the plugins' key-value store, customer groups and deployed playbook versions.
 //!
 //! The engine depends on the [`Store`] trait only. Every state transition is one
 //! [`Batch`] passed to [`Store::commit`], applied all-or-nothing; see `docs/store.md` for
@@ -29,9 +29,11 @@ mod codec;
 mod contact;
 mod error;
 mod event;
+mod group;
 mod kv;
 mod memory;
 mod outbox;
+mod playbook;
 mod plugin_kv;
 mod run;
 mod serde_time;
@@ -49,9 +51,11 @@ pub use codec::FORMAT;
 pub use contact::{Consent, Contact, ContactKey, FriendStatus, OptOut};
 pub use error::{Result, StoreError};
 pub use event::EventRecord;
+pub use group::{Group, GroupKey};
 pub use kv::{KvStore, OrderedKv, Pair, Write};
 pub use memory::{MemoryKv, MemoryStore};
 pub use outbox::{Delivery, IdempotencyKey, OutboxEntry, OutboxState, OutboxStateKind};
+pub use playbook::PlaybookVersion;
 pub use plugin_kv::KvEntry;
 pub use run::{HistoryEntry, Run, RunId, RunState, RunSummary, Subject};
 pub use sop_clock::Timestamp;

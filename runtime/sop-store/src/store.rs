@@ -6,7 +6,9 @@ use crate::batch::{Batch, Receipt};
 use crate::contact::{Contact, ContactKey};
 use crate::error::Result;
 use crate::event::EventRecord;
+use crate::group::{Group, GroupKey};
 use crate::outbox::{IdempotencyKey, OutboxEntry, OutboxStateKind};
+use crate::playbook::PlaybookVersion;
 use crate::run::{HistoryEntry, Run, RunId, RunState, RunSummary, Subject};
 use crate::timer::{Subscription, Timer, TimerKey};
 use crate::touch::TouchKey;
@@ -54,8 +56,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<(Option<Timestamp>, ContactKey)>>;
 
+    // --- customer groups
+    fn group(&self, key: &GroupKey) -> Result<Option<Group>>;
+    /// Groups of a tenant by id, after `after` (an id).
+    fn groups(&self, tenant: &str, after: Option<&str>, limit: usize) -> Result<Vec<Group>>;
+
     // --- runs
     fn run(&self, id: RunId) -> Result<Option<Run>>;
+    /// The run's detail bytes, as last put with `Op::PutRunDetail`.
+    fn run_detail(&self, id: RunId) -> Result<Option<Vec<u8>>>;
     /// Runs of a playbook (any version) in a state, by id.
     fn runs_by_state(
         &self,
@@ -110,6 +119,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn cron_last_fire(&self, playbook: &str, trigger: &str) -> Result<Option<Timestamp>>;
     /// The value if present and not expired at `now` (the injected clock's time).
     fn kv_get(&self, plugin: &str, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>>;
+
+    // --- deployed playbooks
+    fn playbook(&self, id: &str, version: u32) -> Result<Option<PlaybookVersion>>;
+    /// Every deployed version of a playbook, oldest first.
+    fn playbook_versions(&self, id: &str) -> Result<Vec<PlaybookVersion>>;
+    /// Ids of every playbook ever deployed, sorted. Reads every stored version: meant for
+    /// start-up and the admin API, not hot paths.
+    fn playbook_ids(&self) -> Result<Vec<String>>;
 }
 
 /// A shared store is a store (the engine's shards share one `Arc`).
@@ -141,8 +158,17 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     ) -> Result<Vec<(Option<Timestamp>, ContactKey)>> {
         (**self).inactive_contacts(tenant, before, after, limit)
     }
+    fn group(&self, key: &GroupKey) -> Result<Option<Group>> {
+        (**self).group(key)
+    }
+    fn groups(&self, tenant: &str, after: Option<&str>, limit: usize) -> Result<Vec<Group>> {
+        (**self).groups(tenant, after, limit)
+    }
     fn run(&self, id: RunId) -> Result<Option<Run>> {
         (**self).run(id)
+    }
+    fn run_detail(&self, id: RunId) -> Result<Option<Vec<u8>>> {
+        (**self).run_detail(id)
     }
     fn runs_by_state(
         &self,
@@ -206,5 +232,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn kv_get(&self, plugin: &str, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
         (**self).kv_get(plugin, key, now)
+    }
+    fn playbook(&self, id: &str, version: u32) -> Result<Option<PlaybookVersion>> {
+        (**self).playbook(id, version)
+    }
+    fn playbook_versions(&self, id: &str) -> Result<Vec<PlaybookVersion>> {
+        (**self).playbook_versions(id)
+    }
+    fn playbook_ids(&self) -> Result<Vec<String>> {
+        (**self).playbook_ids()
     }
 }

@@ -110,6 +110,9 @@ pub fn run_all<S: Store>(mut fresh: impl FnMut() -> S) {
     one_live_run_per_subject_and_playbook(&fresh());
     concurrent_commits_keep_indexes_consistent(&fresh());
     ops_see_earlier_ops_of_their_batch(&fresh());
+    groups_round_trip_and_page(&fresh());
+    playbook_versions_are_kept(&fresh());
+    run_detail_lives_and_dies_with_its_run(&fresh());
 }
 
 /// Writes a typical run-advance batch durably, then reopens the store (via `reopen`, which
@@ -128,6 +131,10 @@ pub fn survives_reopen<S: Store>(mut reopen: impl FnMut() -> S) {
         })
         .op(Op::PutContact(contact("c1", Some(at(0)))))
         .op(Op::PutRun(r.clone()))
+        .op(Op::PutRunDetail {
+            run: id,
+            detail: b"engine state".to_vec(),
+        })
         .op(Op::PutTimer(timer(id, "wait", at(60))))
         .op(Op::PutOutbox(outbox(id, "welcome", OutboxState::Pending)))
         .op(Op::AppendHistory {
@@ -144,6 +151,11 @@ pub fn survives_reopen<S: Store>(mut reopen: impl FnMut() -> S) {
     drop(store);
     let store = reopen();
     assert_eq!(store.run(id).unwrap(), Some(r), "run survives");
+    assert_eq!(
+        store.run_detail(id).unwrap(),
+        Some(b"engine state".to_vec()),
+        "run detail survives"
+    );
     assert_eq!(
         store.due_timers(at(60), None, 10).unwrap(),
         [timer(id, "wait", at(60))]

@@ -334,3 +334,82 @@ pub fn plugin_kv_honours_ttl<S: Store>(store: &S) {
     );
     assert_eq!(store.kv_get("wecom", "cursor", at(0)).unwrap(), None);
 }
+
+pub fn groups_round_trip_and_page<S: Store>(store: &S) {
+    let group = |id: &str| {
+        let mut g = Group::new(GroupKey::new("acme", id), "wecom:acme", t0());
+        g.name = format!("fans {id}");
+        g.tags.insert("nurture".into());
+        g.member_count = 42;
+        g
+    };
+    let ops = ["g3", "g1", "g2"]
+        .iter()
+        .map(|id| Op::PutGroup(group(id)))
+        .collect();
+    commit(store, ops);
+    assert_eq!(
+        store.group(&GroupKey::new("acme", "g1")).unwrap(),
+        Some(group("g1")),
+        "group round trip"
+    );
+    assert_eq!(
+        store.group(&GroupKey::new("other", "g1")).unwrap(),
+        None,
+        "tenants are separate"
+    );
+    let ids = |gs: Vec<Group>| gs.into_iter().map(|g| g.key.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.groups("acme", None, 2).unwrap()),
+        ["g1", "g2"],
+        "groups page in id order"
+    );
+    assert_eq!(
+        ids(store.groups("acme", Some("g2"), 10).unwrap()),
+        ["g3"],
+        "next page after the cursor"
+    );
+    commit(store, vec![Op::DeleteGroup(GroupKey::new("acme", "g2"))]);
+    assert_eq!(
+        ids(store.groups("acme", None, 10).unwrap()),
+        ["g1", "g3"],
+        "delete removes"
+    );
+}
+
+pub fn playbook_versions_are_kept<S: Store>(store: &S) {
+    let version = |id: &str, version: u32| PlaybookVersion {
+        id: id.into(),
+        version,
+        source: format!("id: {id}\n# v{version}\n"),
+        origin: format!("playbooks/{id}.yaml"),
+        digest: format!("d{version}"),
+        deployed_at: at(version as i64),
+    };
+    commit(
+        store,
+        vec![
+            Op::PutPlaybook(version("welcome", 2)),
+            Op::PutPlaybook(version("reactivation", 1)),
+            Op::PutPlaybook(version("welcome", 1)),
+            Op::PutPlaybook(version("welcome", 10)),
+        ],
+    );
+    assert_eq!(
+        store.playbook("welcome", 2).unwrap(),
+        Some(version("welcome", 2))
+    );
+    assert_eq!(store.playbook("welcome", 3).unwrap(), None);
+    let versions: Vec<u32> = store
+        .playbook_versions("welcome")
+        .unwrap()
+        .into_iter()
+        .map(|p| p.version)
+        .collect();
+    assert_eq!(versions, [1, 2, 10], "versions ascend numerically");
+    assert_eq!(
+        store.playbook_ids().unwrap(),
+        ["reactivation", "welcome"],
+        "ids sorted, once each"
+    );
+}

@@ -287,3 +287,36 @@ pub fn subscriptions_by_subject_and_event<S: Store>(store: &S) {
     );
     assert_eq!(runs(&g, "wecom.message_received"), [4]);
 }
+
+pub fn run_detail_lives_and_dies_with_its_run<S: Store>(store: &S) {
+    let id = store.next_run_id().unwrap();
+    commit(
+        store,
+        vec![
+            Op::PutRun(run(id, "welcome", "c1", RunState::Waiting)),
+            Op::PutRunDetail {
+                run: id,
+                detail: b"state v1".to_vec(),
+            },
+        ],
+    );
+    assert_eq!(store.run_detail(id).unwrap(), Some(b"state v1".to_vec()));
+    commit(
+        store,
+        vec![Op::PutRunDetail {
+            run: id,
+            detail: b"state v2".to_vec(),
+        }],
+    );
+    assert_eq!(
+        store.run_detail(id).unwrap(),
+        Some(b"state v2".to_vec()),
+        "detail is replaced"
+    );
+    commit(store, vec![Op::DeleteRun(id)]);
+    assert_eq!(
+        store.run_detail(id).unwrap(),
+        None,
+        "deleting the run deletes its detail"
+    );
+}

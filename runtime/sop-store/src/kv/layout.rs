@@ -5,6 +5,7 @@ use sop_clock::Timestamp;
 
 use super::key::Key;
 use crate::contact::ContactKey;
+use crate::group::GroupKey;
 use crate::outbox::{IdempotencyKey, OutboxStateKind};
 use crate::run::{RunId, RunState, Subject};
 use crate::timer::TimerKey;
@@ -13,10 +14,12 @@ use crate::touch::TouchKey;
 pub(crate) const META: u8 = 0x00;
 pub(crate) const CONTACT: u8 = 0x01;
 pub(crate) const CONTACT_IDLE: u8 = 0x02;
+pub(crate) const GROUP: u8 = 0x03;
 pub(crate) const RUN: u8 = 0x10;
 pub(crate) const RUN_STATE: u8 = 0x11;
 pub(crate) const RUN_SUBJECT: u8 = 0x12;
 pub(crate) const HISTORY: u8 = 0x13;
+pub(crate) const RUN_DETAIL: u8 = 0x14;
 pub(crate) const TIMER: u8 = 0x20;
 pub(crate) const TIMER_RUN: u8 = 0x21;
 pub(crate) const SUBSCRIPTION: u8 = 0x30;
@@ -30,6 +33,7 @@ pub(crate) const TOUCH: u8 = 0x60;
 pub(crate) const CRON: u8 = 0x70;
 pub(crate) const KV: u8 = 0x80;
 pub(crate) const KV_EXPIRY: u8 = 0x81;
+pub(crate) const PLAYBOOK: u8 = 0x90;
 
 pub(crate) fn meta_format() -> Vec<u8> {
     Key::table(META).str("format").into_bytes()
@@ -41,6 +45,14 @@ pub(crate) fn contact(c: &ContactKey) -> Vec<u8> {
 
 pub(crate) fn contacts_of(tenant: &str) -> Key {
     Key::table(CONTACT).str(tenant)
+}
+
+pub(crate) fn group(g: &GroupKey) -> Vec<u8> {
+    Key::table(GROUP).str(&g.tenant).str(&g.id).into_bytes()
+}
+
+pub(crate) fn groups_of(tenant: &str) -> Key {
+    Key::table(GROUP).str(tenant)
 }
 
 pub(crate) fn contact_idle(c: &ContactKey, last: Option<Timestamp>) -> Vec<u8> {
@@ -57,6 +69,10 @@ pub(crate) fn idle_of(tenant: &str) -> Key {
 
 pub(crate) fn run(id: RunId) -> Vec<u8> {
     Key::table(RUN).u64(id.0).into_bytes()
+}
+
+pub(crate) fn run_detail(id: RunId) -> Vec<u8> {
+    Key::table(RUN_DETAIL).u64(id.0).into_bytes()
 }
 
 pub(crate) fn run_state_prefix(playbook: &str, state: RunState) -> Key {
@@ -179,4 +195,16 @@ pub(crate) fn kv_expiry(at: Timestamp, plugin: &str, key: &str) -> Vec<u8> {
         .str(plugin)
         .str(key)
         .into_bytes()
+}
+
+pub(crate) fn playbooks() -> Key {
+    Key::table(PLAYBOOK)
+}
+
+pub(crate) fn playbook_versions(id: &str) -> Key {
+    Key::table(PLAYBOOK).str(id)
+}
+
+pub(crate) fn playbook(id: &str, version: u32) -> Vec<u8> {
+    playbook_versions(id).u32(version).into_bytes()
 }

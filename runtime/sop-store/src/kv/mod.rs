@@ -18,7 +18,9 @@ use crate::codec::{FORMAT, decode};
 use crate::contact::{Contact, ContactKey};
 use crate::error::{Result, StoreError};
 use crate::event::EventRecord;
+use crate::group::{Group, GroupKey};
 use crate::outbox::{IdempotencyKey, OutboxEntry, OutboxStateKind};
+use crate::playbook::PlaybookVersion;
 use crate::plugin_kv::KvEntry;
 use crate::run::{HistoryEntry, Run, RunId, RunState, RunSummary, Subject};
 use crate::store::Store;
@@ -165,8 +167,23 @@ impl<B: OrderedKv> Store for KvStore<B> {
             .collect()
     }
 
+    fn group(&self, key: &GroupKey) -> Result<Option<Group>> {
+        self.get("group", &layout::group(key))
+    }
+
+    fn groups(&self, tenant: &str, after: Option<&str>, limit: usize) -> Result<Vec<Group>> {
+        let prefix = layout::groups_of(tenant);
+        let after = after.map(|id| layout::group(&GroupKey::new(tenant, id)));
+        let start = Self::page_start(&prefix, after);
+        self.values("group", &start, &prefix.prefix_end(), limit)
+    }
+
     fn run(&self, id: RunId) -> Result<Option<Run>> {
         self.get("run", &layout::run(id))
+    }
+
+    fn run_detail(&self, id: RunId) -> Result<Option<Vec<u8>>> {
+        self.get("run detail", &layout::run_detail(id))
     }
 
     fn runs_by_state(
@@ -307,6 +324,33 @@ impl<B: OrderedKv> Store for KvStore<B> {
     fn kv_get(&self, plugin: &str, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
         let entry: Option<KvEntry> = self.get("plugin kv", &layout::kv(plugin, key))?;
         Ok(entry.filter(|e| e.is_live(now)).map(|e| e.value))
+    }
+
+    fn playbook(&self, id: &str, version: u32) -> Result<Option<PlaybookVersion>> {
+        self.get("playbook", &layout::playbook(id, version))
+    }
+
+    fn playbook_versions(&self, id: &str) -> Result<Vec<PlaybookVersion>> {
+        let prefix = layout::playbook_versions(id);
+        self.values(
+            "playbook",
+            &prefix.clone().into_bytes(),
+            &prefix.prefix_end(),
+            usize::MAX,
+        )
+    }
+
+    fn playbook_ids(&self) -> Result<Vec<String>> {
+        let prefix = layout::playbooks();
+        let all: Vec<PlaybookVersion> = self.values(
+            "playbook",
+            &prefix.clone().into_bytes(),
+            &prefix.prefix_end(),
+            usize::MAX,
+        )?;
+        let mut ids: Vec<String> = all.into_iter().map(|p| p.id).collect();
+        ids.dedup();
+        Ok(ids)
     }
 }
 

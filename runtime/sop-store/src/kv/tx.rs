@@ -240,6 +240,15 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
             }
             Op::KvDelete { plugin, key } => self.kv_delete(&plugin, &key),
             Op::KvPurgeExpired { now } => self.kv_purge(now),
+            Op::PutRunDetail { run, detail } => {
+                self.put("run detail", layout::run_detail(run), &detail)
+            }
+            Op::PutGroup(g) => self.put("group", layout::group(&g.key), &g),
+            Op::DeleteGroup(key) => {
+                self.delete(layout::group(&key));
+                Ok(())
+            }
+            Op::PutPlaybook(p) => self.put("playbook", layout::playbook(&p.id, p.version), &p),
         }
     }
 
@@ -291,6 +300,7 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
         if self.unindex_run(id)? {
             self.delete(layout::run(id));
         }
+        self.delete(layout::run_detail(id));
         let history = layout::history_prefix(id);
         for (k, _) in self.scan(&history.clone().into_bytes(), &history.prefix_end())? {
             self.delete(k);
