@@ -116,6 +116,18 @@ pub struct WecomConfig {
     pub callback_token: String,
     /// Callback EncodingAESKey (43 characters).
     pub encoding_aes_key: String,
+    /// The corp's 微信客服 account customers write to (`open_kfid`).
+    pub open_kfid: String,
+    /// Life of the `Token` of a `kf_msg_or_event` callback, in ms (10 min on the platform).
+    pub kf_token_ttl_ms: u64,
+    /// How long `kf/sync_msg` can still read a message, in ms (3 days on the platform).
+    pub kf_retention_ms: u64,
+    /// At most this many customer messages are kept (oldest forgotten first), so long
+    /// traffic runs stay bounded in memory.
+    pub kf_keep_messages: usize,
+    /// `kf/sync_msg` calls per minute without a callback `Token` ("strict" on the platform,
+    /// number not published).
+    pub kf_sync_without_token_per_min: u32,
 }
 
 impl Default for WecomConfig {
@@ -135,6 +147,11 @@ impl Default for WecomConfig {
             licensed_seats: 100,
             callback_token: "emuToken".into(),
             encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
+            open_kfid: "wkEmu00000000001".into(),
+            kf_token_ttl_ms: 600_000,
+            kf_retention_ms: 3 * 86_400_000,
+            kf_keep_messages: 100_000,
+            kf_sync_without_token_per_min: 10,
         }
     }
 }

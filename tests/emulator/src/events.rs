@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::delivery::{Outbound, Platform, dispatch};
 use crate::douyin::webhook;
 use crate::ids;
-use crate::wecom::callback;
+use crate::wecom::{callback, kf};
 use crate::world::{FRIEND, NO_CHANNEL, SILENT};
 
 /// An event to apply. Ids are platform ids (`external_userid`, `chat_id`, `open_id`).
@@ -87,6 +87,14 @@ pub enum Event {
     DismissGroup {
         /// The group.
         chat_id: String,
+    },
+    /// A customer writes to the corp's 微信客服 account: recorded for `kf/sync_msg` and
+    /// announced with a `kf_msg_or_event` callback.
+    CustomerMessage {
+        /// The customer.
+        external_userid: String,
+        /// What they wrote.
+        text: String,
     },
     /// A customer stops producing traffic.
     GoSilent {
@@ -347,6 +355,36 @@ pub fn apply(app: &App, ev: Event) -> Result<Value, String> {
                     Some(Outbound {
                         platform: Platform::Wecom,
                         event: "dismiss".into(),
+                        payload: xml,
+                    }),
+                )
+            }
+            Event::CustomerMessage {
+                external_userid,
+                text,
+            } => {
+                if text.trim().is_empty() {
+                    return Err("text is empty".into());
+                }
+                let c = contact(&external_userid, known)?;
+                let owner = st
+                    .world
+                    .contact(c)
+                    .map(|x| ids::staff_id(x.owner))
+                    .ok_or_else(|| format!("unknown external_userid {external_userid:?}"))?;
+                let salt = st.rng.bytes16();
+                let written =
+                    st.wecom
+                        .kf
+                        .write(&cfg.wecom, now, &external_userid, &owner, &text, salt);
+                let xml = kf::callback(corp, now_s, &written.token, &cfg.wecom.open_kfid);
+                (
+                    json!({"external_userid": external_userid, "servicer_userid": owner,
+                           "open_kfid": cfg.wecom.open_kfid, "msgid": written.msgid,
+                           "token": written.token}),
+                    Some(Outbound {
+                        platform: Platform::Wecom,
+                        event: "kf_msg_or_event".into(),
                         payload: xml,
                     }),
                 )

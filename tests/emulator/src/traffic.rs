@@ -1,5 +1,6 @@
 //! The traffic generator: at a chosen rate, customers add staff through channel codes, write
-//! on Douyin, join and leave groups, place orders, delete staff and go silent.
+//! to the WeCom kf account and on Douyin, join and leave groups, place orders, delete staff and
+//! go silent.
 
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ pub fn spawn(app: App) -> JoinHandle<()> {
     })
 }
 
+/// What customers write to the kf account: the welcome story's menu keywords and small talk.
+const REPLIES: [&str; 4] = ["1", "优惠券", "在吗", "还有券吗"];
+
 /// Choose the next event from the seeded generator.
 pub fn pick(app: &App) -> Option<Event> {
     let mut st = app.lock();
@@ -68,11 +72,23 @@ pub fn pick(app: &App) -> Option<Event> {
     let c = c?;
     let groups = st.world.groups.len() as u64;
     let ev = match roll {
-        30..=54 => Event::DouyinMessage {
+        30..=44 => Event::DouyinMessage {
             open_id: ids::open_id(c),
             text: format!("emu message {}", st.rng.below(1_000_000)),
         },
-        55..=64 => Event::DouyinEnter {
+        45..=59 => {
+            // Half the replies are menu keywords or small talk, half free text.
+            let i = st.rng.below(REPLIES.len() as u64 * 2) as usize;
+            let text = match REPLIES.get(i) {
+                Some(t) => (*t).to_owned(),
+                None => format!("emu reply {}", st.rng.below(1_000_000)),
+            };
+            Event::CustomerMessage {
+                external_userid: ids::contact_id(c),
+                text,
+            }
+        }
+        60..=64 => Event::DouyinEnter {
             open_id: ids::open_id(c),
         },
         65..=69 => Event::DouyinAuthorize {
@@ -149,5 +165,6 @@ mod tests {
         assert!(applied > 300, "most generated events apply: {applied}");
         assert!(a.iter().any(|p| p.contains("add_external_contact")));
         assert!(a.iter().any(|p| p.contains("im_receive_msg")));
+        assert!(a.iter().any(|p| p.contains("kf_msg_or_event")));
     }
 }

@@ -6,6 +6,7 @@
 mod contact;
 mod error;
 mod groupchat;
+pub mod kf;
 mod mass_send;
 mod message;
 mod token;
@@ -44,6 +45,8 @@ pub struct WecomState {
     pub tasks: Tasks,
     /// App message quotas.
     pub app_messages: message::AppMessageQuota,
+    /// Customers' messages to the kf account.
+    pub kf: kf::KfState,
 }
 
 impl WecomState {
@@ -55,6 +58,7 @@ impl WecomState {
             welcome: WelcomeCodes::default(),
             tasks: Tasks::default(),
             app_messages: message::AppMessageQuota::default(),
+            kf: kf::KfState::new(cfg),
         }
     }
 }
@@ -92,6 +96,7 @@ pub fn router() -> Router<App> {
             post(groupchat::get),
         )
         .route("/cgi-bin/message/send", post(message::send))
+        .route("/cgi-bin/kf/sync_msg", post(kf::sync_msg))
 }
 
 /// Query string as a map (unknown keys are ignored, as the platform does).
