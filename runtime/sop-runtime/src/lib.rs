@@ -1,2 +1,28 @@
 //! The durable scheduler: runs the pure engine (`sop-engine`) against the store, the clock,
-//! the policy gate and the plugins. See `docs/engine.md`.
+//! the policy gate and the plugins. See `docs/engine.md`, section "Runtime".
+//!
+//! Every run transition is one atomic store commit (run state, timers, subscriptions,
+//! contact changes, history); effects are performed only after it. A send's outbox intent is
+//! committed durably before the plugin is called, so a crash never makes a message go out
+//! twice. Waits are timers in the store, not sleeping tasks.
+
+mod config;
+mod dispatch;
+mod error;
+mod gate;
+mod ingest;
+mod mapping;
+mod plugins;
+mod registry;
+mod runtime;
+mod timers;
+mod tx;
+
+pub use config::RuntimeConfig;
+pub use error::RuntimeError;
+pub use gate::{Admission, ConsentChange, GateRequest, PassThrough, PolicyGate, Priority};
+pub use ingest::{EventSource, IngestReceipt};
+pub use mapping::{DETAIL_FORMAT, decode_state, engine_run_id, store_run_id};
+pub use plugins::{BoxFuture, PluginCall, Plugins};
+pub use registry::{DeployReport, DeployedPlaybook, Deployment, PlaybookSource, step_ids};
+pub use runtime::{EnrollRequest, ManualAudience, ManualReceipt, Runtime, RuntimeDeps};

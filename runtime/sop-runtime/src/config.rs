@@ -1,0 +1,32 @@
+//! Runtime settings (the daemon embeds them under `[runtime]`).
+
+use serde::Deserialize;
+use sop_engine::EngineConfig;
+
+/// How the runtime runs. Every field has a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Shards (lanes) work is spread over by subject hash: one subject's transitions are
+    /// serialised, different subjects proceed in parallel. Default 2 (two cores).
+    pub shards: usize,
+    /// Due timers read per store page by the timer loop (bounds memory at start-up, when a
+    /// downtime left many timers due).
+    pub timer_page: usize,
+    /// Contacts or groups read per page by manual starts over a whole audience.
+    pub audience_page: usize,
+    /// Retry policy, step budget.
+    #[serde(skip)]
+    pub engine: EngineConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            shards: 2,
+            timer_page: 256,
+            audience_page: 500,
+            engine: EngineConfig::default(),
+        }
+    }
+}

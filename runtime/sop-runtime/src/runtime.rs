@@ -1,0 +1,650 @@
+//! The runtime: shared state, the run-transition primitive (load → advance → one commit →
+//! perform), and the operator-facing API.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sop_clock::{Clock, Timestamp};
+use sop_dsl::Playbook;
+use sop_dsl::model::AudienceTarget;
+use sop_engine::{Context, Input, RunState as EngineState, StartCause};
+use sop_store::{
+    Batch, ContactKey, GroupKey, Op, OptOut, Run, RunId, Store, StoreError, Subject, TimerKey,
+};
+use tokio::sync::Notify;
+
+use crate::config::RuntimeConfig;
+use crate::error::RuntimeError;
+use crate::gate::PolicyGate;
+use crate::mapping::{decode_state, engine_run_id, engine_status, shard_of, store_subject};
+use crate::plugins::Plugins;
+use crate::registry::{DeployReport, Deployment, PlaybookSource, Registry};
+use crate::tx::{Tx, Work};
+
+/// Everything the runtime is wired to.
+#[derive(Debug)]
+pub struct RuntimeDeps {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub plugins: Arc<dyn Plugins>,
+    /// The policy gate (`sop_policy::Gate`, or [`PassThrough`](crate::PassThrough)).
+    pub gate: Arc<dyn PolicyGate>,
+    pub config: RuntimeConfig,
+}
+
+/// Who a manual start is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualAudience {
+    /// These contact ids of the playbook's tenant.
+    Contacts(Vec<String>),
+    /// These group ids of the playbook's tenant.
+    Groups(Vec<String>),
+    /// Every contact (or group, for a group playbook) of the tenant the playbook's audience
+    /// admits, read page by page.
+    Everyone,
+}
+
+/// What a manual start (or a batch of trigger enrolments) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManualReceipt {
+    pub enrolled: Vec<RunId>,
+    /// Subjects not enrolled, with the entry rule's reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// One enrolment a trigger asks for (cron fire, inactivity scan, API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrollRequest {
+    pub playbook: String,
+    pub subject: Subject,
+    pub cause: StartCause,
+}
+
+/// The durable scheduler. Cheap to clone (an `Arc` inside).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub plugins: Arc<dyn Plugins>,
+    pub gate: Arc<dyn PolicyGate>,
+    pub config: RuntimeConfig,
+    pub registry: Registry,
+    /// One lane per shard: a subject's transitions are serialised on its lane.
+    shards: Vec<tokio::sync::Mutex<()>>,
+    /// Wakes the timer loop when a timer earlier than the one it sleeps on is armed.
+    pub wake: Notify,
+    /// When the timer loop will next look (ms; `i64::MIN` while it scans).
+    pub next_due_ms: AtomicI64,
+    /// Runtime timers (deferrals, outcome checks) being handled, so the loop skips them.
+    pub inflight: Mutex<HashSet<TimerKey>>,
+}
+
+/// A run as stored: indexed record, engine state, and its playbook version.
+pub(crate) struct Loaded {
+    pub run: Run,
+    pub state: EngineState,
+    pub playbook: Arc<Playbook>,
+}
+
+/// Commit attempts for one input when another lane raced us (a `Conflict`).
+const COMMIT_ATTEMPTS: usize = 3;
+
+impl Runtime {
+    /// Wires the runtime. Nothing runs until [`serve`](Runtime::serve).
+    pub fn new(deps: RuntimeDeps) -> Result<Runtime, RuntimeError> {
+        if deps.config.shards == 0 || deps.config.timer_page == 0 {
+            return Err(RuntimeError::BadRequest(
+                "runtime.shards and runtime.timer_page must be at least 1".into(),
+            ));
+        }
+        let catalog = deps.plugins.catalog().clone();
+        let shards = (0..deps.config.shards)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect();
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                store: deps.store,
+                clock: deps.clock,
+                plugins: deps.plugins,
+                gate: deps.gate,
+                config: deps.config,
+                registry: Registry::new(catalog),
+                shards,
+                wake: Notify::new(),
+                next_due_ms: AtomicI64::new(i64::MIN),
+                inflight: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// Checks every playbook against the catalog first; all-or-nothing. Unchanged sources
+    /// keep their version, changed ones get version+1; runs in flight stay on their version.
+    pub fn deploy(&self, playbooks: Vec<PlaybookSource>) -> Result<DeployReport, RuntimeError> {
+        let inner = &self.inner;
+        let report = inner
+            .registry
+            .deploy(&*inner.store, playbooks, inner.clock.now())?;
+        for deployed in report.playbooks.iter().filter(|p| p.changed) {
+            tracing::info!(playbook = %deployed.id, version = deployed.version, removed_steps = ?deployed.removed_steps, "deployed");
+        }
+        Ok(report)
+    }
+
+    /// Starts runs of a deployed playbook for an audience (entry rules apply).
+    pub async fn start_manual(
+        &self,
+        playbook: &str,
+        subjects: ManualAudience,
+        by: &str,
+    ) -> Result<ManualReceipt, RuntimeError> {
+        let inner = &self.inner;
+        let deployment = inner
+            .registry
+            .deployment(playbook)
+            .ok_or_else(|| RuntimeError::UnknownPlaybook(playbook.into()))?;
+        let cause = StartCause::Manual { by: by.into() };
+        let tenant = deployment.tenant.clone();
+        let mut receipt = ManualReceipt::default();
+        let enroll = |subject: Subject| EnrollRequest {
+            playbook: playbook.into(),
+            subject,
+            cause: cause.clone(),
+        };
+        match subjects {
+            ManualAudience::Contacts(ids) => {
+                let requests = ids
+                    .into_iter()
+                    .map(|id| enroll(Subject::Contact(ContactKey::new(&tenant, id))))
+                    .collect();
+                self.enroll(requests, &mut receipt).await?;
+            }
+            ManualAudience::Groups(ids) => {
+                let requests = ids
+                    .into_iter()
+                    .map(|id| {
+                        enroll(Subject::Group {
+                            tenant: tenant.clone(),
+                            id,
+                        })
+                    })
+                    .collect();
+                self.enroll(requests, &mut receipt).await?;
+            }
+            ManualAudience::Everyone => {
+                let groups = deployment
+                    .playbook
+                    .audience
+                    .as_ref()
+                    .is_some_and(|a| a.target == AudienceTarget::Groups);
+                let page = inner.config.audience_page;
+                let mut after: Option<String> = None;
+                loop {
+                    let ids: Vec<String> = if groups {
+                        inner
+                            .store
+                            .groups(&tenant, after.as_deref(), page)?
+                            .into_iter()
+                            .map(|g| g.key.id)
+                            .collect()
+                    } else {
+                        inner
+                            .store
+                            .contacts(&tenant, after.as_deref(), page)?
+                            .into_iter()
+                            .map(|c| c.key.id)
+                            .collect()
+                    };
+                    let Some(last) = ids.last().cloned() else {
+                        break;
+                    };
+                    let requests = ids
+                        .into_iter()
+                        .map(|id| {
+                            enroll(if groups {
+                                Subject::Group {
+                                    tenant: tenant.clone(),
+                                    id,
+                                }
+                            } else {
+                                Subject::Contact(ContactKey::new(&tenant, id))
+                            })
+                        })
+                        .collect();
+                    self.enroll(requests, &mut receipt).await?;
+                    after = Some(last);
+                }
+            }
+        }
+        Ok(receipt)
+    }
+
+    /// Enrols subjects a trigger chose (cron fire, inactivity page): per subject the entry
+    /// rules are decided and the run is created and started in one commit. Paused playbooks
+    /// enrol nobody.
+    pub async fn enroll(
+        &self,
+        requests: Vec<EnrollRequest>,
+        receipt: &mut ManualReceipt,
+    ) -> Result<(), RuntimeError> {
+        self.enroll_with(requests, receipt, Vec::new()).await
+    }
+
+    /// [`enroll`](Runtime::enroll), committing `extra` ops (e.g. the cron fire's
+    /// `Op::SetCronLastFire`) with the first enrolment, or alone if there is none.
+    pub async fn enroll_with(
+        &self,
+        requests: Vec<EnrollRequest>,
+        receipt: &mut ManualReceipt,
+        mut extra: Vec<Op>,
+    ) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        for request in requests {
+            let deployment = inner
+                .registry
+                .deployment(&request.playbook)
+                .ok_or_else(|| RuntimeError::UnknownPlaybook(request.playbook.clone()))?;
+            let label = subject_label(&request.subject);
+            if inner.registry.is_paused(&deployment.id) {
+                receipt.skipped.push((label, "playbook is paused".into()));
+                continue;
+            }
+            let _lane = inner.lane(&request.subject).await;
+            let mut outcome = Err(String::new());
+            for attempt in 0..COMMIT_ATTEMPTS {
+                let now = inner.clock.now();
+                let mut tx = Tx::new();
+                for op in &extra {
+                    tx.batch.push(op.clone());
+                }
+                outcome = inner.enroll_into(
+                    &mut tx,
+                    &deployment,
+                    &request.subject,
+                    &request.cause,
+                    now,
+                )?;
+                match inner.commit(tx) {
+                    Ok(()) => break,
+                    Err(RuntimeError::Store(StoreError::Conflict(_)))
+                        if attempt + 1 < COMMIT_ATTEMPTS =>
+                    {
+                        metrics::counter!("sop_runtime_commit_conflicts_total").increment(1);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            extra.clear();
+            match outcome {
+                Ok(run) => receipt.enrolled.push(run),
+                Err(reason) => receipt.skipped.push((label, reason)),
+            }
+        }
+        if !extra.is_empty() {
+            inner.store.commit(Batch {
+                checks: Vec::new(),
+                ops: extra,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Cancels a run (operator or API); its in-flight call's later result is ignored.
+    pub async fn cancel_run(&self, run: RunId, reason: &str) -> Result<(), RuntimeError> {
+        let input = Input::Cancel {
+            reason: reason.into(),
+        };
+        self.inner.feed(run, &input, &|_, _| Ok(Vec::new())).await?;
+        Ok(())
+    }
+
+    /// The staff member answered after a hand-off: the run goes on.
+    pub async fn handoff_answered(&self, run: RunId, by: &str) -> Result<(), RuntimeError> {
+        let input = Input::HandoffAnswered { by: by.into() };
+        match self.inner.feed(run, &input, &|_, _| Ok(Vec::new())).await? {
+            Some(reason) => Err(RuntimeError::BadRequest(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Records an opt-out (or opt-in) for a contact; the gate skips marketing to opted-out
+    /// contacts from the next invocation on. Durable when it returns.
+    pub async fn set_consent(
+        &self,
+        contact: &ContactKey,
+        opted_out: bool,
+        by: &str,
+        source: &str,
+    ) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let subject = Subject::Contact(contact.clone());
+        let _lane = inner.lane(&subject).await;
+        let now = inner.clock.now();
+        let mut tx = Tx::new();
+        let record = tx.contact_mut(&*inner.store, contact, now)?;
+        record.consent.opted_out = opted_out.then(|| OptOut {
+            at: now,
+            by: by.into(),
+            source: source.into(),
+        });
+        let (batch, ..) = tx.into_batch();
+        inner.store.commit_durable(batch)?;
+        metrics::counter!("sop_runtime_consent_changes_total", "source" => "api").increment(1);
+        Ok(())
+    }
+
+    /// Stops enrolling new runs of the playbook; runs in flight go on.
+    pub fn pause(&self, playbook: &str) -> Result<(), RuntimeError> {
+        self.known(playbook)?;
+        self.inner.registry.set_paused(playbook, true);
+        Ok(())
+    }
+
+    /// Enrols new runs of the playbook again.
+    pub fn resume(&self, playbook: &str) -> Result<(), RuntimeError> {
+        self.known(playbook)?;
+        self.inner.registry.set_paused(playbook, false);
+        Ok(())
+    }
+
+    /// Pauses the playbook and cancels every live run of it (any version); returns how many.
+    pub async fn drain(&self, playbook: &str, reason: &str) -> Result<usize, RuntimeError> {
+        self.pause(playbook)?;
+        let mut cancelled = 0;
+        for state in [sop_store::RunState::Active, sop_store::RunState::Waiting] {
+            loop {
+                // Cancelled runs leave the state, so always read the first page.
+                let page = self.inner.store.runs_by_state(playbook, state, None, 256)?;
+                if page.is_empty() {
+                    break;
+                }
+                for run in page {
+                    self.cancel_run(run, reason).await?;
+                    cancelled += 1;
+                }
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// The store the runtime writes (for the admin API's reads).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The current deployment of a playbook.
+    pub fn deployment(&self, playbook: &str) -> Option<Arc<Deployment>> {
+        self.inner.registry.deployment(playbook)
+    }
+
+    /// Recovery, then the timer loop, until `shutdown` resolves; then flushes the store.
+    pub async fn serve(
+        &self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), RuntimeError> {
+        let inner = self.inner.clone();
+        inner.recover().await?;
+        tokio::select! {
+            result = inner.clone().timer_loop() => result?,
+            () = shutdown => tracing::info!("runtime shutting down"),
+        }
+        inner.store.flush()?;
+        Ok(())
+    }
+
+    fn known(&self, playbook: &str) -> Result<(), RuntimeError> {
+        match self.inner.registry.deployment(playbook) {
+            Some(_) => Ok(()),
+            None => Err(RuntimeError::UnknownPlaybook(playbook.into())),
+        }
+    }
+}
+
+impl Inner {
+    /// Takes the lane of a subject.
+    pub async fn lane(&self, subject: &Subject) -> tokio::sync::MutexGuard<'_, ()> {
+        self.shards[shard_of(subject, self.shards.len())]
+            .lock()
+            .await
+    }
+
+    /// The run as stored, with its playbook version.
+    pub fn load(&self, id: RunId) -> Result<Option<Loaded>, RuntimeError> {
+        let Some(run) = self.store.run(id)? else {
+            return Ok(None);
+        };
+        let detail = self
+            .store
+            .run_detail(id)?
+            .ok_or_else(|| RuntimeError::Corrupt {
+                run: id.to_string(),
+                reason: "run has no stored state".into(),
+            })?;
+        let state = decode_state(id, &detail)?;
+        let playbook = self
+            .registry
+            .get(&*self.store, &run.playbook, run.version)?;
+        Ok(Some(Loaded {
+            run,
+            state,
+            playbook,
+        }))
+    }
+
+    /// Feeds one input to a run on its lane: load, `advance`, commit the transition together
+    /// with `pre`'s ops (an acknowledgement: the fired timer's deletion, the outbox outcome),
+    /// then perform the effects. Returns why the engine ignored the input, if it did.
+    pub async fn feed(
+        self: &Arc<Self>,
+        id: RunId,
+        input: &Input,
+        pre: &(dyn Fn(&Inner, &Loaded) -> Result<Vec<Op>, RuntimeError> + Sync),
+    ) -> Result<Option<String>, RuntimeError> {
+        let Some(first) = self.store.run(id)? else {
+            return Err(RuntimeError::UnknownRun(id.to_string()));
+        };
+        let _lane = self.lane(&first.subject).await;
+        for attempt in 0..COMMIT_ATTEMPTS {
+            let Some(loaded) = self.load(id)? else {
+                return Err(RuntimeError::UnknownRun(id.to_string()));
+            };
+            let now = self.clock.now();
+            let mut tx = Tx::new();
+            for op in pre(self, &loaded)? {
+                tx.batch.push(op);
+            }
+            let subject = loaded.run.subject.clone();
+            let view = tx.view(&*self.store, &subject, &loaded.state.subject.account, now)?;
+            let ctx = Context {
+                now,
+                contact: &view,
+                catalog: Some(&self.registry.catalog),
+                config: &self.config.engine,
+            };
+            let transition = sop_engine::advance(&loaded.playbook, &loaded.state, input, &ctx);
+            let ignored = transition.ignored.clone();
+            match &ignored {
+                Some(reason) => {
+                    tracing::debug!(run = %id, %reason, "input ignored");
+                    metrics::counter!("sop_runtime_inputs_ignored_total", "playbook" => loaded.run.playbook.clone()).increment(1);
+                }
+                None => {
+                    metrics::counter!("sop_runtime_transitions_total", "playbook" => loaded.run.playbook.clone()).increment(1);
+                    tx.record(
+                        &*self.store,
+                        &loaded.playbook,
+                        Some(&loaded.run),
+                        &loaded.state,
+                        &subject,
+                        &transition,
+                        now,
+                    )?;
+                }
+            }
+            if tx.batch.is_empty() {
+                return Ok(ignored);
+            }
+            match self.commit(tx) {
+                Ok(()) => return Ok(ignored),
+                Err(RuntimeError::Store(StoreError::Conflict(_)))
+                    if attempt + 1 < COMMIT_ATTEMPTS =>
+                {
+                    metrics::counter!("sop_runtime_commit_conflicts_total").increment(1);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(RuntimeError::Store(StoreError::Conflict(format!(
+            "run {id} kept changing under its lane"
+        ))))
+    }
+
+    /// Commits a transaction, then performs its work (spawned: a slow plugin call blocks
+    /// nobody) and wakes the timer loop if it armed an earlier timer.
+    pub fn commit(self: &Arc<Self>, tx: Tx) -> Result<(), RuntimeError> {
+        let (batch, work, earliest, finished) = tx.into_batch();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(batch)?;
+        for (playbook, status) in finished {
+            metrics::counter!("sop_runtime_runs_finished_total", "playbook" => playbook, "status" => status).increment(1);
+        }
+        if let Some(due) = earliest {
+            self.armed(due);
+        }
+        self.perform(work);
+        Ok(())
+    }
+
+    /// A timer due at `due` was committed: wake the loop if it would sleep past it.
+    pub fn armed(&self, due: Timestamp) {
+        if due.timestamp_millis() < self.next_due_ms.load(Ordering::Acquire) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Performs post-commit work.
+    pub fn perform(self: &Arc<Self>, work: Vec<Work>) {
+        for item in work {
+            match item {
+                Work::Invoke { run, invocation } => {
+                    let inner = self.clone();
+                    tokio::spawn(async move { inner.dispatch(run, invocation).await });
+                }
+                Work::Handoff {
+                    run,
+                    playbook,
+                    to,
+                    deadline,
+                } => {
+                    // The hand-off itself is in the run's history; operators' tools and the
+                    // staff notification action of the playbook's next steps act on it.
+                    tracing::info!(%run, %playbook, staff = %to, %deadline, "hand-off to staff");
+                    metrics::counter!("sop_runtime_handoffs_total", "playbook" => playbook)
+                        .increment(1);
+                }
+            }
+        }
+    }
+
+    /// Decides entry for one subject and, if admitted, creates and starts the run in `tx`.
+    /// `Err(reason)` (inside `Ok`) is an entry rule's refusal.
+    pub fn enroll_into(
+        &self,
+        tx: &mut Tx,
+        deployment: &Deployment,
+        subject: &Subject,
+        cause: &StartCause,
+        now: Timestamp,
+    ) -> Result<Result<RunId, String>, RuntimeError> {
+        let playbook = &deployment.playbook;
+        let mut prior = Vec::new();
+        for summary in self.store.runs_of_subject(subject)? {
+            if summary.playbook != deployment.id {
+                continue;
+            }
+            let started_at = match self.store.run(summary.id)? {
+                Some(run) => run.created_at,
+                None => continue,
+            };
+            prior.push(sop_engine::PriorRun {
+                id: engine_run_id(summary.id),
+                status: engine_status(summary.state),
+                started_at,
+            });
+        }
+        let view = tx.view(&*self.store, subject, &deployment.account, now)?;
+        let label = deployment.id.clone();
+        if let sop_engine::Enrollment::Skip { reason } =
+            sop_engine::decide_enrollment(playbook, cause, &view, &prior, now)
+        {
+            metrics::counter!("sop_runtime_enrollments_total", "playbook" => label, "outcome" => "skipped").increment(1);
+            return Ok(Err(reason));
+        }
+        let id = self.store.next_run_id()?;
+        let (kind, subject_id) = match subject {
+            Subject::Contact(key) => (sop_engine::SubjectKind::Contact, key.id.clone()),
+            Subject::Group { id, .. } => (sop_engine::SubjectKind::Group, id.clone()),
+        };
+        let engine_subject = sop_engine::Subject {
+            kind,
+            id: subject_id,
+            account: deployment.account.clone(),
+        };
+        debug_assert_eq!(
+            &store_subject(crate::mapping::tenant_of(subject), &engine_subject),
+            subject
+        );
+        let state = EngineState::new(engine_run_id(id), playbook, engine_subject, now);
+        let ctx = Context {
+            now,
+            contact: &view,
+            catalog: Some(&self.registry.catalog),
+            config: &self.config.engine,
+        };
+        let start = Input::Start {
+            cause: cause.clone(),
+        };
+        let transition = sop_engine::advance(playbook, &state, &start, &ctx);
+        if playbook.entry.one_active_run {
+            tx.batch.checks.push(sop_store::Check::NoLiveRun {
+                subject: subject.clone(),
+                playbook: deployment.id.clone(),
+            });
+        }
+        tx.record(
+            &*self.store,
+            playbook,
+            None,
+            &state,
+            subject,
+            &transition,
+            now,
+        )?;
+        metrics::counter!("sop_runtime_enrollments_total", "playbook" => label, "outcome" => "enrolled").increment(1);
+        Ok(Ok(id))
+    }
+}
+
+/// A subject as operators read it (no platform secrets; ids only).
+pub(crate) fn subject_label(subject: &Subject) -> String {
+    match subject {
+        Subject::Contact(key) => format!("contact {}/{}", key.tenant, key.id),
+        Subject::Group { tenant, id } => format!("group {tenant}/{id}"),
+    }
+}
+
+/// The group key of a group subject.
+pub(crate) fn group_key(subject: &Subject) -> Option<GroupKey> {
+    match subject {
+        Subject::Group { tenant, id } => Some(GroupKey::new(tenant, id)),
+        Subject::Contact(_) => None,
+    }
+}

@@ -1,0 +1,264 @@
+//! The timer loop: durable timers in the store, one loop sleeping on the clock until the
+//! earliest is due (or until a commit arms an earlier one), and recovery at start.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use sop_engine::{ActionResult, Input, OutcomeStatus, PluginError, TimerId, Waiting};
+use sop_store::{Batch, Op, OutboxState, OutboxStateKind, RunId, RunState, Timer, TimerKey};
+use tokio::task::JoinSet;
+
+use crate::dispatch::plugin_call;
+use crate::error::RuntimeError;
+use crate::mapping::{RUNTIME_TIMER, defer_timer, outbox_key, shard_of};
+use crate::runtime::{Inner, Loaded};
+
+const DEFER_PREFIX: &str = "rt:defer:";
+const CHECK_PREFIX: &str = "rt:check:";
+
+impl Inner {
+    /// Fires due timers page by page, then sleeps until the next one or a wake-up. Returns
+    /// only on a store error (the caller's `select!` ends it on shutdown).
+    pub async fn timer_loop(self: Arc<Self>) -> Result<(), RuntimeError> {
+        let far = sop_clock::DateTime::<sop_clock::Utc>::MAX_UTC;
+        loop {
+            // While scanning, every armed timer wakes us (it may be earlier than what the
+            // scan will find).
+            self.next_due_ms.store(i64::MIN, Ordering::Release);
+            let now = self.clock.now();
+            let mut cursor: Option<Timer> = None;
+            loop {
+                let page = self
+                    .store
+                    .due_timers(now, cursor.as_ref(), self.config.timer_page)?;
+                let Some(last) = page.last().cloned() else {
+                    break;
+                };
+                cursor = Some(last);
+                self.fire_page(page).await?;
+            }
+            let next = self.store.due_timers(far, cursor.as_ref(), 1)?.pop();
+            let next_due = next.map(|t| t.due);
+            self.next_due_ms.store(
+                next_due.map_or(i64::MAX, |d| d.timestamp_millis()),
+                Ordering::Release,
+            );
+            match next_due {
+                Some(due) => {
+                    tokio::select! {
+                        () = self.clock.sleep_until(due) => {}
+                        () = self.wake.notified() => {}
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+        }
+    }
+
+    /// Fires one page of due timers, each lane's timers in order, lanes in parallel.
+    async fn fire_page(self: &Arc<Self>, page: Vec<Timer>) -> Result<(), RuntimeError> {
+        let mut lanes: BTreeMap<usize, Vec<Timer>> = BTreeMap::new();
+        for timer in page {
+            let lane = match self.store.run(timer.key.run)? {
+                Some(run) => shard_of(&run.subject, self.config.shards),
+                None => 0,
+            };
+            lanes.entry(lane).or_default().push(timer);
+        }
+        let mut tasks = JoinSet::new();
+        for (_, timers) in lanes {
+            let inner = self.clone();
+            tasks.spawn(async move {
+                for timer in timers {
+                    inner.fire(timer).await?;
+                }
+                Ok::<(), RuntimeError>(())
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(result) => result?,
+                Err(e) => tracing::error!(error = %e, "timer task failed"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn fire(self: &Arc<Self>, timer: Timer) -> Result<(), RuntimeError> {
+        let key = timer.key;
+        metrics::counter!("sop_runtime_timers_fired_total").increment(1);
+        if key.name.starts_with(RUNTIME_TIMER) {
+            // Deferrals and outcome checks call the gate or a plugin: off the loop, once.
+            if !lock(&self.inflight).insert(key.clone()) {
+                return Ok(());
+            }
+            let inner = self.clone();
+            tokio::spawn(async move {
+                let result = if key.name.starts_with(DEFER_PREFIX) {
+                    inner.deferred_due(key.clone()).await
+                } else if key.name.starts_with(CHECK_PREFIX) {
+                    inner.check_due(key.clone()).await
+                } else {
+                    inner
+                        .store
+                        .commit(Batch::new().op(Op::CancelTimer(key.clone())))
+                        .map(|_| ())
+                        .map_err(Into::into)
+                };
+                if let Err(error) = result {
+                    tracing::error!(run = %key.run, timer = %key.name, %error, "runtime timer failed");
+                }
+                lock(&inner.inflight).remove(&key);
+                // Whatever it left armed (a new deferral, the same check) is looked at again.
+                inner.wake.notify_one();
+            });
+            return Ok(());
+        }
+        if self.store.run(key.run)?.is_none() {
+            self.store.commit(Batch::new().op(Op::CancelTimer(key)))?;
+            return Ok(());
+        }
+        let input = Input::TimerFired {
+            timer: TimerId(key.name.clone()),
+        };
+        // The timer's deletion is the acknowledgement: committed with the transition.
+        let ack = key.clone();
+        let pre = move |_: &Inner, _: &Loaded| Ok(vec![Op::CancelTimer(ack.clone())]);
+        match self.feed(key.run, &input, &pre).await {
+            Ok(_) => Ok(()),
+            Err(RuntimeError::Store(e)) => Err(RuntimeError::Store(e)),
+            Err(error) => {
+                // A run that cannot be loaded (its playbook version vanished, corrupt state)
+                // must not stop every other timer: drop this one, loudly.
+                tracing::error!(run = %key.run, timer = %key.name, %error, "timer dropped");
+                metrics::counter!("sop_runtime_timer_errors_total").increment(1);
+                self.store.commit(Batch::new().op(Op::CancelTimer(key)))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// At start: reconcile sends left pending by a crash, and send intents never recorded.
+    /// Due timers are the timer loop's first page.
+    pub async fn recover(self: &Arc<Self>) -> Result<(), RuntimeError> {
+        let mut reconciled = 0usize;
+        loop {
+            // Reconciled entries leave `Pending`, so always read the first page.
+            let page = self
+                .store
+                .outbox_in_state(OutboxStateKind::Pending, None, 64)?;
+            if page.is_empty() {
+                break;
+            }
+            for entry in page {
+                self.reconcile(entry).await?;
+                reconciled += 1;
+            }
+        }
+        let mut resent = 0usize;
+        for playbook in self.store.playbook_ids()? {
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .runs_by_state(&playbook, RunState::Active, after, 256)?;
+                let Some(last) = page.last().copied() else {
+                    break;
+                };
+                after = Some(last);
+                for run in page {
+                    if self.resend_unrecorded(run)? {
+                        resent += 1;
+                    }
+                }
+            }
+        }
+        if reconciled + resent > 0 {
+            tracing::info!(reconciled, resent, "recovered in-flight invocations");
+        }
+        metrics::counter!("sop_runtime_recovered_total", "what" => "pending_outbox")
+            .increment(reconciled as u64);
+        metrics::counter!("sop_runtime_recovered_total", "what" => "unrecorded_intent")
+            .increment(resent as u64);
+        Ok(())
+    }
+
+    /// A send recorded but never answered: ask the plugin with the key only; if it cannot
+    /// tell, the outcome is unknown (never re-sent blindly; the engine retries only
+    /// idempotent actions).
+    async fn reconcile(
+        self: &Arc<Self>,
+        entry: sop_store::OutboxEntry,
+    ) -> Result<(), RuntimeError> {
+        let run = entry.key.run;
+        let awaited = self
+            .load(run)
+            .ok()
+            .flatten()
+            .and_then(|loaded| match loaded.state.waiting {
+                Some(Waiting::Result { invocation })
+                    if outbox_key(run, &invocation) == entry.key =>
+                {
+                    Some(invocation)
+                }
+                _ => None,
+            });
+        let Some(invocation) = awaited else {
+            // The run moved on (cancelled, converted): keep the record, marked unknown.
+            let mut entry = entry;
+            entry.state = OutboxState::Unknown {
+                reason: "sop stopped before the result was recorded".into(),
+            };
+            entry.updated_at = self.clock.now();
+            self.store.commit(Batch::new().op(Op::PutOutbox(entry)))?;
+            return Ok(());
+        };
+        let call = plugin_call(&entry.key, &invocation);
+        let result = match self.plugins.check_outcome(&call, None).await {
+            Some(OutcomeStatus::Done { output }) => ActionResult::Done { output },
+            // It did not take effect: a retry with the same key is safe.
+            Some(OutcomeStatus::Failed { reason }) => ActionResult::Error {
+                error: PluginError::Transient {
+                    message: format!("reconciled after restart: {reason}"),
+                },
+            },
+            Some(OutcomeStatus::Pending { .. }) | None => ActionResult::Error {
+                error: PluginError::OutcomeUnknown {
+                    message: "sop stopped between recording the call and its result".into(),
+                },
+            },
+        };
+        self.record_result(run, &invocation, result).await
+    }
+
+    /// A run waiting for a result whose attempt was never recorded in the outbox (a crash
+    /// between the transition and the intent): nothing went out, so dispatch it now, unless a
+    /// deferral timer holds it.
+    fn resend_unrecorded(self: &Arc<Self>, run: RunId) -> Result<bool, RuntimeError> {
+        let Some(loaded) = self.load(run)? else {
+            return Ok(false);
+        };
+        let Some(Waiting::Result { invocation }) = loaded.state.waiting else {
+            return Ok(false);
+        };
+        let recorded = self
+            .store
+            .outbox(&outbox_key(run, &invocation))?
+            .is_some_and(|e| e.attempts >= invocation.attempt);
+        let deferred = self
+            .store
+            .timer(&TimerKey::new(run, defer_timer(&invocation)))?
+            .is_some();
+        if recorded || deferred {
+            return Ok(false);
+        }
+        let inner = self.clone();
+        tokio::spawn(async move { inner.dispatch(run, invocation).await });
+        Ok(true)
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
