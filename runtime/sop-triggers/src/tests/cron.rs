@@ -332,3 +332,55 @@ fn policy_reads_from_configuration() {
     assert!(serde_json::from_str::<CronPolicy>(r#"{"missed": "skip"}"#).is_err());
     assert_eq!(CronPolicy::default().missed_fire, MissedFire::Skip);
 }
+
+#[test]
+fn irregular_wakeups_and_crashes_never_fire_an_instant_twice() {
+    // Half-hourly in New York across the fall-back night, woken at irregular times (early,
+    // on time, hours late), sometimes "crashing" before the watermark is committed; each
+    // restart is a fresh call on the same store.
+    let p = cron_playbook("*/30 * * * *", "America/New_York");
+    let d = deployed(&p, at("2026-10-31T20:00:00-04:00"));
+    for policy in [MissedFire::Skip, MissedFire::CatchUpOnce] {
+        let store = MemoryStore::new();
+        let mut now = at("2026-10-31T20:00:00-04:00");
+        let end = at("2026-11-01T12:00:00-05:00");
+        let mut seed: u64 = 7;
+        let mut committed: Vec<Timestamp> = Vec::new();
+        while now < end {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            // Half the wake-ups are when the scheduler asked for, the others random.
+            let asked = next_cron_fire(std::slice::from_ref(&d), &store)
+                .unwrap()
+                .unwrap();
+            now = if (seed >> 40).is_multiple_of(2) && asked > now {
+                asked
+            } else {
+                now + chrono::TimeDelta::seconds(i64::try_from(seed >> 33).unwrap() % 7_200)
+            };
+            let crash = (seed >> 20).is_multiple_of(4);
+            for fire in
+                due_cron_fires(&store, std::slice::from_ref(&d), now, &policy.into()).unwrap()
+            {
+                if crash {
+                    continue;
+                }
+                if let Some(t) = fire.fire_at {
+                    assert!(t <= now && committed.last().is_none_or(|last| *last < t));
+                    committed.push(t);
+                }
+                commit(&store, vec![fire.commit]);
+            }
+        }
+        assert!(committed.len() > 5, "{policy:?}: {committed:?}");
+        // Every fired instant is one of the schedule's (never the repeated 01:00-01:30 EST).
+        let schedule = sop_dsl::cron::Schedule::parse("*/30 * * * *").unwrap();
+        let zone = chrono_tz::America::New_York;
+        let all: Vec<Timestamp> = schedule
+            .iter_after(at("2026-10-31T20:00:00-04:00").with_timezone(&zone))
+            .take_while(|t| t.to_utc() <= end)
+            .map(|t| t.to_utc())
+            .collect();
+        assert!(committed.iter().all(|t| all.contains(t)), "{policy:?}");
+        assert!(!all.contains(&at("2026-11-01T01:30:00-05:00")));
+    }
+}
