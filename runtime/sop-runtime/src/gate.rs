@@ -76,7 +76,9 @@ pub struct PassThrough;
 
 impl PolicyGate for PassThrough {
     fn admit(&self, _store: &dyn Store, req: &GateRequest<'_>) -> Result<Admission, StoreError> {
-        if let Some(contact) = req.contact {
+        // Only messages to the contact need their consent; staff notices and tags do not.
+        let to_contact = req.invocation.audience == sop_dsl::catalog::ActionAudience::Contact;
+        if let Some(contact) = req.contact.filter(|_| to_contact) {
             if contact.consent.opted_out.is_some() {
                 return Ok(Admission::Skip {
                     reason: "contact opted out".into(),

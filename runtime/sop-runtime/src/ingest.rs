@@ -176,23 +176,16 @@ impl Inner {
                 &group_subject,
                 now,
             )?;
-            let (batch, work, earliest, finished) = tx.into_batch();
-            match self.store.commit(batch) {
-                Ok(_) => {
-                    for (playbook, status) in finished {
-                        metrics::counter!("sop_runtime_runs_finished_total", "playbook" => playbook, "status" => status).increment(1);
-                    }
-                    if let Some(due) = earliest {
-                        self.armed(due);
-                    }
-                    return Ok(Some((enrolled, resumed, work)));
-                }
-                Err(StoreError::Conflict(_)) if attempt + 1 < EVENT_ATTEMPTS => {
+            match self.commit_deferred(tx) {
+                Ok(work) => return Ok(Some((enrolled, resumed, work))),
+                Err(RuntimeError::Store(StoreError::Conflict(_)))
+                    if attempt + 1 < EVENT_ATTEMPTS =>
+                {
                     // A duplicate delivered concurrently, or another lane moved one of the
                     // runs: read again and redo.
                     metrics::counter!("sop_runtime_commit_conflicts_total").increment(1);
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Err(RuntimeError::Store(StoreError::Conflict(format!(

@@ -93,6 +93,10 @@ pub(crate) struct Loaded {
     pub playbook: Arc<Playbook>,
 }
 
+/// Ops committed with a transition as the input's acknowledgement (the fired timer's
+/// deletion, the outbox outcome), computed on the run's lane.
+pub(crate) type Ack<'a> = dyn Fn(&Inner, &Loaded) -> Result<Vec<Op>, RuntimeError> + Sync + 'a;
+
 /// Commit attempts for one input when another lane raced us (a `Conflict`).
 const COMMIT_ATTEMPTS: usize = 3;
 
@@ -333,8 +337,7 @@ impl Runtime {
             by: by.into(),
             source: source.into(),
         });
-        let (batch, ..) = tx.into_batch();
-        inner.store.commit_durable(batch)?;
+        inner.store.commit_durable(tx.into_batch().batch)?;
         metrics::counter!("sop_runtime_consent_changes_total", "source" => "api").increment(1);
         Ok(())
     }
@@ -444,7 +447,7 @@ impl Inner {
         self: &Arc<Self>,
         id: RunId,
         input: &Input,
-        pre: &(dyn Fn(&Inner, &Loaded) -> Result<Vec<Op>, RuntimeError> + Sync),
+        pre: &Ack<'_>,
     ) -> Result<Option<String>, RuntimeError> {
         let Some(first) = self.store.run(id)? else {
             return Err(RuntimeError::UnknownRun(id.to_string()));
@@ -508,19 +511,26 @@ impl Inner {
     /// Commits a transaction, then performs its work (spawned: a slow plugin call blocks
     /// nobody) and wakes the timer loop if it armed an earlier timer.
     pub fn commit(self: &Arc<Self>, tx: Tx) -> Result<(), RuntimeError> {
-        let (batch, work, earliest, finished) = tx.into_batch();
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.store.commit(batch)?;
-        for (playbook, status) in finished {
-            metrics::counter!("sop_runtime_runs_finished_total", "playbook" => playbook, "status" => status).increment(1);
-        }
-        if let Some(due) = earliest {
-            self.armed(due);
-        }
+        let work = self.commit_deferred(tx)?;
         self.perform(work);
         Ok(())
+    }
+
+    /// Commits a transaction and returns its work, to be performed by the caller (after a
+    /// flush, for events).
+    pub fn commit_deferred(&self, tx: Tx) -> Result<Vec<Work>, RuntimeError> {
+        let prepared = tx.into_batch();
+        if prepared.batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.commit(prepared.batch)?;
+        for (playbook, status) in prepared.finished {
+            metrics::counter!("sop_runtime_runs_finished_total", "playbook" => playbook, "status" => status).increment(1);
+        }
+        if let Some(due) = prepared.earliest_timer {
+            self.armed(due);
+        }
+        Ok(prepared.work)
     }
 
     /// A timer due at `due` was committed: wake the loop if it would sleep past it.

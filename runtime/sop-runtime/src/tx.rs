@@ -290,14 +290,7 @@ impl Tx {
     }
 
     /// The batch with every changed contact and group written.
-    pub fn into_batch(
-        mut self,
-    ) -> (
-        Batch,
-        Vec<Work>,
-        Option<Timestamp>,
-        Vec<(String, &'static str)>,
-    ) {
+    pub fn into_batch(mut self) -> Prepared {
         for (_, (contact, dirty)) in self.contacts {
             if dirty {
                 self.batch.push(Op::PutContact(contact));
@@ -308,8 +301,22 @@ impl Tx {
                 self.batch.push(Op::PutGroup(group));
             }
         }
-        (self.batch, self.work, self.earliest_timer, self.finished)
+        Prepared {
+            batch: self.batch,
+            work: self.work,
+            earliest_timer: self.earliest_timer,
+            finished: self.finished,
+        }
     }
+}
+
+/// A finished transaction: the batch to commit and what follows the commit.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub batch: Batch,
+    pub work: Vec<Work>,
+    pub earliest_timer: Option<Timestamp>,
+    pub finished: Vec<(String, &'static str)>,
 }
 
 /// The invocation a run state waits on (a result, a back-off or an outcome).

@@ -1,0 +1,115 @@
+//! The policy gate's decisions: defer parks the invocation on a runtime timer, skip skips the
+//! step, end ends the run; each decision is in the run's history.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use sop_clock::{TimeDelta, VirtualClock};
+use sop_engine::RunStatus;
+use sop_runtime::{Admission, ManualAudience};
+use sop_store::MemoryStore;
+
+use crate::harness::*;
+
+const TWO_SENDS: &str = "id: two\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: first\n    action: wecom.notify_staff\n    params: {touser: s, text: one}\n  - id: second\n    action: wecom.notify_staff\n    params: {touser: s, text: two}\n";
+
+async fn gated(script: Vec<Admission>) -> (Harness, Arc<ScriptedGate>, sop_store::RunId) {
+    let gate = Arc::new(ScriptedGate::default());
+    gate.script.lock().unwrap().extend(script);
+    let mut h = Harness::with(
+        Arc::new(MemoryStore::new()),
+        VirtualClock::new(t0()),
+        FakePlugins::new(),
+        gate.clone(),
+    );
+    h.deploy(vec![inline(TWO_SENDS)]);
+    h.serve().await;
+    let run =
+        h.rt.start_manual("two", ManualAudience::Contacts(vec!["c".into()]), "ops")
+            .await
+            .unwrap()
+            .enrolled[0];
+    h.settle().await;
+    (h, gate, run)
+}
+
+fn texts(h: &Harness) -> Vec<serde_json::Value> {
+    h.plugins
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.input["text"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn defer_parks_the_invocation_and_asks_again_when_due() {
+    let until = t0() + TimeDelta::hours(2);
+    let (mut h, gate, run) = gated(vec![Admission::Defer {
+        until,
+        reason: "quiet hours".into(),
+    }])
+    .await;
+    assert!(texts(&h).is_empty());
+    assert_eq!(h.state(run).status, RunStatus::Running);
+    h.run_for(TimeDelta::minutes(119)).await;
+    assert!(texts(&h).is_empty(), "still deferred");
+    h.run_for(TimeDelta::minutes(1)).await;
+    assert_eq!(texts(&h), [json!("one"), json!("two")]);
+    assert_eq!(gate.asked.lock().unwrap().len(), 3, "asked again when due");
+    assert_eq!(h.state(run).status, RunStatus::Completed);
+    let gates: Vec<String> = h.history(run).into_iter().filter_map(|e| e.gate).collect();
+    assert_eq!(gates, ["quiet hours", "pass", "pass"]);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn skip_skips_the_step_and_end_ends_the_run() {
+    let (mut h, _, run) = gated(vec![Admission::Skip {
+        reason: "opted out".into(),
+    }])
+    .await;
+    assert_eq!(texts(&h), [json!("two")]);
+    assert_eq!(h.state(run).status, RunStatus::Completed);
+    h.shutdown().await;
+
+    let (mut h, _, run) = gated(vec![Admission::EndRun {
+        reason: "cap reached".into(),
+    }])
+    .await;
+    assert!(texts(&h).is_empty());
+    let state = h.state(run);
+    assert_eq!(state.status, RunStatus::Completed);
+    assert!(state.finish.unwrap().reason.contains("cap reached"));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_opt_out_keyword_stops_marketing() {
+    let mut h = Harness::new();
+    h.deploy(vec![inline(
+        "id: promo\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: offer\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: [c], text: sale}\n",
+    )]);
+    h.serve().await;
+    let td = h.event("wecom.message_received", "c", "k1", json!({"text": "TD"}));
+    h.ingest(vec![td]).await;
+    let contact = h
+        .store
+        .contact(&sop_store::ContactKey::new(TENANT, "c"))
+        .unwrap()
+        .unwrap();
+    assert!(contact.consent.opted_out.is_some());
+    let run =
+        h.rt.start_manual("promo", ManualAudience::Contacts(vec!["c".into()]), "ops")
+            .await
+            .unwrap()
+            .enrolled[0];
+    h.settle().await;
+    assert!(
+        texts(&h).is_empty(),
+        "pass-through gate skips opted-out contacts"
+    );
+    assert_eq!(h.state(run).status, RunStatus::Completed);
+    h.shutdown().await;
+}

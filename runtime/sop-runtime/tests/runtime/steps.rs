@@ -1,0 +1,209 @@
+//! Every step kind, retries, cancel and versions through the runtime.
+
+use serde_json::json;
+use sop_clock::TimeDelta;
+use sop_engine::{PluginError, RunStatus};
+use sop_runtime::{ManualAudience, RuntimeError};
+use sop_store::{ContactKey, OutboxStateKind, Store};
+
+use crate::harness::*;
+
+const EVERY_STEP: &str = r#"
+id: every-step
+version: 1
+triggers: [{manual: true}]
+steps:
+  - id: hello
+    action: wecom.notify_staff
+    params: {touser: staff_li, text: "hi {{ contact.id }}"}
+  - id: remember
+    set: {stage: greeted}
+  - id: tag
+    add_tags: [vip, temp]
+  - id: untag
+    remove_tags: temp
+  - id: pause
+    wait: 1h
+  - id: morning
+    wait_until: "09:00"
+  - id: choose
+    split:
+      - {name: a, percent: 50, then: [{id: arm_a, add_tags: arm_a}]}
+      - {name: b, percent: 50, then: [{id: arm_b, add_tags: arm_b}]}
+  - id: reply
+    wait_for: {event: wecom.message_received, timeout: 1d}
+  - id: check
+    if: "event.attributes.text == 'yes'"
+    then: [{id: said_yes, add_tags: said_yes}]
+  - id: human
+    handoff: {to: staff_li, note: "call back", deadline: 1h}
+  - id: jump
+    goto: finish
+  - id: never
+    add_tags: never
+  - id: finish
+    end: converted
+"#;
+
+#[tokio::test]
+async fn every_step_kind_runs_through_the_runtime() {
+    let mut h = Harness::new();
+    h.deploy(vec![inline(EVERY_STEP)]);
+    h.serve().await;
+    let receipt =
+        h.rt.start_manual(
+            "every-step",
+            ManualAudience::Contacts(vec!["wm_1".into()]),
+            "ops",
+        )
+        .await
+        .unwrap();
+    h.settle().await;
+    let run = receipt.enrolled[0];
+    assert_eq!(
+        h.plugins.calls_of("wecom.notify_staff")[0].input["text"],
+        "hi wm_1"
+    );
+    let contact = h
+        .store
+        .contact(&ContactKey::new(TENANT, "wm_1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.attributes["stage"], json!("greeted"));
+    assert_eq!(h.tags("wm_1"), ["vip"]);
+    assert_eq!(h.state(run).status, RunStatus::WaitingTimer);
+    // wait 1h, then wait_until 09:00 Shanghai (next day, 01:00 UTC), then split and wait_for.
+    h.run_for(TimeDelta::hours(1)).await;
+    assert_eq!(h.state(run).step.unwrap().0, "morning");
+    h.run_for(TimeDelta::hours(22)).await;
+    assert_eq!(
+        h.clock_now(),
+        "2026-01-06T01:00:00Z"
+            .parse::<sop_clock::Timestamp>()
+            .unwrap()
+    );
+    let state = h.state(run);
+    assert_eq!(state.status, RunStatus::WaitingEvent);
+    let arm = state.variables["split.choose"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(h.tags("wm_1").contains(&format!("arm_{arm}")));
+    let reply = h.event(
+        "wecom.message_received",
+        "wm_1",
+        "x1",
+        json!({"text": "yes"}),
+    );
+    h.ingest(vec![reply]).await;
+    assert!(h.tags("wm_1").contains(&"said_yes".to_string()));
+    assert_eq!(h.state(run).status, RunStatus::WaitingEvent, "hand-off");
+    // The deadline passes without an answer: no on_missed, so the run goes on: goto, end.
+    h.run_for(TimeDelta::hours(1)).await;
+    let state = h.state(run);
+    assert_eq!(state.status, RunStatus::Converted);
+    assert!(!h.tags("wm_1").contains(&"never".to_string()));
+    let outcomes: Vec<String> = h.history(run).into_iter().map(|e| e.outcome).collect();
+    assert!(
+        outcomes.contains(&"hand-off missed".to_string()),
+        "{outcomes:?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_with_the_same_key() {
+    let mut h = Harness::new();
+    h.deploy(vec![inline(
+        "id: retry\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: tag\n    action: wecom.mark_tag\n    params: {userid: s, external_userid: c, add_tag: [x]}\n",
+    )]);
+    h.plugins.behave(
+        "wecom.mark_tag",
+        Behaviour::FailsThen(
+            2,
+            PluginError::Transient {
+                message: "503".into(),
+            },
+        ),
+    );
+    h.serve().await;
+    let run =
+        h.rt.start_manual("retry", ManualAudience::Contacts(vec!["c".into()]), "ops")
+            .await
+            .unwrap()
+            .enrolled[0];
+    h.settle().await;
+    h.run_for(TimeDelta::minutes(5)).await;
+    assert_eq!(h.state(run).status, RunStatus::Completed);
+    let calls = h.plugins.calls_of("wecom.mark_tag");
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|c| c.key == calls[0].key));
+    let sent = h
+        .store
+        .outbox_in_state(OutboxStateKind::Sent, None, 10)
+        .unwrap();
+    assert_eq!(sent[0].attempts, 3);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_disarms_the_wait_and_later_inputs_are_ignored() {
+    let mut h = Harness::new();
+    h.deploy(vec![bundled("welcome.yaml")]);
+    h.serve().await;
+    let added = h.event(
+        "wecom.contact_added",
+        "wm_x",
+        "m1",
+        json!({"state": "s", "welcome_code": "w"}),
+    );
+    let run = h.ingest(vec![added]).await.enrolled[0];
+    h.rt.cancel_run(run, "operator").await.unwrap();
+    assert_eq!(h.state(run).status, RunStatus::Cancelled);
+    assert_eq!(h.store.waits_of_run(run).unwrap(), (vec![], vec![]));
+    let calls = h.plugins.called().len();
+    h.run_for(TimeDelta::days(2)).await;
+    assert_eq!(h.plugins.called().len(), calls);
+    let unknown = h.rt.cancel_run(sop_store::RunId(9_999), "x").await;
+    assert!(matches!(unknown, Err(RuntimeError::UnknownRun(_))));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_new_version_leaves_waiting_runs_on_theirs() {
+    let mut h = Harness::new();
+    let v1 = "id: flow\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: pause\n    wait: 1h\n  - id: old_tag\n    add_tags: v1\n";
+    let v2 = "id: flow\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: pause\n    wait: 1h\n  - id: new_tag\n    add_tags: v2\n";
+    assert_eq!(h.deploy(vec![inline(v1)]).playbooks[0].version, 1);
+    h.serve().await;
+    let old =
+        h.rt.start_manual("flow", ManualAudience::Contacts(vec!["a".into()]), "ops")
+            .await
+            .unwrap()
+            .enrolled[0];
+    let report = h.deploy(vec![inline(v2)]);
+    assert_eq!(report.playbooks[0].version, 2);
+    assert_eq!(report.playbooks[0].removed_steps, ["old_tag"]);
+    // Redeploying the same source keeps the version.
+    let same = h.deploy(vec![inline(v2)]);
+    assert!(!same.playbooks[0].changed);
+    assert_eq!(same.playbooks[0].version, 2);
+    let new =
+        h.rt.start_manual("flow", ManualAudience::Contacts(vec!["b".into()]), "ops")
+            .await
+            .unwrap()
+            .enrolled[0];
+    h.run_for(TimeDelta::hours(1)).await;
+    assert_eq!((h.run(old).version, h.run(new).version), (1, 2));
+    assert_eq!(h.tags("a"), ["v1"]);
+    assert_eq!(h.tags("b"), ["v2"]);
+    // A bad playbook refuses the whole deploy with a located diagnostic.
+    let bad =
+        h.rt.deploy(vec![inline(v1), inline("id: x\nversion: 1\nsteps: []\n")]);
+    let Err(RuntimeError::Invalid(errors)) = bad else {
+        panic!("deploy should fail")
+    };
+    assert!(errors[0].starts_with("inline.yaml:"), "{errors:?}");
+    assert_eq!(h.rt.deployment("flow").unwrap().version, 2);
+    h.shutdown().await;
+}
