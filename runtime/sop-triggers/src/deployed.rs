@@ -36,6 +36,19 @@ pub struct Enrollment {
 }
 
 impl Enrollment {
+    /// The subject as the store indexes it (runs by subject, `Check::NoLiveRun`).
+    pub fn store_subject(&self) -> sop_store::Subject {
+        match self.subject.kind {
+            sop_engine::SubjectKind::Contact => sop_store::Subject::Contact(
+                sop_store::ContactKey::new(self.tenant.as_str(), self.subject.id.as_str()),
+            ),
+            sop_engine::SubjectKind::Group => sop_store::Subject::Group {
+                tenant: self.tenant.clone(),
+                id: self.subject.id.clone(),
+            },
+        }
+    }
+
     /// A key naming this enrolment for de-duplication across a crash in the middle of a
     /// paged fire: `(source, dedupe_id)` for `Check::EventUnseen` + `Op::MarkEventSeen`.
     /// Fires name their scheduled instant, so re-running a fire after a crash enrolls nobody

@@ -78,6 +78,10 @@ fn ten_thousand_contacts_with_a_tag_filter_in_bounded_pages() {
     assert_eq!(e.subject.kind, SubjectKind::Contact);
     assert_eq!(e.subject.account, "wecom:acme");
     assert_eq!(e.cause, cause());
+    assert_eq!(
+        e.store_subject(),
+        sop_store::Subject::Contact(sop_store::ContactKey::new("acme", "c00000"))
+    );
     let (source, id) = e.dedupe_key().unwrap();
     assert_eq!(source, "trigger:vip-news");
     assert_eq!(
@@ -210,5 +214,12 @@ fn group_audiences_page_groups_of_the_playbook_account() {
         ["g11", "g13", "g15", "g19", "g21", "g23", "g25", "g29"]
     );
     assert!(all.iter().all(|e| e.subject.kind == SubjectKind::Group));
+    assert_eq!(
+        all[0].store_subject(),
+        sop_store::Subject::Group {
+            tenant: "acme".into(),
+            id: "g11".into()
+        }
+    );
     assert_eq!(pager.scanned(), 30);
 }
