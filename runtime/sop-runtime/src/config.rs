@@ -15,6 +15,9 @@ pub struct RuntimeConfig {
     pub timer_page: usize,
     /// Contacts or groups read per page by manual starts over a whole audience.
     pub audience_page: usize,
+    /// Cron and inactivity-check fires missed while sop was down: `skip` (default) or
+    /// `catch_up_once`, and the grace period of a late fire (see `docs/triggers.md`).
+    pub cron: sop_triggers::CronPolicy,
     /// Retry policy, step budget.
     #[serde(skip)]
     pub engine: EngineConfig,
@@ -26,6 +29,7 @@ impl Default for RuntimeConfig {
             shards: 2,
             timer_page: 256,
             audience_page: 500,
+            cron: sop_triggers::CronPolicy::default(),
             engine: EngineConfig::default(),
         }
     }

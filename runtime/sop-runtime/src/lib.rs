@@ -15,6 +15,7 @@ mod mapping;
 mod plugins;
 mod registry;
 mod runtime;
+mod schedule;
 mod timers;
 mod tx;
 

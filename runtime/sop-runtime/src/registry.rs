@@ -51,6 +51,8 @@ pub struct Deployment {
     pub tenant: String,
     pub account: String,
     pub playbook: Arc<Playbook>,
+    /// When this version was first deployed (schedules count from it).
+    pub deployed_at: Timestamp,
 }
 
 /// Checked playbooks by id and version, and the current deployments.
@@ -146,10 +148,10 @@ impl Registry {
         for (source, mut playbook) in checked {
             let digest = format!("{:016x}", sop_engine::stable_hash(&[&source.source]));
             let latest = store.playbook_versions(&playbook.id)?.pop();
-            let (version, changed) = match &latest {
-                Some(last) if last.digest == digest => (last.version, false),
-                Some(last) => (last.version + 1, true),
-                None => (1, true),
+            let (version, changed, deployed_at) = match &latest {
+                Some(last) if last.digest == digest => (last.version, false, last.deployed_at),
+                Some(last) => (last.version + 1, true, now),
+                None => (1, true, now),
             };
             let removed_steps = match (&latest, changed) {
                 (Some(last), true) => {
@@ -185,6 +187,7 @@ impl Registry {
                 tenant: source.tenant,
                 account: source.account,
                 playbook: Arc::new(playbook),
+                deployed_at,
             });
         }
         if !batch.is_empty() {

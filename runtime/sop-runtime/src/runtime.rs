@@ -60,6 +60,9 @@ pub struct EnrollRequest {
     pub playbook: String,
     pub subject: Subject,
     pub cause: StartCause,
+    /// (source, id) that makes the enrolment happen once (a fire's per-subject key, see
+    /// `sop_triggers::Enrollment::dedupe_key`); committed with the run.
+    pub dedupe: Option<(String, String)>,
 }
 
 /// The durable scheduler. Cheap to clone (an `Arc` inside).
@@ -82,6 +85,8 @@ pub(crate) struct Inner {
     pub wake: Notify,
     /// When the timer loop will next look (ms; `i64::MIN` while it scans).
     pub next_due_ms: AtomicI64,
+    /// Wakes the trigger loop after a deploy, pause or resume.
+    pub triggers_changed: Notify,
     /// Runtime timers (deferrals, outcome checks) being handled, so the loop skips them.
     pub inflight: Mutex<HashSet<TimerKey>>,
 }
@@ -122,6 +127,7 @@ impl Runtime {
                 registry: Registry::new(catalog),
                 shards,
                 wake: Notify::new(),
+                triggers_changed: Notify::new(),
                 next_due_ms: AtomicI64::new(i64::MIN),
                 inflight: Mutex::new(HashSet::new()),
             }),
@@ -135,6 +141,8 @@ impl Runtime {
         let report = inner
             .registry
             .deploy(&*inner.store, playbooks, inner.clock.now())?;
+        // Schedules may have changed: the trigger loop recomputes its next fire.
+        inner.triggers_changed.notify_one();
         for deployed in report.playbooks.iter().filter(|p| p.changed) {
             tracing::info!(playbook = %deployed.id, version = deployed.version, removed_steps = ?deployed.removed_steps, "deployed");
         }
@@ -160,6 +168,7 @@ impl Runtime {
             playbook: playbook.into(),
             subject,
             cause: cause.clone(),
+            dedupe: None,
         };
         match subjects {
             ManualAudience::Contacts(ids) => {
@@ -260,12 +269,31 @@ impl Runtime {
                 continue;
             }
             let _lane = inner.lane(&request.subject).await;
+            if let Some((source, id)) = &request.dedupe
+                && inner.store.event_seen(source, id)?.is_some()
+            {
+                receipt
+                    .skipped
+                    .push((label, "enrolled by this fire already".into()));
+                continue;
+            }
             let mut outcome = Err(String::new());
             for attempt in 0..COMMIT_ATTEMPTS {
                 let now = inner.clock.now();
                 let mut tx = Tx::new();
                 for op in &extra {
                     tx.batch.push(op.clone());
+                }
+                if let Some((source, id)) = &request.dedupe {
+                    tx.batch.checks.push(sop_store::Check::EventUnseen {
+                        source: source.clone(),
+                        dedupe_id: id.clone(),
+                    });
+                    tx.batch.push(Op::MarkEventSeen {
+                        source: source.clone(),
+                        dedupe_id: id.clone(),
+                        at: now,
+                    });
                 }
                 outcome = inner.enroll_into(
                     &mut tx,
@@ -395,6 +423,7 @@ impl Runtime {
         inner.recover().await?;
         tokio::select! {
             result = inner.clone().timer_loop() => result?,
+            result = self.clone().trigger_loop() => result?,
             () = shutdown => tracing::info!("runtime shutting down"),
         }
         inner.store.flush()?;

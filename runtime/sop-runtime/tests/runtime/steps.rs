@@ -207,3 +207,29 @@ async fn a_new_version_leaves_waiting_runs_on_theirs() {
     assert_eq!(h.rt.deployment("flow").unwrap().version, 2);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn cron_fires_enrol_the_audience_once_per_fire() {
+    let mut h = Harness::new();
+    h.deploy(vec![inline(
+        "id: morning\nversion: 1\naudience: {tags_any: [vip]}\ntriggers: [{cron: '0 11 * * *'}]\nentry: {repeat: always}\nsteps:\n  - id: hi\n    action: wecom.notify_staff\n    params: {touser: s, text: \"{{ contact.id }}\"}\n",
+    )]);
+    for (id, vip) in [("v1", true), ("p1", false)] {
+        let mut contact = sop_store::Contact::new(ContactKey::new(TENANT, id), t0());
+        if vip {
+            contact.tags.insert("vip".into());
+        }
+        h.put_contact(contact);
+    }
+    h.serve().await;
+    // t0 is 10:00 Shanghai: fires at 11:00 today and tomorrow.
+    h.run_for(TimeDelta::hours(26)).await;
+    let texts: Vec<_> = h
+        .plugins
+        .calls_of("wecom.notify_staff")
+        .into_iter()
+        .map(|c| c.input["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("v1"), json!("v1")]);
+    h.shutdown().await;
+}

@@ -146,6 +146,7 @@ async fn entry_rules_filter_once_and_one_active_run() {
         playbook: "nudge".into(),
         subject: Subject::Contact(ContactKey::new(TENANT, "wm_dan")),
         cause: StartCause::Manual { by: "ops".into() },
+        dedupe: None,
     };
     h.rt.enroll(vec![request.clone(), request.clone()], &mut receipt)
         .await
@@ -179,6 +180,7 @@ async fn reactivate(h: &Harness, id: &str) -> sop_store::RunId {
         cause: StartCause::Inactivity {
             last_interaction: Some(t0()),
         },
+        dedupe: None,
     };
     h.rt.enroll(vec![request], &mut receipt).await.unwrap();
     h.settle().await;
@@ -192,9 +194,24 @@ async fn reactivation_30_days_silent_then_two_touches_then_dormant() {
     h.deploy(vec![bundled("reactivation.yaml")]);
     h.put_contact(dormant_candidate("wm_eve"));
     h.serve().await;
-    // Thirty silent days pass on the virtual clock, then the inactivity scan enrols.
+    // Thirty silent days pass on the virtual clock; the daily 11:00 check (03:00 UTC) finds
+    // the contact on day 30 and enrols it through the entry rules.
     h.run_for(TimeDelta::days(30)).await;
-    let run = reactivate(&h, "wm_eve").await;
+    assert!(
+        h.plugins.called().is_empty(),
+        "not yet 30 days at 03:00 UTC"
+    );
+    h.run_for(TimeDelta::hours(2)).await;
+    let subject = Subject::Contact(ContactKey::new(TENANT, "wm_eve"));
+    let runs = h.store.runs_of_subject(&subject).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = runs[0].id;
+    assert_eq!(
+        h.state(run).cause,
+        Some(StartCause::Inactivity {
+            last_interaction: Some(t0())
+        })
+    );
     let touch = h.plugins.calls_of("wecom.mass_send_contacts");
     assert_eq!(touch.len(), 1);
     assert!(touch[0].input["text"].as_str().unwrap().contains("Li Lei"));
@@ -207,6 +224,8 @@ async fn reactivation_30_days_silent_then_two_touches_then_dormant() {
     h.run_for(TimeDelta::days(7)).await;
     assert_eq!(h.state(run).status, RunStatus::Completed);
     assert!(h.tags("wm_eve").contains(&"dormant".to_string()));
+    // Later daily checks still find the contact silent, but the 90-day window holds.
+    assert_eq!(h.store.runs_of_subject(&subject).unwrap().len(), 1);
     // Each touch was checked once for its asynchronous outcome.
     assert_eq!(h.plugins.checks.lock().unwrap().len(), 2);
     assert!(
