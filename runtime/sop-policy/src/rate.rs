@@ -1,0 +1,420 @@
+//! Per-account rate limiting with governor on the injected clock.
+//!
+//! Each (plugin, account) is a *lane* with its own queue and its own governor limiters (one
+//! per limit name, keyed by recipient for recipient-scoped limits), so one account's backlog
+//! never delays another account. Inside a lane only the head of the queue — the earliest
+//! ticket of the highest priority — takes slots, so time-critical sends overtake bulk ones.
+//! A waiting head sleeps on the injected [`Clock`] until governor's earliest conforming time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use governor::clock::Clock as GovernorClock;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::HashMapStateStore;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use serde::Serialize;
+use sop_clock::{Clock, TimeDelta, Timestamp};
+use tokio::sync::Notify;
+
+use crate::config::RateConfig;
+use crate::limits::{LimitScope, RateLimit};
+
+/// Who goes first on one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Expires within seconds (a welcome code, a reply inside the platform's window).
+    TimeCritical,
+    /// Service replies and single sends.
+    Normal,
+    /// Broadcasts.
+    Bulk,
+}
+
+impl Priority {
+    const ALL: [Priority; 3] = [Priority::TimeCritical, Priority::Normal, Priority::Bulk];
+
+    /// The priority the runtime should use for an invocation: time-critical actions first,
+    /// then service messages and non-marketing actions, marketing last.
+    pub fn of(invocation: &sop_engine::Invocation) -> Priority {
+        use sop_dsl::catalog::ActionAudience;
+        use sop_dsl::model::Category;
+        if invocation.time_critical {
+            Priority::TimeCritical
+        } else if invocation.policy.category == Category::Marketing
+            && matches!(
+                invocation.audience,
+                ActionAudience::Contact | ActionAudience::Group
+            )
+        {
+            Priority::Bulk
+        } else {
+            Priority::Normal
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Priority::TimeCritical => "time_critical",
+            Priority::Normal => "normal",
+            Priority::Bulk => "bulk",
+        }
+    }
+}
+
+/// governor's view of the injected clock: nanoseconds since the Unix epoch.
+#[derive(Debug, Clone)]
+struct ClockAdapter(Arc<dyn Clock>);
+
+fn nanos_of(t: Timestamp) -> Nanos {
+    let n = t.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0);
+    Nanos::from(n as u64)
+}
+
+fn timestamp_of(n: Nanos) -> Timestamp {
+    let n = i64::try_from(n.as_u64()).unwrap_or(i64::MAX);
+    Timestamp::from_timestamp_nanos(n)
+}
+
+impl GovernorClock for ClockAdapter {
+    type Instant = Nanos;
+    fn now(&self) -> Nanos {
+        nanos_of(self.0.now())
+    }
+}
+
+type Direct = RateLimiter<NotKeyed, InMemoryState, ClockAdapter, NoOpMiddleware<Nanos>>;
+type Keyed = RateLimiter<String, HashMapStateStore<String>, ClockAdapter, NoOpMiddleware<Nanos>>;
+
+#[derive(Debug)]
+enum Cells {
+    Account(Direct),
+    Recipient(Keyed),
+}
+
+#[derive(Debug)]
+struct Limiter {
+    limit: RateLimit,
+    /// Time between paced calls.
+    interval: Duration,
+    burst: u32,
+    cells: Cells,
+}
+
+impl Limiter {
+    /// Paces `max` per `per_seconds` less the headroom, so that no window of `per_seconds`
+    /// ever holds more than the limit: with a burst `b`, `m - b + 1` cells per period.
+    fn new(limit: RateLimit, config: &RateConfig, clock: &Arc<dyn Clock>) -> Limiter {
+        let keep = 100u64.saturating_sub(u64::from(config.headroom_percent.min(99)));
+        let paced = ((u64::from(limit.max) * keep) / 100).max(1);
+        let burst = u64::from(config.burst.max(1)).min(paced);
+        let per_period = paced - burst + 1;
+        // Rounded up: a truncated interval would fit one call too many into a period.
+        let period_ns = u128::from(limit.per_seconds) * 1_000_000_000;
+        let interval_ns = period_ns.div_ceil(u128::from(per_period)).max(1);
+        let interval = Duration::from_nanos(u64::try_from(interval_ns).unwrap_or(u64::MAX));
+        let burst = u32::try_from(burst).unwrap_or(1);
+        let quota = Quota::with_period(interval)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        let adapter = ClockAdapter(Arc::clone(clock));
+        let cells = match limit.scope {
+            LimitScope::Account => {
+                Cells::Account(RateLimiter::new(quota, InMemoryState::default(), adapter))
+            }
+            LimitScope::Recipient => Cells::Recipient(RateLimiter::new(
+                quota,
+                HashMapStateStore::default(),
+                adapter,
+            )),
+        };
+        Limiter {
+            limit,
+            interval,
+            burst,
+            cells,
+        }
+    }
+
+    /// Takes a cell, or says when one may be free. Recipient limits without a recipient
+    /// are not applicable.
+    fn take(&self, recipient: Option<&str>) -> Result<(), Timestamp> {
+        let result = match (&self.cells, recipient) {
+            (Cells::Account(l), _) => l.check(),
+            (Cells::Recipient(l), Some(r)) => l.check_key(&r.to_string()),
+            (Cells::Recipient(_), None) => return Ok(()),
+        };
+        result.map_err(|not_until| timestamp_of(not_until.earliest_possible()))
+    }
+}
+
+/// One platform account of one plugin.
+#[derive(Debug)]
+pub(crate) struct Lane {
+    plugin: String,
+    account: String,
+    limiters: BTreeMap<String, Limiter>,
+    state: Mutex<LaneState>,
+}
+
+#[derive(Debug, Default)]
+struct LaneState {
+    /// Waiting tickets by (priority, arrival); the first is the head.
+    queue: BTreeMap<(Priority, u64), Arc<Notify>>,
+    next_ticket: u64,
+    backoff_until: Option<Timestamp>,
+    /// The limit that blocked last: checked first next time, so a cell of another limit is
+    /// not spent on a call that cannot go yet.
+    blocked_by: Option<String>,
+    granted: [u64; 3],
+    waited: [Duration; 3],
+    slow_downs: u64,
+    slowed_for: Duration,
+}
+
+impl Lane {
+    pub(crate) fn new(
+        plugin: &str,
+        account: &str,
+        limits: Vec<RateLimit>,
+        config: &RateConfig,
+        clock: &Arc<dyn Clock>,
+    ) -> Lane {
+        let limiters = limits
+            .into_iter()
+            .map(|l| (l.name.clone(), Limiter::new(l, config, clock)))
+            .collect();
+        Lane {
+            plugin: plugin.into(),
+            account: account.into(),
+            limiters,
+            state: Mutex::new(LaneState::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, LaneState> {
+        // Every critical section leaves the state consistent; a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for a slot under every limit in `names`; returns how long it waited.
+    pub(crate) async fn acquire(
+        &self,
+        clock: &dyn Clock,
+        names: &[String],
+        recipient: Option<&str>,
+        priority: Priority,
+    ) -> Duration {
+        let started = clock.now();
+        let notify = Arc::new(Notify::new());
+        let ticket = {
+            let mut st = self.state();
+            let id = (priority, st.next_ticket);
+            st.next_ticket += 1;
+            st.queue.insert(id, Arc::clone(&notify));
+            Ticket { lane: self, id }
+        };
+        loop {
+            let wait = {
+                let mut st = self.state();
+                if st.queue.keys().next() != Some(&ticket.id) {
+                    None
+                } else {
+                    let now = clock.now();
+                    match st.backoff_until.filter(|b| *b > now) {
+                        Some(until) => Some(until),
+                        None => match self.take(&mut st, names, recipient) {
+                            Ok(()) => break,
+                            Err(until) => Some(until),
+                        },
+                    }
+                }
+            };
+            match wait {
+                // Not the head: the head wakes us when it leaves.
+                None => notify.notified().await,
+                // The head sleeps until a slot; a new head is woken by the leaver, not us.
+                Some(until) => {
+                    tokio::select! {
+                        () = clock.sleep_until(until) => {}
+                        () = notify.notified() => {}
+                    }
+                }
+            }
+        }
+        let waited = (clock.now() - started).to_std().unwrap_or_default();
+        {
+            let mut st = self.state();
+            st.granted[priority.index()] += 1;
+            st.waited[priority.index()] += waited;
+        }
+        drop(ticket);
+        let labels = [
+            ("plugin", self.plugin.clone()),
+            ("account", self.account.clone()),
+            ("priority", priority.label().to_string()),
+        ];
+        metrics::counter!("sop_policy_rate_granted_total", &labels).increment(1);
+        metrics::histogram!("sop_policy_rate_wait_seconds", &labels).record(waited.as_secs_f64());
+        if !waited.is_zero() {
+            tracing::debug!(plugin = %self.plugin, account = %self.account,
+                priority = priority.label(), waited_ms = waited.as_millis() as u64, "rate-waited");
+        }
+        waited
+    }
+
+    /// Checks every named limit, the one that blocked last first.
+    fn take(
+        &self,
+        st: &mut LaneState,
+        names: &[String],
+        recipient: Option<&str>,
+    ) -> Result<(), Timestamp> {
+        let first = st.blocked_by.as_ref().filter(|b| names.contains(b));
+        let order = first
+            .into_iter()
+            .chain(names.iter().filter(|n| Some(*n) != first));
+        for name in order {
+            let Some(limiter) = self.limiters.get(name) else {
+                continue;
+            };
+            if let Err(until) = limiter.take(recipient) {
+                st.blocked_by = Some(name.clone());
+                return Err(until);
+            }
+        }
+        st.blocked_by = None;
+        Ok(())
+    }
+
+    /// Backs the lane off until `now + retry_after` (never shortens a running back-off).
+    pub(crate) fn slow_down(&self, now: Timestamp, retry_after: Duration) {
+        let until = now + TimeDelta::from_std(retry_after).unwrap_or(TimeDelta::MAX);
+        let mut st = self.state();
+        st.backoff_until = Some(st.backoff_until.map_or(until, |b| b.max(until)));
+        st.slow_downs += 1;
+        st.slowed_for += retry_after;
+    }
+
+    pub(crate) fn snapshot(&self, now: Timestamp) -> AccountSnapshot {
+        let st = self.state();
+        let mut queued = BTreeMap::new();
+        for (p, _) in st.queue.keys() {
+            *queued.entry(*p).or_insert(0usize) += 1;
+        }
+        let by_priority = Priority::ALL
+            .iter()
+            .map(|p| PrioritySnapshot {
+                priority: *p,
+                queued: queued.get(p).copied().unwrap_or(0),
+                granted: st.granted[p.index()],
+                waited_ms: st.waited[p.index()].as_millis() as u64,
+            })
+            .collect();
+        AccountSnapshot {
+            plugin: self.plugin.clone(),
+            account: self.account.clone(),
+            queued: st.queue.len(),
+            priorities: by_priority,
+            backoff_until: st.backoff_until.filter(|b| *b > now),
+            slow_downs: st.slow_downs,
+            slowed_ms: st.slowed_for.as_millis() as u64,
+            limits: self
+                .limiters
+                .values()
+                .map(|l| LimitSnapshot {
+                    limit: l.limit.clone(),
+                    interval_ms: l.interval.as_secs_f64() * 1000.0,
+                    burst: l.burst,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A place in a lane's queue; leaving (granted or cancelled) wakes the next head.
+struct Ticket<'a> {
+    lane: &'a Lane,
+    id: (Priority, u64),
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        let mut st = self.lane.state();
+        st.queue.remove(&self.id);
+        if let Some(next) = st.queue.values().next() {
+            next.notify_one();
+        }
+    }
+}
+
+/// One account's limiter state and counters, for the admin API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountSnapshot {
+    pub plugin: String,
+    pub account: String,
+    /// Sends waiting for a slot now.
+    pub queued: usize,
+    pub priorities: Vec<PrioritySnapshot>,
+    /// A platform "slow down" in force until then.
+    pub backoff_until: Option<Timestamp>,
+    /// Platform "slow down" answers received.
+    pub slow_downs: u64,
+    /// Their retry-after, summed.
+    pub slowed_ms: u64,
+    pub limits: Vec<LimitSnapshot>,
+}
+
+/// Counters of one priority on one account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrioritySnapshot {
+    pub priority: Priority,
+    pub queued: usize,
+    pub granted: u64,
+    /// Time spent waiting for slots, summed over granted sends.
+    pub waited_ms: u64,
+}
+
+/// One enforced limit and its pacing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitSnapshot {
+    pub limit: RateLimit,
+    /// Time between paced calls.
+    pub interval_ms: f64,
+    pub burst: u32,
+}
+
+/// Lanes by (plugin, account), created on first use.
+#[derive(Debug, Default)]
+pub(crate) struct Lanes {
+    lanes: Mutex<HashMap<(String, String), Arc<Lane>>>,
+}
+
+impl Lanes {
+    pub(crate) fn get_or_insert(
+        &self,
+        plugin: &str,
+        account: &str,
+        make: impl FnOnce() -> Lane,
+    ) -> Arc<Lane> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (plugin.to_string(), account.to_string());
+        Arc::clone(lanes.entry(key).or_insert_with(|| Arc::new(make())))
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<Lane>> {
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = lanes.values().cloned().collect();
+        all.sort_by(|a, b| (&a.plugin, &a.account).cmp(&(&b.plugin, &b.account)));
+        all
+    }
+}

@@ -1,0 +1,292 @@
+//! Rate limits: pacing, priorities, isolation between accounts, slow-down.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sop_clock::{Clock, TimeDelta};
+
+use super::*;
+use crate::{Priority, RateConfig};
+
+const START: &str = "2026-03-02T02:00:00Z";
+
+fn slow_gate() -> (Arc<Gate>, VirtualClock) {
+    gate_with(PolicyConfig::default(), &slow_catalog(), START)
+}
+
+/// Spawns an acquire that logs `label` with the virtual time it was granted.
+fn spawn_acquire(
+    gate: &Arc<Gate>,
+    clock: &VirtualClock,
+    log: &Arc<Mutex<Vec<(String, Timestamp)>>>,
+    account: &str,
+    priority: Priority,
+    label: &str,
+) -> tokio::task::JoinHandle<Duration> {
+    let (gate, clock, log) = (Arc::clone(gate), clock.clone(), Arc::clone(log));
+    let (account, label) = (account.to_string(), label.to_string());
+    tokio::spawn(async move {
+        let waited = gate.acquire("p", &account, "send", priority).await;
+        log.lock().unwrap().push((label, clock.now()));
+        waited
+    })
+}
+
+fn labels(log: &Mutex<Vec<(String, Timestamp)>>) -> Vec<String> {
+    log.lock().unwrap().iter().map(|(l, _)| l.clone()).collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn time_critical_goes_before_normal_before_bulk() {
+    let (gate, clock) = slow_gate();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..3 {
+        spawn_acquire(
+            &gate,
+            &clock,
+            &log,
+            "acme",
+            Priority::Bulk,
+            &format!("bulk{i}"),
+        );
+        clock.settle().await;
+    }
+    // bulk0 took the first slot; bulk1 and bulk2 wait for 10 s slots.
+    assert_eq!(labels(&log), ["bulk0"]);
+    spawn_acquire(&gate, &clock, &log, "acme", Priority::Normal, "normal");
+    spawn_acquire(
+        &gate,
+        &clock,
+        &log,
+        "acme",
+        Priority::TimeCritical,
+        "welcome",
+    );
+    clock.settle().await;
+    assert_eq!(gate.snapshot().accounts[0].queued, 4);
+    clock.run_for(TimeDelta::seconds(60)).await;
+    assert_eq!(
+        labels(&log),
+        ["bulk0", "welcome", "normal", "bulk1", "bulk2"]
+    );
+    let times: Vec<i64> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, at)| (*at - t(START)).num_seconds())
+        .collect();
+    assert_eq!(times, [0, 10, 20, 30, 40]);
+    let snap = &gate.snapshot().accounts[0];
+    assert_eq!(snap.queued, 0);
+    let granted: Vec<u64> = snap.priorities.iter().map(|p| p.granted).collect();
+    assert_eq!(granted, [1, 1, 3]);
+    assert_eq!(snap.priorities[0].waited_ms, 10_000);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_busy_account_never_delays_another_accounts_welcome() {
+    let (gate, clock) = slow_gate();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..50 {
+        spawn_acquire(
+            &gate,
+            &clock,
+            &log,
+            "busy",
+            Priority::Bulk,
+            &format!("b{i}"),
+        );
+    }
+    clock.settle().await;
+    let welcome = spawn_acquire(
+        &gate,
+        &clock,
+        &log,
+        "quiet",
+        Priority::TimeCritical,
+        "welcome",
+    );
+    clock.settle().await;
+    assert!(welcome.is_finished());
+    assert_eq!(welcome.await.unwrap(), Duration::ZERO);
+    assert_eq!(clock.now(), t(START));
+    // A time-critical send on the busy account itself waits one slot at most.
+    let own = spawn_acquire(&gate, &clock, &log, "busy", Priority::TimeCritical, "own");
+    clock.run_for(TimeDelta::seconds(10)).await;
+    assert_eq!(own.await.unwrap(), Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn slow_down_backs_the_account_off_and_is_counted() {
+    let (gate, clock) = slow_gate();
+    assert_eq!(
+        gate.acquire("p", "acme", "send", Priority::Normal).await,
+        Duration::ZERO
+    );
+    clock.advance(TimeDelta::seconds(10));
+    gate.slow_down("p", "acme", Duration::from_secs(30));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let waiting = spawn_acquire(&gate, &clock, &log, "acme", Priority::TimeCritical, "after");
+    let other = spawn_acquire(&gate, &clock, &log, "other", Priority::Bulk, "other");
+    clock.settle().await;
+    assert!(other.is_finished(), "another account is not slowed down");
+    let snap = gate.snapshot();
+    let acme = snap.accounts.iter().find(|a| a.account == "acme").unwrap();
+    assert_eq!((acme.slow_downs, acme.slowed_ms), (1, 30_000));
+    assert_eq!(acme.backoff_until, Some(t(START) + TimeDelta::seconds(40)));
+    clock.run_for(TimeDelta::seconds(29)).await;
+    assert!(!waiting.is_finished());
+    clock.run_for(TimeDelta::seconds(1)).await;
+    assert_eq!(waiting.await.unwrap(), Duration::from_secs(30));
+    // A shorter second slow-down never shortens the first.
+    gate.slow_down("p", "acme", Duration::from_secs(60));
+    gate.slow_down("p", "acme", Duration::from_secs(1));
+    let acme = gate
+        .snapshot()
+        .accounts
+        .into_iter()
+        .find(|a| a.account == "acme")
+        .unwrap();
+    assert_eq!(
+        acme.backoff_until,
+        Some(clock.now() + TimeDelta::seconds(60))
+    );
+    assert_eq!(acme.slow_downs, 3);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn recipient_limits_pace_each_recipient_separately() {
+    let (gate, clock) = slow_gate();
+    let notify = |who: &'static str| {
+        let (gate, clock) = (Arc::clone(&gate), clock.clone());
+        tokio::spawn(async move {
+            gate.acquire_for("p", "acme", "notify", Some(who), Priority::Normal)
+                .await;
+            clock.now()
+        })
+    };
+    let a1 = notify("alice");
+    clock.settle().await;
+    let b1 = notify("bob");
+    clock.settle().await;
+    let a2 = notify("alice");
+    clock.run_for(TimeDelta::seconds(120)).await;
+    let s = |h: Timestamp| (h - t(START)).num_seconds();
+    assert_eq!(s(a1.await.unwrap()), 0);
+    assert_eq!(s(b1.await.unwrap()), 10); // the account limit, not bob's
+    assert_eq!(s(a2.await.unwrap()), 60); // alice's own limit
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_waiter_does_not_block_the_queue() {
+    let (gate, clock) = slow_gate();
+    gate.acquire("p", "acme", "send", Priority::Normal).await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let head = spawn_acquire(&gate, &clock, &log, "acme", Priority::TimeCritical, "head");
+    let next = spawn_acquire(&gate, &clock, &log, "acme", Priority::Bulk, "next");
+    clock.settle().await;
+    head.abort();
+    clock.run_for(TimeDelta::seconds(10)).await;
+    assert_eq!(labels(&log), ["next"]);
+    assert_eq!(next.await.unwrap(), Duration::from_secs(10));
+}
+
+/// The shipped WeCom manifest: 10,000 calls a minute per corp. Paced with the default 2 %
+/// headroom, a backlog never exceeds the limit in any 60 s window and uses ≥ 95 % of it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_backlog_uses_the_limit_without_exceeding_it() {
+    let mut catalog = shipped_catalog();
+    let wecom = catalog.plugins.get_mut("wecom").unwrap();
+    // 100 a minute, as the emulator's accounts are configured, to keep the test small.
+    wecom.rate_limits[0]["max"] = 100.into();
+    let (gate, clock) = gate_with(PolicyConfig::default(), &catalog, START);
+    let grants = Arc::new(Mutex::new(Vec::new()));
+    let n = 400;
+    for _ in 0..n {
+        let (gate, clock, grants) = (Arc::clone(&gate), clock.clone(), Arc::clone(&grants));
+        tokio::spawn(async move {
+            gate.acquire("wecom", "acme", "mass_send_contacts", Priority::Bulk)
+                .await;
+            grants.lock().unwrap().push(clock.now());
+        });
+    }
+    clock.run_for(TimeDelta::minutes(10)).await;
+    let mut grants = grants.lock().unwrap().clone();
+    grants.sort();
+    assert_eq!(grants.len(), n);
+    // Any 60 s window (fixed or sliding) holds at most 100 grants.
+    for (i, at) in grants.iter().enumerate() {
+        let in_window = grants[i..]
+            .iter()
+            .take_while(|g| **g < *at + TimeDelta::seconds(60))
+            .count();
+        assert!(
+            in_window <= 100,
+            "{in_window} grants in the minute from {at}"
+        );
+    }
+    let span = (grants[n - 1] - grants[0]).num_milliseconds() as f64 / 60_000.0;
+    let per_minute = (n - 1) as f64 / span;
+    assert!(per_minute >= 95.0, "{per_minute:.1}/min used of 100/min");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_is_allowed_without_exceeding_the_window() {
+    let mut catalog = slow_catalog();
+    let p = catalog.plugins.get_mut("p").unwrap();
+    p.rate_limits[0]["max"] = 10.into();
+    let config = PolicyConfig {
+        rate: RateConfig {
+            headroom_percent: 0,
+            burst: 5,
+        },
+        ..PolicyConfig::default()
+    };
+    let (gate, clock) = gate_with(config, &catalog, START);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..20 {
+        spawn_acquire(
+            &gate,
+            &clock,
+            &log,
+            "acme",
+            Priority::Normal,
+            &i.to_string(),
+        );
+    }
+    clock.run_for(TimeDelta::seconds(60)).await;
+    let grants: Vec<Timestamp> = log.lock().unwrap().iter().map(|(_, at)| *at).collect();
+    assert_eq!(grants.len(), 20);
+    // Five at once, then one every 10 s / 6 (10 - 5 + 1 cells a period).
+    assert!(grants[..5].iter().all(|g| *g == t(START)));
+    assert_eq!(grants[5] - t(START), TimeDelta::nanoseconds(1_666_666_667));
+    for (i, at) in grants.iter().enumerate() {
+        let n = grants[i..]
+            .iter()
+            .take_while(|g| **g < *at + TimeDelta::seconds(10))
+            .count();
+        assert!(n <= 10, "{n} grants in the 10 s from {at}");
+    }
+    let snap = gate.snapshot();
+    let limit = snap.accounts[0]
+        .limits
+        .iter()
+        .find(|l| l.limit.name == "slow")
+        .unwrap();
+    assert_eq!(limit.burst, 5);
+    assert!(
+        (limit.interval_ms - 10_000.0 / 6.0).abs() < 0.01,
+        "{}",
+        limit.interval_ms
+    );
+}
+
+#[test]
+fn priority_of_an_invocation() {
+    let mut inv = marketing("r");
+    assert_eq!(Priority::of(&inv), Priority::Bulk);
+    inv.policy.category = sop_dsl::model::Category::Service;
+    assert_eq!(Priority::of(&inv), Priority::Normal);
+    inv.time_critical = true;
+    assert_eq!(Priority::of(&inv), Priority::TimeCritical);
+}
