@@ -370,7 +370,10 @@ pub(crate) mod tests {
                 ..over(None, Some("x"), 1, 60)
             },
         ] {
-            assert!(Limits::new(&catalog(), std::slice::from_ref(&o)).is_err(), "{o:?}");
+            assert!(
+                Limits::new(&catalog(), std::slice::from_ref(&o)).is_err(),
+                "{o:?}"
+            );
         }
         let mut catalog = catalog();
         let wecom = catalog.plugins.get_mut("wecom").unwrap();
