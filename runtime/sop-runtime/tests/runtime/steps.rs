@@ -233,3 +233,40 @@ async fn cron_fires_enrol_the_audience_once_per_fire() {
     assert_eq!(texts, [json!("v1"), json!("v1")]);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn migrating_a_waiting_run_maps_its_step_and_reports_a_removed_one() {
+    let mut h = Harness::new();
+    let v1 = "id: mig\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: pause\n    wait: 1h\n  - id: old_tag\n    add_tags: v1\n";
+    let v2 = "id: mig\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: hold\n    wait: 1h\n  - id: new_tag\n    add_tags: v2\n";
+    h.deploy(vec![inline(v1)]);
+    h.serve().await;
+    let start = |id: &str| ManualAudience::Contacts(vec![id.into()]);
+    let a =
+        h.rt.start_manual("mig", start("a"), "ops")
+            .await
+            .unwrap()
+            .enrolled[0];
+    let b =
+        h.rt.start_manual("mig", start("b"), "ops")
+            .await
+            .unwrap()
+            .enrolled[0];
+    h.deploy(vec![inline(v2)]);
+    // Without a mapping the waiting step does not exist in v2: reported, run untouched.
+    let refused = h.rt.migrate_run(a, 2, &Default::default()).await;
+    assert!(
+        matches!(&refused, Err(RuntimeError::BadRequest(m)) if m.contains("`pause`")),
+        "{refused:?}"
+    );
+    assert_eq!(h.run(a).version, 1);
+    let mapping = [("pause".to_string(), "hold".to_string())].into();
+    let report = h.rt.migrate_run(a, 2, &mapping).await.unwrap();
+    assert_eq!(report.step, ("pause".into(), "hold".into()));
+    assert_eq!(report.removed_steps, ["old_tag"]);
+    h.run_for(TimeDelta::hours(1)).await;
+    assert_eq!(h.tags("a"), ["v2"], "migrated run continues on v2");
+    assert_eq!(h.tags("b"), ["v1"], "the other stays on v1");
+    assert_eq!((h.run(a).version, h.run(b).version), (2, 1));
+    h.shutdown().await;
+}
