@@ -187,9 +187,16 @@ impl Gate {
             .unwrap_or_else(|e| e.into_inner())
             .entry(outcome.label())
             .or_default() += 1;
-        tracing::info!(plugin = %inv.plugin, action = %inv.action, account = %inv.account,
-            step = %inv.step.as_str(), key = %inv.key, outcome = outcome.label(),
-            decision = %admission.describe(), "policy gate");
+        // Passes are the bulk of a broadcast: debug; anything held back is worth an info line.
+        if matches!(outcome, Outcome::Passed) {
+            tracing::debug!(plugin = %inv.plugin, action = %inv.action, account = %inv.account,
+                step = %inv.step.as_str(), key = %inv.key, outcome = outcome.label(),
+                decision = %admission.describe(), "policy gate");
+        } else {
+            tracing::info!(plugin = %inv.plugin, action = %inv.action, account = %inv.account,
+                step = %inv.step.as_str(), key = %inv.key, outcome = outcome.label(),
+                decision = %admission.describe(), "policy gate");
+        }
         Ok(admission)
     }
 

@@ -252,10 +252,19 @@ impl Lane {
             }
         }
         let waited = (clock.now() - started).to_std().unwrap_or_default();
-        {
+        let total = {
             let mut st = self.state();
             st.granted[priority.index()] += 1;
             st.waited[priority.index()] += waited;
+            st.granted.iter().sum::<u64>()
+        };
+        // Recipient limiters keep a cell per recipient; drop the ones back at full capacity.
+        if total % 4096 == 0 {
+            for limiter in self.limiters.values() {
+                if let Cells::Recipient(l) = &limiter.cells {
+                    l.retain_recent();
+                }
+            }
         }
         drop(ticket);
         let labels = [

@@ -6,7 +6,7 @@ use sop_dsl::model::{CapAction, Category, QuietHours};
 use sop_store::{FriendStatus, Group, GroupKey, MemoryStore, Op, OptOut, Store, TouchKey};
 
 use super::*;
-use crate::{CapRule, CapWindow, PolicyError, TenantPolicy, group_touch_key};
+use crate::{CapRule, CapWindow, ConsentChange, PolicyError, TenantPolicy, group_touch_key};
 
 /// 10:00 in Shanghai on Monday 2026-03-02.
 const MORNING: &str = "2026-03-02T02:00:00Z";
@@ -90,6 +90,45 @@ fn opt_out_suppresses_marketing_until_opt_in() {
         &back,
         t(MORNING)
     )));
+}
+
+#[test]
+fn an_opt_out_during_a_broadcast_stops_the_rest_of_it() {
+    let config = PolicyConfig {
+        caps: vec![],
+        ..PolicyConfig::default()
+    };
+    let (gate, _) = gate_with(config, &shipped_catalog(), MORNING);
+    let store = MemoryStore::new();
+    let mut contacts: Vec<Contact> = (0..4).map(|i| contact(&format!("c{i}"), None)).collect();
+    let broadcast = |run: &str| invocation(run, "douyin", "send_group", ActionAudience::Contact);
+    // The first wave goes to everybody.
+    for c in &contacts {
+        assert!(is_pass(&send(
+            &gate,
+            &store,
+            &broadcast("wave1"),
+            c,
+            t(MORNING)
+        )));
+    }
+    // c2 answers "TD": the runtime records the opt-out on the contact at once.
+    let Some(ConsentChange::OptOut { keyword }) = gate.consent_keyword("td") else {
+        panic!("TD is an opt-out keyword")
+    };
+    contacts[2] = opted_out(contacts[2].clone());
+    assert_eq!(keyword, "TD");
+    // The second wave, still in progress, skips c2 only, across playbooks.
+    for (i, c) in contacts.iter().enumerate() {
+        let a = send(
+            &gate,
+            &store,
+            &broadcast("wave2"),
+            c,
+            t(MORNING) + TimeDelta::minutes(5),
+        );
+        assert_eq!(is_pass(&a), i != 2, "{a:?}");
+    }
 }
 
 #[test]
