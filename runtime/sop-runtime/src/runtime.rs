@@ -83,8 +83,11 @@ pub(crate) struct Inner {
     shards: Vec<tokio::sync::Mutex<()>>,
     /// Wakes the timer loop when a timer earlier than the one it sleeps on is armed.
     pub wake: Notify,
-    /// When the timer loop will next look (ms; `i64::MIN` while it scans).
+    /// When the timer loop will next look (ms; `i64::MAX` while it scans, so that every
+    /// armed timer wakes it).
     pub next_due_ms: AtomicI64,
+    /// Set while `serve` runs: one scheduler per runtime.
+    serving: std::sync::atomic::AtomicBool,
     /// Wakes the trigger loop after a deploy, pause or resume.
     pub triggers_changed: Notify,
     /// Runtime timers (deferrals, outcome checks) being handled, so the loop skips them.
@@ -128,7 +131,8 @@ impl Runtime {
                 shards,
                 wake: Notify::new(),
                 triggers_changed: Notify::new(),
-                next_due_ms: AtomicI64::new(i64::MIN),
+                next_due_ms: AtomicI64::new(i64::MAX),
+                serving: std::sync::atomic::AtomicBool::new(false),
                 inflight: Mutex::new(HashSet::new()),
             }),
         })
@@ -374,6 +378,7 @@ impl Runtime {
     pub fn pause(&self, playbook: &str) -> Result<(), RuntimeError> {
         self.known(playbook)?;
         self.inner.registry.set_paused(playbook, true);
+        self.inner.triggers_changed.notify_one();
         Ok(())
     }
 
@@ -381,6 +386,7 @@ impl Runtime {
     pub fn resume(&self, playbook: &str) -> Result<(), RuntimeError> {
         self.known(playbook)?;
         self.inner.registry.set_paused(playbook, false);
+        self.inner.triggers_changed.notify_one();
         Ok(())
     }
 
@@ -414,8 +420,25 @@ impl Runtime {
         self.inner.registry.deployment(playbook)
     }
 
-    /// Recovery, then the timer loop, until `shutdown` resolves; then flushes the store.
+    /// Recovery, then the timer and trigger loops, until `shutdown` resolves; then flushes
+    /// the store. In-flight plugin calls are left to finish or, if the process ends, to be
+    /// reconciled at the next start.
     pub async fn serve(
+        &self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), RuntimeError> {
+        let inner = self.inner.clone();
+        if inner.serving.swap(true, Ordering::AcqRel) {
+            return Err(RuntimeError::BadRequest(
+                "the runtime is already serving".into(),
+            ));
+        }
+        // Cleared also when the caller drops the `serve` future.
+        let _serving = Serving(&inner.serving);
+        self.serve_until(shutdown).await
+    }
+
+    async fn serve_until(
         &self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), RuntimeError> {
@@ -669,6 +692,15 @@ impl Inner {
         )?;
         metrics::counter!("sop_runtime_enrollments_total", "playbook" => label, "outcome" => "enrolled").increment(1);
         Ok(Ok(id))
+    }
+}
+
+/// Clears the serving flag when `serve` ends or is dropped.
+struct Serving<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

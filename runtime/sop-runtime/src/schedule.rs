@@ -27,7 +27,16 @@ impl Runtime {
             let fires =
                 sop_triggers::due_cron_fires(&*inner.store, &deployed, now, &inner.config.cron)?;
             for fire in fires {
-                self.fire(&fire, &deployments).await?;
+                match self.fire(&fire, &deployments).await {
+                    Ok(()) => {}
+                    Err(RuntimeError::Store(e)) => return Err(RuntimeError::Store(e)),
+                    Err(error) => {
+                        // A playbook problem the checker missed: skip this fire, keep the
+                        // others going.
+                        tracing::error!(playbook = %fire.playbook, %error, "fire skipped");
+                        inner.store.commit(Batch::new().op(fire.commit.clone()))?;
+                    }
+                }
             }
             let next = sop_triggers::next_cron_fire(&deployed, &*inner.store)?;
             match next {

@@ -25,7 +25,7 @@ impl Inner {
         loop {
             // While scanning, every armed timer wakes us (it may be earlier than what the
             // scan will find).
-            self.next_due_ms.store(i64::MIN, Ordering::Release);
+            self.next_due_ms.store(i64::MAX, Ordering::Release);
             let now = self.clock.now();
             let mut cursor: Option<Timer> = None;
             loop {
@@ -127,6 +127,11 @@ impl Inner {
         let pre = move |_: &Inner, _: &Loaded| Ok(vec![Op::CancelTimer(ack.clone())]);
         match self.feed(key.run, &input, &pre).await {
             Ok(_) => Ok(()),
+            Err(RuntimeError::Store(sop_store::StoreError::Conflict(reason))) => {
+                // The timer stays; the next pass of the loop fires it again.
+                tracing::warn!(run = %key.run, timer = %key.name, %reason, "timer conflicted");
+                Ok(())
+            }
             Err(RuntimeError::Store(e)) => Err(RuntimeError::Store(e)),
             Err(error) => {
                 // A run that cannot be loaded (its playbook version vanished, corrupt state)
