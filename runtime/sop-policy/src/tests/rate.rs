@@ -210,6 +210,9 @@ async fn a_backlog_uses_the_limit_without_exceeding_it() {
             grants.lock().unwrap().push(clock.now());
         });
     }
+    while gate.snapshot().accounts[0].queued < n - 1 {
+        tokio::task::yield_now().await;
+    }
     clock.run_for(TimeDelta::minutes(10)).await;
     let mut grants = grants.lock().unwrap().clone();
     grants.sort();
@@ -289,4 +292,97 @@ fn priority_of_an_invocation() {
     assert_eq!(Priority::of(&inv), Priority::Normal);
     inv.time_critical = true;
     assert_eq!(Priority::of(&inv), Priority::TimeCritical);
+}
+
+/// The scenario scaled down: many accounts saturated by a broadcast, with welcomes
+/// arriving throughout. Per account, no 60 s window exceeds the limit, the backlog uses
+/// ≥ 95 % of it, and every welcome waits at most one paced slot.
+#[tokio::test(flavor = "current_thread")]
+async fn welcomes_stay_fast_while_a_broadcast_saturates_every_account() {
+    let mut catalog = shipped_catalog();
+    catalog.plugins.get_mut("wecom").unwrap().rate_limits[0]["max"] = 100.into();
+    let (gate, clock) = gate_with(PolicyConfig::default(), &catalog, START);
+    let accounts: Vec<String> = (0..10).map(|i| format!("corp{i}")).collect();
+    let bulk = Arc::new(Mutex::new(Vec::new()));
+    for account in &accounts {
+        for _ in 0..250 {
+            let (gate, clock, bulk) = (Arc::clone(&gate), clock.clone(), Arc::clone(&bulk));
+            let account = account.clone();
+            tokio::spawn(async move {
+                gate.acquire("wecom", &account, "mass_send_contacts", Priority::Bulk)
+                    .await;
+                bulk.lock().unwrap().push((account, clock.now()));
+            });
+        }
+    }
+    // Let every sender reach its queue before time moves (the virtual clock does not wait
+    // for tasks that have not run yet).
+    while gate
+        .snapshot()
+        .accounts
+        .iter()
+        .map(|a| a.queued)
+        .sum::<usize>()
+        < 2490
+    {
+        tokio::task::yield_now().await;
+    }
+    let welcomes = Arc::new(Mutex::new(Vec::new()));
+    let ticker = {
+        let (gate, clock, welcomes) = (Arc::clone(&gate), clock.clone(), Arc::clone(&welcomes));
+        let accounts = accounts.clone();
+        tokio::spawn(async move {
+            // A new contact on some account every 7 s, for two minutes.
+            for i in 0..17 {
+                clock
+                    .sleep_until(t(START) + TimeDelta::seconds(7 * (i + 1)))
+                    .await;
+                let (gate, welcomes) = (Arc::clone(&gate), Arc::clone(&welcomes));
+                let (clock, account) =
+                    (clock.clone(), accounts[i as usize % accounts.len()].clone());
+                tokio::spawn(async move {
+                    let waited = gate
+                        .acquire("wecom", &account, "send_welcome", Priority::TimeCritical)
+                        .await;
+                    welcomes
+                        .lock()
+                        .unwrap()
+                        .push((account, clock.now(), waited));
+                });
+            }
+        })
+    };
+    clock.run_for(TimeDelta::minutes(5)).await;
+    ticker.await.unwrap();
+    let welcomes = welcomes.lock().unwrap().clone();
+    assert_eq!(welcomes.len(), 17);
+    let slot = Duration::from_secs(60) / 98;
+    let worst = welcomes.iter().map(|w| w.2).max().unwrap();
+    assert!(
+        worst <= slot + Duration::from_millis(1),
+        "a welcome waited {worst:?}"
+    );
+    let bulk = bulk.lock().unwrap().clone();
+    assert_eq!(bulk.len(), 2500);
+    for account in &accounts {
+        // Welcomes and broadcast share the platform limit.
+        let mut at: Vec<Timestamp> = bulk
+            .iter()
+            .map(|(a, t)| (a, *t))
+            .chain(welcomes.iter().map(|(a, t, _)| (a, *t)))
+            .filter(|(a, _)| *a == account)
+            .map(|(_, t)| t)
+            .collect();
+        at.sort();
+        for (i, start) in at.iter().enumerate() {
+            let n = at[i..]
+                .iter()
+                .take_while(|g| **g < *start + TimeDelta::seconds(60))
+                .count();
+            assert!(n <= 100, "{account}: {n} sends in the minute from {start}");
+        }
+        let minutes = (at[at.len() - 1] - at[0]).num_milliseconds() as f64 / 60_000.0;
+        let rate = (at.len() - 1) as f64 / minutes;
+        assert!(rate >= 95.0, "{account}: {rate:.1}/min");
+    }
 }
