@@ -210,7 +210,7 @@ async fn a_backlog_uses_the_limit_without_exceeding_it() {
             grants.lock().unwrap().push(clock.now());
         });
     }
-    while gate.snapshot().accounts[0].queued < n - 1 {
+    while gate.snapshot().accounts.first().map_or(0, |a| a.queued) < n - 1 {
         tokio::task::yield_now().await;
     }
     clock.run_for(TimeDelta::minutes(10)).await;
