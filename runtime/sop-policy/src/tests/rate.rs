@@ -386,3 +386,23 @@ async fn welcomes_stay_fast_while_a_broadcast_saturates_every_account() {
         assert!(rate >= 95.0, "{account}: {rate:.1}/min");
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn plugins_without_limits_pass_at_once_but_honour_slow_down() {
+    let (gate, clock) = slow_gate();
+    for _ in 0..3 {
+        assert_eq!(
+            gate.acquire("shop", "s1", "credit_points", Priority::Normal)
+                .await,
+            Duration::ZERO
+        );
+    }
+    gate.slow_down("shop", "s1", Duration::from_secs(5));
+    let g = Arc::clone(&gate);
+    let h = tokio::spawn(async move {
+        g.acquire("shop", "s1", "credit_points", Priority::Normal)
+            .await
+    });
+    clock.run_for(TimeDelta::seconds(5)).await;
+    assert_eq!(h.await.unwrap(), Duration::from_secs(5));
+}
