@@ -77,12 +77,18 @@ impl Inner {
                 } else {
                     Priority::Normal
                 };
+                let recipient = match invocation.audience {
+                    sop_dsl::catalog::ActionAudience::Contact
+                    | sop_dsl::catalog::ActionAudience::Group => Some(subject_id(&first.subject)),
+                    _ => None,
+                };
                 let waited = self
                     .gate
                     .acquire(
                         &invocation.plugin,
                         &invocation.account,
                         &invocation.action,
+                        recipient,
                         priority,
                     )
                     .await;
@@ -350,6 +356,14 @@ impl Inner {
         };
         self.feed(run, &input, &pre).await?;
         Ok(())
+    }
+}
+
+/// The platform id of a run's subject (recipient-scoped rate limits).
+fn subject_id(subject: &sop_store::Subject) -> &str {
+    match subject {
+        sop_store::Subject::Contact(key) => &key.id,
+        sop_store::Subject::Group { id, .. } => id,
     }
 }
 

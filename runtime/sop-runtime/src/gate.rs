@@ -3,64 +3,28 @@
 //!
 //! The runtime depends on this trait, not on a concrete gate, so that tests can script
 //! decisions and a deployment without policies can pass everything ([`PassThrough`]).
-//! `sop_policy::Gate` implements it (see `policy_gate.rs` once that crate lands).
+//! `sop_policy::Gate` implements it; the decision types are `sop_policy`'s.
 
 use std::time::Duration;
 
-use sop_clock::Timestamp;
-use sop_store::{Contact, Group, Op, Store, StoreError};
+use sop_store::{Store, StoreError};
 
 use crate::plugins::BoxFuture;
 
-/// What the gate is asked about one invocation.
-#[derive(Debug, Clone, Copy)]
-pub struct GateRequest<'a> {
-    pub invocation: &'a sop_engine::Invocation,
-    pub tenant: &'a str,
-    pub contact: Option<&'a Contact>,
-    pub group: Option<&'a Group>,
-    pub now: Timestamp,
-}
-
-/// The gate's decision.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Admission {
-    /// Send. `touches` (`Op::RecordTouch` ...) are committed with the outbox intent.
-    Pass { touches: Vec<Op>, decision: String },
-    /// Not now (quiet hours, a cap with `on_cap: defer`): the runtime parks the invocation on
-    /// a durable timer and asks again at `until`.
-    Defer { until: Timestamp, reason: String },
-    /// Do not send; the step is skipped (opt-out, a cap with `on_cap: skip`).
-    Skip { reason: String },
-    /// Do not send; the run ends (a cap with `on_cap: end`).
-    EndRun { reason: String },
-}
-
-/// Rate-limit priority: time-critical before normal before bulk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    TimeCritical,
-    Normal,
-    Bulk,
-}
-
-/// A consent keyword found in a contact's own message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConsentChange {
-    OptOut { keyword: String },
-    OptIn { keyword: String },
-}
+pub use sop_policy::{Admission, ConsentChange, GateRequest, Priority};
 
 /// The policy gate.
 pub trait PolicyGate: Send + Sync + std::fmt::Debug {
     /// Decides whether the invocation may go out now. Reads the store, writes nothing.
     fn admit(&self, store: &dyn Store, req: &GateRequest<'_>) -> Result<Admission, StoreError>;
-    /// Waits for the account's rate-limit slot; returns how long it waited.
+    /// Waits for the account's rate-limit slot (and the recipient's, for recipient-scoped
+    /// limits); returns how long it waited.
     fn acquire<'a>(
         &'a self,
         plugin: &'a str,
         account: &'a str,
         action: &'a str,
+        recipient: Option<&'a str>,
         priority: Priority,
     ) -> BoxFuture<'a, Duration>;
     /// A platform answered "rate limited, retry after": back the account off.
@@ -101,6 +65,7 @@ impl PolicyGate for PassThrough {
         _plugin: &'a str,
         _account: &'a str,
         _action: &'a str,
+        _recipient: Option<&'a str>,
         _priority: Priority,
     ) -> BoxFuture<'a, Duration> {
         Box::pin(async { Duration::ZERO })
@@ -116,5 +81,30 @@ impl PolicyGate for PassThrough {
             }),
             _ => None,
         }
+    }
+}
+
+impl PolicyGate for sop_policy::Gate {
+    fn admit(&self, store: &dyn Store, req: &GateRequest<'_>) -> Result<Admission, StoreError> {
+        sop_policy::Gate::admit(self, store, req)
+    }
+
+    fn acquire<'a>(
+        &'a self,
+        plugin: &'a str,
+        account: &'a str,
+        action: &'a str,
+        recipient: Option<&'a str>,
+        priority: Priority,
+    ) -> BoxFuture<'a, Duration> {
+        Box::pin(self.acquire_for(plugin, account, action, recipient, priority))
+    }
+
+    fn slow_down(&self, plugin: &str, account: &str, retry_after: Duration) {
+        sop_policy::Gate::slow_down(self, plugin, account, retry_after)
+    }
+
+    fn consent_keyword(&self, text: &str) -> Option<ConsentChange> {
+        sop_policy::Gate::consent_keyword(self, text)
     }
 }

@@ -113,3 +113,52 @@ async fn an_opt_out_keyword_stops_marketing() {
     assert_eq!(h.state(run).status, RunStatus::Completed);
     h.shutdown().await;
 }
+
+/// The real `sop_policy::Gate` with its defaults: quiet hours defer the first marketing send
+/// to the morning, the daily cap (1 a day) skips the second (`on_cap: skip`).
+#[tokio::test]
+async fn the_policy_gate_defers_in_quiet_hours_and_caps_the_second_touch() {
+    let clock = VirtualClock::new(t0() + TimeDelta::hours(12)); // 22:00 Shanghai
+    let gate = sop_policy::Gate::new(
+        sop_policy::PolicyConfig::default(),
+        &catalog(),
+        Arc::new(clock.clone()),
+    )
+    .expect("default policy");
+    let mut h = Harness::with(
+        Arc::new(MemoryStore::new()),
+        clock,
+        FakePlugins::new(),
+        Arc::new(gate),
+    );
+    h.deploy(vec![inline(
+        "id: promo\nversion: 1\ntriggers: [{manual: true}]\npolicy: {category: marketing, quiet_hours: '21:00-09:00', on_cap: skip}\nsteps:\n  - id: offer\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: [c], text: one}\n  - id: again\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: [c], text: two}\n",
+    )]);
+    h.serve().await;
+    let run =
+        h.rt.start_manual("promo", ManualAudience::Contacts(vec!["c".into()]), "ops")
+            .await
+            .unwrap()
+            .enrolled[0];
+    h.settle().await;
+    assert!(texts(&h).is_empty(), "quiet hours");
+    h.run_for(TimeDelta::hours(11)).await; // 09:00 Shanghai
+    assert_eq!(texts(&h), [json!("one")]);
+    // The mass send is accepted and confirmed a minute later; then the cap skips the next.
+    h.run_for(TimeDelta::minutes(2)).await;
+    assert_eq!(texts(&h), [json!("one")]);
+    assert_eq!(h.state(run).status, RunStatus::Completed);
+    let history = h.history(run);
+    let gates: Vec<&str> = history.iter().filter_map(|e| e.gate.as_deref()).collect();
+    assert_eq!(gates.len(), 3, "{gates:?}");
+    assert!(
+        history
+            .iter()
+            .any(|e| e.outcome.starts_with("deferred until"))
+    );
+    assert!(
+        history.iter().any(|e| e.outcome == "skipped"),
+        "{history:?}"
+    );
+    h.shutdown().await;
+}

@@ -190,6 +190,7 @@ impl PolicyGate for ScriptedGate {
         _plugin: &'a str,
         _account: &'a str,
         _action: &'a str,
+        _recipient: Option<&'a str>,
         _priority: Priority,
     ) -> BoxFuture<'a, Duration> {
         let hang = self.hang.load(std::sync::atomic::Ordering::SeqCst);
