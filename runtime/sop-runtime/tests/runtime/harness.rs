@@ -38,6 +38,8 @@ pub struct FakePlugins {
     pub checks: Mutex<Vec<(String, Option<String>)>>,
     /// What a check without a handle (after a crash) answers.
     pub reconcile: Mutex<Option<OutcomeStatus>>,
+    /// Calls whose input `text` is this never answer (a platform that hangs for one account).
+    pub hang_on_text: Mutex<Option<String>>,
 }
 
 impl FakePlugins {
@@ -49,6 +51,7 @@ impl FakePlugins {
             calls: Mutex::new(Vec::new()),
             checks: Mutex::new(Vec::new()),
             reconcile: Mutex::new(None),
+            hang_on_text: Mutex::new(None),
         })
     }
 
@@ -107,6 +110,10 @@ impl Plugins for FakePlugins {
                     Behaviour::Succeeds
                 }
             });
+        let hang_on = self.hang_on_text.lock().unwrap().clone();
+        let hangs = hang_on.is_some()
+            && hang_on.as_deref() == call.input.get("text").and_then(Value::as_str);
+        let behaviour = if hangs { Behaviour::Hangs } else { behaviour };
         let result = match behaviour {
             Behaviour::Succeeds => Some(ActionResult::Done {
                 output: json!({"ok": true, "key": call.key}),

@@ -270,3 +270,30 @@ async fn migrating_a_waiting_run_maps_its_step_and_reports_a_removed_one() {
     assert_eq!((h.run(a).version, h.run(b).version), (2, 1));
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_hanging_call_for_one_contact_blocks_no_other() {
+    let mut h = Harness::new();
+    h.deploy(vec![inline(
+        "id: ping\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: hi\n    action: wecom.notify_staff\n    params: {touser: s, text: \"{{ contact.id }}\"}\n  - id: done\n    add_tags: pinged\n",
+    )]);
+    *h.plugins.hang_on_text.lock().unwrap() = Some("slow".into());
+    h.serve().await;
+    let ids = ["slow", "f1", "f2", "f3"].map(String::from).to_vec();
+    let runs =
+        h.rt.start_manual("ping", ManualAudience::Contacts(ids), "ops")
+            .await
+            .unwrap()
+            .enrolled;
+    h.settle().await;
+    assert_eq!(
+        h.state(runs[0]).status,
+        RunStatus::Running,
+        "still in its call"
+    );
+    for run in &runs[1..] {
+        assert_eq!(h.state(*run).status, RunStatus::Completed);
+    }
+    assert_eq!(h.plugins.called().len(), 4);
+    h.shutdown().await;
+}

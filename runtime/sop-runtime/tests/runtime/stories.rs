@@ -273,3 +273,46 @@ async fn reactivation_reply_hands_off_and_a_purchase_converts() {
     assert_eq!(h.store.waits_of_run(gus).unwrap(), (vec![], vec![]));
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn group_nurture_sends_weekday_content_to_tagged_groups() {
+    let mut h = Harness::new();
+    h.deploy(vec![bundled("group-nurture.yaml")]);
+    for (id, tag) in [("g_fans", "nurture"), ("g_other", "vip")] {
+        let mut group = sop_store::Group::new(sop_store::GroupKey::new(TENANT, id), ACCOUNT, t0());
+        group.owner = Some("staff_wang".into());
+        group.tags.insert(tag.into());
+        group
+            .attributes
+            .insert("materials".into(), json!(["今日推荐 A"]));
+        h.store
+            .commit(sop_store::Batch::new().op(sop_store::Op::PutGroup(group)))
+            .unwrap();
+    }
+    h.serve().await;
+    // Deployed at Monday 10:00 exactly: the first fire is Tuesday 10:00.
+    h.run_for(TimeDelta::days(1) + TimeDelta::minutes(5)).await;
+    let sends = h.plugins.calls_of("wecom.mass_send_groups");
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    assert_eq!(sends[0].input["groups"], json!(["g_fans"]));
+    assert_eq!(sends[0].input["sender"], "staff_wang");
+    assert_eq!(sends[0].input["text"], "今日推荐 A");
+    let subject = Subject::Group {
+        tenant: TENANT.into(),
+        id: "g_fans".into(),
+    };
+    let runs = h.store.runs_of_subject(&subject).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].state, RunState::Completed);
+    // A member joining updates the group's count.
+    let mut joined = h.event("wecom.group_member_joined", "wm_new", "j1", json!({}));
+    joined.group = Some("g_fans".into());
+    h.ingest(vec![joined]).await;
+    let group = h
+        .store
+        .group(&sop_store::GroupKey::new(TENANT, "g_fans"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(group.member_count, 1);
+    h.shutdown().await;
+}
