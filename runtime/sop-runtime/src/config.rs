@@ -18,6 +18,12 @@ pub struct RuntimeConfig {
     /// Cron and inactivity-check fires missed while sop was down: `skip` (default) or
     /// `catch_up_once`, and the grace period of a late fire (see `docs/triggers.md`).
     pub cron: sop_triggers::CronPolicy,
+    /// How long platform dedupe ids are remembered (seconds; default 7 days). A platform
+    /// re-delivering an event later than this would be taken as new.
+    pub dedupe_retention_seconds: u64,
+    /// How often housekeeping forgets old dedupe ids and expired plugin values (seconds;
+    /// default 1 hour), so each retention batch stays small.
+    pub housekeeping_seconds: u64,
     /// Retry policy, step budget.
     #[serde(skip)]
     pub engine: EngineConfig,
@@ -30,6 +36,8 @@ impl Default for RuntimeConfig {
             timer_page: 256,
             audience_page: 500,
             cron: sop_triggers::CronPolicy::default(),
+            dedupe_retention_seconds: 7 * 24 * 3600,
+            housekeeping_seconds: 3600,
             engine: EngineConfig::default(),
         }
     }

@@ -22,7 +22,11 @@ impl Inner {
     /// Runs the pipeline for one invocation; failures are logged and counted (the run stays
     /// waiting for its result, and recovery at the next start picks it up).
     pub async fn dispatch(self: Arc<Self>, run: RunId, invocation: Invocation) {
-        if let Err(error) = self.try_dispatch(run, &invocation).await {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!("invocation", %run, key = %invocation.key,
+            plugin = %invocation.plugin, action = %invocation.action, attempt = invocation.attempt);
+        let result = self.try_dispatch(run, &invocation).instrument(span).await;
+        if let Err(error) = result {
             tracing::error!(%run, key = %invocation.key, %error, "invocation not dispatched");
             metrics::counter!("sop_runtime_dispatch_errors_total").increment(1);
         }

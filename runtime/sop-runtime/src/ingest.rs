@@ -66,6 +66,17 @@ impl Runtime {
         source: &EventSource,
         events: Vec<Event>,
     ) -> Result<IngestReceipt, RuntimeError> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!("ingest", tenant = %source.tenant, plugin = %source.plugin,
+            account = %source.account, events = events.len());
+        self.ingest_all(source, events).instrument(span).await
+    }
+
+    async fn ingest_all(
+        &self,
+        source: &EventSource,
+        events: Vec<Event>,
+    ) -> Result<IngestReceipt, RuntimeError> {
         let inner = &self.inner;
         let mut receipt = IngestReceipt::default();
         let mut work = Vec::new();

@@ -111,9 +111,15 @@ const COMMIT_ATTEMPTS: usize = 3;
 impl Runtime {
     /// Wires the runtime. Nothing runs until [`serve`](Runtime::serve).
     pub fn new(deps: RuntimeDeps) -> Result<Runtime, RuntimeError> {
-        if deps.config.shards == 0 || deps.config.timer_page == 0 {
+        let config = &deps.config;
+        if config.shards == 0
+            || config.timer_page == 0
+            || config.audience_page == 0
+            || config.housekeeping_seconds == 0
+        {
             return Err(RuntimeError::BadRequest(
-                "runtime.shards and runtime.timer_page must be at least 1".into(),
+                "runtime.shards, timer_page, audience_page and housekeeping_seconds must be at least 1"
+                    .into(),
             ));
         }
         let catalog = deps.plugins.catalog().clone();
@@ -447,6 +453,7 @@ impl Runtime {
         tokio::select! {
             result = inner.clone().timer_loop() => result?,
             result = self.clone().trigger_loop() => result?,
+            result = inner.clone().housekeeping_loop() => result?,
             () = shutdown => tracing::info!("runtime shutting down"),
         }
         inner.store.flush()?;
@@ -496,6 +503,17 @@ impl Inner {
     /// with `pre`'s ops (an acknowledgement: the fired timer's deletion, the outbox outcome),
     /// then perform the effects. Returns why the engine ignored the input, if it did.
     pub async fn feed(
+        self: &Arc<Self>,
+        id: RunId,
+        input: &Input,
+        pre: &Ack<'_>,
+    ) -> Result<Option<String>, RuntimeError> {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("transition", run = %id);
+        self.feed_on_lane(id, input, pre).instrument(span).await
+    }
+
+    async fn feed_on_lane(
         self: &Arc<Self>,
         id: RunId,
         input: &Input,

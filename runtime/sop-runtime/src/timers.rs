@@ -144,6 +144,30 @@ impl Inner {
         }
     }
 
+    /// Forgets dedupe ids older than the retention and plugin values past their expiry,
+    /// every `housekeeping_seconds`.
+    pub async fn housekeeping_loop(self: Arc<Self>) -> Result<(), RuntimeError> {
+        let every = chrono::TimeDelta::seconds(
+            i64::try_from(self.config.housekeeping_seconds).unwrap_or(i64::MAX / 1000),
+        );
+        let retention = chrono::TimeDelta::seconds(
+            i64::try_from(self.config.dedupe_retention_seconds).unwrap_or(i64::MAX / 1000),
+        );
+        loop {
+            let now = self.clock.now();
+            let forget_before = now
+                .checked_sub_signed(retention)
+                .unwrap_or(sop_clock::DateTime::<sop_clock::Utc>::MIN_UTC);
+            self.store.commit(
+                Batch::new()
+                    .op(Op::ForgetEventsSeenBefore(forget_before))
+                    .op(Op::KvPurgeExpired { now }),
+            )?;
+            let next = now.checked_add_signed(every).unwrap_or(now);
+            self.clock.sleep_until(next).await;
+        }
+    }
+
     /// At start: reconcile sends left pending by a crash, and send intents never recorded.
     /// Due timers are the timer loop's first page.
     pub async fn recover(self: &Arc<Self>) -> Result<(), RuntimeError> {

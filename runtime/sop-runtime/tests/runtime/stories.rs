@@ -316,3 +316,31 @@ async fn group_nurture_sends_weekday_content_to_tagged_groups() {
     assert_eq!(group.member_count, 1);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn dedupe_ids_are_forgotten_after_the_retention() {
+    let mut h = Harness::new();
+    h.serve().await;
+    let message = h.event(
+        "wecom.message_received",
+        "wm_k",
+        "m9",
+        json!({"text": "hi"}),
+    );
+    assert_eq!(h.ingest(vec![message.clone()]).await.accepted, 1);
+    h.run_for(TimeDelta::days(6)).await;
+    assert!(
+        h.store
+            .event_seen("wecom:demo-corp", "m9")
+            .unwrap()
+            .is_some()
+    );
+    h.run_for(TimeDelta::days(1) + TimeDelta::hours(1)).await;
+    assert!(
+        h.store
+            .event_seen("wecom:demo-corp", "m9")
+            .unwrap()
+            .is_none()
+    );
+    h.shutdown().await;
+}
