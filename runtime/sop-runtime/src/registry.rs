@@ -88,7 +88,29 @@ impl Registry {
         let stored = store
             .playbook(id, version)?
             .ok_or_else(|| RuntimeError::UnknownPlaybook(format!("{id} v{version}")))?;
-        let playbook = Arc::new(self.check(&stored.origin, &stored.source, version)?);
+        let playbook = match self.check(&stored.origin, &stored.source, version) {
+            Ok(playbook) => playbook,
+            Err(RuntimeError::Invalid(errors)) => {
+                // It checked when it was deployed; a plugin upgrade since may have changed an
+                // action's schema. Runs in flight must still finish: load it without the
+                // catalog's parameter checks.
+                let loaded = sop_dsl::load(&stored.source, None);
+                if loaded.has_errors() {
+                    return Err(RuntimeError::Invalid(errors));
+                }
+                tracing::warn!(
+                    playbook = id,
+                    version,
+                    ?errors,
+                    "stored version no longer checks against the catalog; loaded without it"
+                );
+                let mut playbook = loaded.playbook;
+                playbook.version = version;
+                playbook
+            }
+            Err(other) => return Err(other),
+        };
+        let playbook = Arc::new(playbook);
         lock(&self.cache).insert(key, playbook.clone());
         Ok(playbook)
     }
@@ -154,14 +176,21 @@ impl Registry {
                 None => (1, true, now),
             };
             let removed_steps = match (&latest, changed) {
-                (Some(last), true) => {
-                    let previous = self.get(store, &last.id, last.version)?;
-                    let now_has = step_ids(&playbook.steps);
-                    step_ids(&previous.steps)
-                        .into_iter()
-                        .filter(|s| !now_has.contains(s))
-                        .collect()
-                }
+                (Some(last), true) => match self.get(store, &last.id, last.version) {
+                    Ok(previous) => {
+                        let now_has = step_ids(&playbook.steps);
+                        step_ids(&previous.steps)
+                            .into_iter()
+                            .filter(|s| !now_has.contains(s))
+                            .collect()
+                    }
+                    // The report is informative: an unreadable old version must not block
+                    // deploying a fixed one.
+                    Err(error) => {
+                        tracing::warn!(playbook = %last.id, version = last.version, %error, "previous version unreadable");
+                        Vec::new()
+                    }
+                },
                 _ => Vec::new(),
             };
             if changed {
