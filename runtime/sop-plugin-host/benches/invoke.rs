@@ -20,7 +20,15 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let host = PluginHost::new(HostConfig::default(), HostServices::default()).expect("engine");
+        let mut config = HostConfig::default();
+        // `SOP_BENCH_KEEP_RESIDENT=<bytes>` sweeps the pool's keep-resident size.
+        if let Some(bytes) = std::env::var("SOP_BENCH_KEEP_RESIDENT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.keep_resident_bytes = bytes;
+        }
+        let host = PluginHost::new(config.clone(), HostServices::default()).expect("engine");
         let path = support::guests::guest_wasm("good");
         let plugin = host
             .load_file(&path, &BTreeMap::new())
@@ -51,8 +59,9 @@ fn main() {
         let p99 = us(samples[samples.len() * 99 / 100]);
         let mean = us(samples.iter().sum::<Duration>()) / samples.len() as f64;
         println!(
-            "plugin invoke (instantiate + call + drop), {ITERATIONS} iterations: \
-             median {median:.1} µs, p99 {p99:.1} µs, mean {mean:.1} µs"
+            "plugin invoke (instantiate + call + drop), {ITERATIONS} iterations, \
+             keep_resident {} KiB: median {median:.1} µs, p99 {p99:.1} µs, mean {mean:.1} µs",
+            config.keep_resident_bytes >> 10
         );
     });
 }

@@ -12,9 +12,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::sop::plugin::{clock, http, kv, logging, types};
-use crate::clock::Clock;
 use crate::fetch::FetchBudget;
 use crate::host::PluginShared;
+use sop_clock::Clock;
 
 /// Which export is running: `describe` must not call the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,11 +298,16 @@ struct WallClock(Arc<dyn Clock>);
 
 impl HostWallClock for WallClock {
     fn resolution(&self) -> Duration {
-        Duration::from_millis(1)
+        Duration::from_nanos(1)
     }
 
     fn now(&self) -> Duration {
-        Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
+        let now = self.0.now();
+        // Before 1970 only on a broken host: report the epoch rather than wrap.
+        Duration::new(
+            u64::try_from(now.timestamp()).unwrap_or(0),
+            now.timestamp_subsec_nanos(),
+        )
     }
 }
 
@@ -311,13 +316,15 @@ struct MonotonicClock(Arc<dyn Clock>);
 
 impl HostMonotonicClock for MonotonicClock {
     fn resolution(&self) -> u64 {
-        1_000_000
+        1
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.0.now_ms())
+        self.0
+            .now()
+            .timestamp_nanos_opt()
+            .and_then(|n| u64::try_from(n).ok())
             .unwrap_or(0)
-            .saturating_mul(1_000_000)
     }
 }
 

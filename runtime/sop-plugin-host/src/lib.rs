@@ -4,7 +4,8 @@
 //! compiles each one once, checks its manifest, and runs every call in a fresh store under a
 //! memory cap, a fuel budget and a wall-clock timeout. Its only ways out are the imports:
 //! `http.fetch` (allow-listed, re-pointable, address-vetted), `logging.log` (to `tracing`),
-//! `kv` (namespaced per plugin) and `clock.now-ms`. See `docs/plugin-sandbox.md`.
+//! `kv` (namespaced per plugin) and `clock.now-ms`, whose time comes from the runtime's one
+//! [`sop_clock::Clock`]. See `docs/plugin-sandbox.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,7 +27,7 @@ mod address;
 mod bindings;
 mod call;
 mod call_state;
-mod clock;
+mod describe;
 mod egress;
 mod error;
 mod fetch;
@@ -41,7 +42,7 @@ pub use call::{
     Account, Invocation, InvokeOutcome, NormalizedEvent, OutcomeStatus, Pending, PluginError,
     WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse,
 };
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use describe::{describe_bytes, describe_file};
 pub use egress::NetworkConfig;
 pub use error::{CallError, HostError, LoadError};
 pub use host::{HostConfig, HostServices, Plugin, PluginHost, PluginSettings};

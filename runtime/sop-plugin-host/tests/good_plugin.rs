@@ -73,7 +73,8 @@ async fn echo_kv_clock_and_typed_errors() {
         good.invoke(&get).await.unwrap(),
         InvokeOutcome::Done(json!({"value": "abc"}))
     );
-    f.clock.advance(7_200_000);
+    f.clock
+        .advance(sop_clock::TimeDelta::milliseconds(7_200_000));
     assert_eq!(
         good.invoke(&get).await.unwrap(),
         InvokeOutcome::Done(json!({"value": null}))

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sop_clock::{DateTime, VirtualClock};
 use sop_plugin_host::{
-    Account, HostConfig, HostServices, Invocation, ManualClock, MemoryKv, NetworkConfig, Plugin,
-    PluginHost, PluginLimits, PluginSettings, StaticResolver,
+    Account, HostConfig, HostServices, Invocation, MemoryKv, NetworkConfig, Plugin, PluginHost,
+    PluginLimits, PluginSettings, StaticResolver,
 };
 
 use super::guests::guest_wasm;
@@ -17,7 +18,7 @@ pub const START_MS: i64 = 1_700_000_000_000;
 
 pub struct Fixture {
     pub host: PluginHost,
-    pub clock: Arc<ManualClock>,
+    pub clock: Arc<VirtualClock>,
 }
 
 /// Names the hostile guest calls, mapped to forbidden addresses as a malicious DNS would.
@@ -31,7 +32,8 @@ pub fn resolver() -> StaticResolver {
 }
 
 pub fn fixture() -> Fixture {
-    let clock = Arc::new(ManualClock::new(START_MS));
+    let start = DateTime::from_timestamp_millis(START_MS).expect("start time");
+    let clock = Arc::new(VirtualClock::new(start));
     let services = HostServices {
         kv: Arc::new(MemoryKv::new()),
         clock: clock.clone(),
