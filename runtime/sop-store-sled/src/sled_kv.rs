@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use sop_store::{OrderedKv, Pair, Result, StoreError, Write};
+use sop_store::{OrderedKv, Pair, Result, StoreError, Visit, Write};
 
 /// Tuning of the sled backend.
 #[derive(Debug, Clone)]
@@ -71,6 +71,17 @@ impl OrderedKv for SledKv {
             .take(limit)
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(map_err))
             .collect()
+    }
+
+    fn scan_each(&self, start: &[u8], end: &[u8], limit: usize, visit: Visit<'_>) -> Result<()> {
+        if start >= end {
+            return Ok(());
+        }
+        for kv in self.db.range(start..end).take(limit) {
+            let (k, v) = kv.map_err(map_err)?;
+            visit(&k, &v)?;
+        }
+        Ok(())
     }
 
     fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Pair>> {

@@ -52,7 +52,7 @@ pub use contact::{Consent, Contact, ContactKey, FriendStatus, OptOut};
 pub use error::{Result, StoreError};
 pub use event::EventRecord;
 pub use group::{Group, GroupKey};
-pub use kv::{KvStore, OrderedKv, Pair, Write};
+pub use kv::{KvStore, OrderedKv, Pair, Visit, Write};
 pub use memory::{MemoryKv, MemoryStore};
 pub use outbox::{Delivery, IdempotencyKey, OutboxEntry, OutboxState, OutboxStateKind};
 pub use playbook::PlaybookVersion;

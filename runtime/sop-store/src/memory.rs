@@ -5,7 +5,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Result;
-use crate::kv::{KvStore, OrderedKv, Pair, Write};
+use crate::kv::{KvStore, OrderedKv, Pair, Visit, Write};
 
 /// A [`Store`](crate::Store) held in memory; nothing survives the process.
 pub type MemoryStore = KvStore<MemoryKv>;
@@ -65,6 +65,17 @@ impl OrderedKv for MemoryKv {
             .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    fn scan_each(&self, start: &[u8], end: &[u8], limit: usize, visit: Visit<'_>) -> Result<()> {
+        if start >= end {
+            return Ok(());
+        }
+        let map = self.read();
+        for (k, v) in map.range(start.to_vec()..end.to_vec()).take(limit) {
+            visit(k, v)?;
+        }
+        Ok(())
     }
 
     fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Pair>> {

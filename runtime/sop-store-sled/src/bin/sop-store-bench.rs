@@ -1,8 +1,11 @@
 //! Store benchmark: commit rate of a typical run-advance batch, and the disk / memory cost
-//! of a million waiting runs with the time to reopen and scan all their timers.
+//! of a million runs waiting for a reply with a timeout (run, engine state, timer,
+//! subscription), with the time to restart and resume them.
 //!
-//! Usage: `sop-store-bench [--runs N] [--dir DIR]` (release build recommended). The
-//! reopen-and-scan phase runs in a fresh child process so its RSS is the restart's own.
+//! Usage: `sop-store-bench [--runs N] [--dir DIR] [--skip-commit-rate]` (release build
+//! recommended). Each restart runs in a fresh child process (`--restart DIR --due-percent P`)
+//! so its RSS is the restart's own; it reopens the store, finds the timers that came due
+//! (P% of the runs) and loads each due run's record and detail.
 //! Wall-clock timing is this tool's purpose, so it reads `Instant` directly.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use serde_json::json;
 use sop_clock::{TimeDelta, Timestamp};
 use sop_store::{
     Batch, Check, ContactKey, Delivery, HistoryEntry, IdempotencyKey, Op, OutboxEntry, OutboxState,
-    Run, RunId, RunState, Store, Subject, Timer, TimerKey,
+    Run, RunId, RunState, Store, Subject, Subscription, Timer, TimerKey,
 };
 use sop_store_sled::{SledOptions, SledStore};
 
@@ -154,17 +157,84 @@ fn commit_rate(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// The detail bytes the runtime stores for a run waiting on a reply with a timeout: its
+/// `DETAIL_FORMAT` byte (1) and the engine's `RunState` as JSON, with the same fields and
+/// typical values (about 700 bytes).
+fn waiting_detail(id: RunId) -> Vec<u8> {
+    let run = format!("r{}", id.0);
+    let state = json!({
+        "format": 1,
+        "id": run,
+        "playbook": "reactivation",
+        "version": 3,
+        "subject": {"kind": "contact", "id": format!("wm{:012}", id.0), "account": "acme-staff-3"},
+        "status": "waiting_event",
+        "step": "wait_reply",
+        "waiting": {
+            "for": "event",
+            "subscription": format!("{run}/wait_reply/1/wait_for"),
+            "timer": format!("{run}/wait_reply/1/timeout"),
+        },
+        "iterations": {"first_touch": 1, "wait_reply": 1},
+        "attempts": {"transient": 0, "rate_limited": 0, "auth_expired": 0},
+        "outputs": {"first_touch": {"msgid": format!("msg_{:012x}", id.0 * 7919), "sent_at": 1_767_225_600_000u64}},
+        "variables": {"coupon": "RE-10", "channel": "qr_store_17"},
+        "cause": {"kind": "cron", "trigger": "0", "at": "2026-01-01T00:00:00Z"},
+        "created_at": "2026-01-01T00:00:00Z",
+        "started_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:01.250Z",
+    });
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(state.to_string().as_bytes());
+    bytes
+}
+
+/// Timeouts are spread evenly over 30 days in a shuffled run order (so resuming the due runs
+/// reads scattered run records, as after a real downtime): run `id` of `runs` gets slot
+/// `id * SPREAD mod runs`, a permutation because `SPREAD` is a prime that divides no bench size.
+const SPREAD: u64 = 2_654_435_761;
+const SPAN_MS: i64 = 30 * 24 * 3_600_000;
+
+/// The due time of slot `slot` of `runs`: strictly increasing in `slot`.
+fn due_at(slot: u64, runs: u64) -> Timestamp {
+    t0() + TimeDelta::milliseconds((slot as i128 * SPAN_MS as i128 / runs.max(1) as i128) as i64)
+}
+
+/// Everything the runtime stores for a run waiting for a reply with a timeout: the run, its
+/// engine state, the timeout timer and the subscription.
+fn waiting_ops(id: RunId, runs: u64, ops: &mut Vec<Op>) {
+    let run = waiting_run(id, 1);
+    let subject = run.subject.clone();
+    ops.push(Op::PutRun(run));
+    ops.push(Op::PutRunDetail {
+        run: id,
+        detail: waiting_detail(id),
+    });
+    ops.push(Op::PutTimer(Timer {
+        key: TimerKey::new(id, format!("r{}/wait_reply/1/timeout", id.0)),
+        due: due_at(
+            (id.0 as u128 * SPREAD as u128 % runs.max(1) as u128) as u64,
+            runs,
+        ),
+        step: Some("wait_reply".into()),
+    }));
+    ops.push(Op::Subscribe(Subscription {
+        subject,
+        event: "wecom.message_received".into(),
+        run: id,
+        step: "wait_reply".into(),
+    }));
+}
+
 fn fill(dir: &Path, runs: u64) -> Result<(), Error> {
     let store = open(dir)?;
     let start = Instant::now();
     let mut i = 1;
     while i <= runs {
         let end = (i + 1000).min(runs + 1);
-        let mut ops = Vec::with_capacity(2 * (end - i) as usize);
+        let mut ops = Vec::with_capacity(4 * (end - i) as usize);
         for id in i..end {
-            ops.push(Op::PutRun(waiting_run(RunId(id), 1)));
-            // Spread due times over 30 days.
-            ops.push(Op::PutTimer(wait_timer(RunId(id), (id % 43_200) as i64)));
+            waiting_ops(RunId(id), runs, &mut ops);
         }
         store.commit(Batch {
             checks: vec![],
@@ -175,7 +245,7 @@ fn fill(dir: &Path, runs: u64) -> Result<(), Error> {
     store.flush()?;
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "fill {runs} waiting runs (run+timer, 1000 per batch):     {secs:>8.1} s ({:.0} runs/s)",
+        "fill {runs} waiting runs (run+detail+timer+subscription, 1000 per batch): {secs:.1} s ({:.0} runs/s)",
         runs as f64 / secs
     );
     println!(
@@ -184,39 +254,77 @@ fn fill(dir: &Path, runs: u64) -> Result<(), Error> {
         proc_status("VmHWM:")
     );
     drop(store);
+    let size = dir_size(dir);
     println!(
         "  on disk: {:.0} MiB ({:.0} bytes per waiting run)",
-        mib(dir_size(dir)),
-        dir_size(dir) as f64 / runs as f64
+        mib(size),
+        size as f64 / runs as f64
     );
     Ok(())
 }
 
-/// Child process: reopen and page through every due timer.
-fn scan(dir: &Path) -> Result<(), Error> {
+/// Child process: a restart. Reopen, find every timer due by `percent`% of the way through
+/// the 30 days (exactly `percent`% of the `runs` runs), and load each due run's record and
+/// detail (what the runtime reads to resume it).
+fn restart(dir: &Path, runs: u64, percent: u64) -> Result<(), Error> {
     let start = Instant::now();
     let store = open(dir)?;
     let opened = start.elapsed().as_secs_f64();
-    let mut count = 0u64;
+    let until = due_at(runs * percent / 100, runs) - TimeDelta::milliseconds(1);
+    let mut due = Vec::new();
     let mut after: Option<Timer> = None;
-    let until = t0() + TimeDelta::days(31);
     loop {
         let page = store.due_timers(until, after.as_ref(), 10_000)?;
-        count += page.len() as u64;
-        match page.into_iter().last() {
-            Some(last) => after = Some(last),
-            None => break,
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        due.extend(page.into_iter().map(|t| t.key.run));
+        after = Some(last);
+    }
+    let scanned = start.elapsed().as_secs_f64();
+    let mut bytes = 0usize;
+    for run in &due {
+        let record = store.run(*run)?.ok_or("due run without a record")?;
+        let detail = store.run_detail(*run)?.ok_or("due run without detail")?;
+        bytes += detail.len() + record.playbook.len();
+    }
+    let loaded = start.elapsed().as_secs_f64();
+    println!(
+        "restart, {percent:>3}% due ({} timers): reopen {opened:.2} s, + find due timers {:.2} s, + load run and detail {:.2} s = {loaded:.2} s; RSS {}, peak {}",
+        due.len(),
+        scanned - opened,
+        loaded - scanned,
+        proc_status("VmRSS:"),
+        proc_status("VmHWM:"),
+    );
+    if bytes == 0 && !due.is_empty() {
+        return Err("due runs loaded no bytes".into());
+    }
+    Ok(())
+}
+
+/// Copies a store directory (each restart starts from the state the fill left).
+fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
         }
     }
-    let total = start.elapsed().as_secs_f64();
-    println!(
-        "reopen (fresh process): {opened:.2} s; open + scan all {count} due timers: {total:.2} s"
-    );
-    println!(
-        "  RSS after scan: {}, peak {}",
-        proc_status("VmRSS:"),
-        proc_status("VmHWM:")
-    );
+    Ok(())
+}
+
+fn run_child(args: &[&str]) -> Result<(), Error> {
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .status()?;
+    if !status.success() {
+        return Err(format!("child {args:?} failed: {status}").into());
+    }
     Ok(())
 }
 
@@ -227,13 +335,23 @@ fn main() -> Result<(), Error> {
             .position(|a| a == flag)
             .and_then(|i| args.get(i + 1))
     };
-    if let Some(dir) = value("--scan") {
-        return scan(Path::new(dir));
-    }
     let runs: u64 = value("--runs")
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(1_000_000);
+    if runs.is_multiple_of(SPREAD) {
+        return Err("--runs must not be a multiple of 2654435761".into());
+    }
+    if let Some(dir) = value("--restart") {
+        let percent: u64 = value("--due-percent")
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(100);
+        if !(1..=100).contains(&percent) {
+            return Err("--due-percent takes 1..=100".into());
+        }
+        return restart(Path::new(dir), runs, percent);
+    }
     let tmp;
     let root: PathBuf = match value("--dir") {
         Some(d) => PathBuf::from(d),
@@ -242,15 +360,26 @@ fn main() -> Result<(), Error> {
             tmp.path().to_path_buf()
         }
     };
-    commit_rate(&root.join("commit"))?;
+    if !args.iter().any(|a| a == "--skip-commit-rate") {
+        commit_rate(&root.join("commit"))?;
+    }
     let waiting = root.join("waiting");
     fill(&waiting, runs)?;
-    let status = std::process::Command::new(std::env::current_exe()?)
-        .arg("--scan")
-        .arg(&waiting)
-        .status()?;
-    if !status.success() {
-        return Err(format!("scan child failed: {status}").into());
+    // Each restart starts from a copy of the store as the fill left it: the first open after
+    // a write-heavy period replays sled's whole log since the previous open (the worst case).
+    let copy = root.join("restart");
+    let runs = runs.to_string();
+    for percent in ["1", "10", "100"] {
+        copy_dir(&waiting, &copy)?;
+        let dir = copy.to_string_lossy();
+        let child = ["--restart", &dir, "--runs", &runs, "--due-percent", percent];
+        run_child(&child)?;
+        if percent == "1" {
+            // The same restart again: sled wrote a snapshot at the first open, so this one
+            // replays only what was logged since.
+            run_child(&child)?;
+        }
+        std::fs::remove_dir_all(&copy)?;
     }
     Ok(())
 }

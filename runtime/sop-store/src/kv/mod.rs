@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use sop_clock::Timestamp;
 
 use crate::batch::{Batch, Receipt};
-use crate::codec::{FORMAT, decode};
+use crate::codec::{FORMAT, decode, decode_detail};
 use crate::contact::{Contact, ContactKey};
 use crate::error::{Result, StoreError};
 use crate::event::EventRecord;
@@ -34,11 +34,24 @@ pub type Pair = (Vec<u8>, Vec<u8>);
 /// One write of an atomic batch: a value to put, or `None` to delete.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// What [`OrderedKv::scan_each`] calls with each key and value.
+pub type Visit<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<()>;
+
 /// An ordered byte-key store with atomic multi-key batches.
 pub trait OrderedKv: Send + Sync + std::fmt::Debug {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Pairs with `start <= key < end`, ascending, at most `limit`.
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>>;
+    /// Calls `visit` on the pairs [`scan`](Self::scan) would return, in order, borrowing them
+    /// instead of copying each key and value (reads that decode every value, such as the
+    /// timer scan at start-up, spend most of their time allocating otherwise). Stops at the
+    /// first error `visit` returns.
+    fn scan_each(&self, start: &[u8], end: &[u8], limit: usize, visit: Visit<'_>) -> Result<()> {
+        for (k, v) in self.scan(start, end, limit)? {
+            visit(&k, &v)?;
+        }
+        Ok(())
+    }
     /// The greatest pair with `start <= key < end`.
     fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Pair>>;
     /// Applies all writes or none, also across a crash.
@@ -59,13 +72,19 @@ pub struct KvStore<B> {
 }
 
 impl<B: OrderedKv> KvStore<B> {
-    /// Opens a store over `backend`, stamping an empty one with the current format and
-    /// refusing one written by a newer binary.
+    /// Opens a store over `backend`, stamping an empty or older one with the current format
+    /// and refusing one written by a newer binary.
     pub fn open(backend: B) -> Result<Self> {
         match backend.get(&layout::meta_format())? {
             None => backend.apply(vec![(layout::meta_format(), Some(vec![FORMAT]))])?,
             Some(v) => match v.as_slice() {
-                [found] if *found <= FORMAT => {}
+                [found] if *found == FORMAT => {}
+                // An older store: it is read as it is, and stamped with the format this
+                // binary writes so an older binary refuses it instead of meeting values it
+                // cannot read (e.g. compressed run details).
+                [found] if *found < FORMAT => {
+                    backend.apply(vec![(layout::meta_format(), Some(vec![FORMAT]))])?
+                }
                 [found] => {
                     return Err(StoreError::UnsupportedVersion {
                         table: "store",
@@ -107,11 +126,12 @@ impl<B: OrderedKv> KvStore<B> {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<T>> {
-        self.backend
-            .scan(start, end, limit)?
-            .into_iter()
-            .map(|(_, v)| decode(table, &v))
-            .collect()
+        let mut out = Vec::new();
+        self.backend.scan_each(start, end, limit, &mut |_, v| {
+            out.push(decode(table, v)?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Pages within `prefix`: from just after `after` (a full key) or from the start.
@@ -183,7 +203,10 @@ impl<B: OrderedKv> Store for KvStore<B> {
     }
 
     fn run_detail(&self, id: RunId) -> Result<Option<Vec<u8>>> {
-        self.get("run detail", &layout::run_detail(id))
+        self.backend
+            .get(&layout::run_detail(id))?
+            .map(|v| decode_detail(&v))
+            .transpose()
     }
 
     fn runs_by_state(

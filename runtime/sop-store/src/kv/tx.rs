@@ -12,7 +12,7 @@ use sop_clock::Timestamp;
 use super::key::{Key, prefix_end};
 use super::{OrderedKv, Write, layout};
 use crate::batch::{Batch, Check, Op, Receipt};
-use crate::codec::{decode, decode_leading_u64, encode};
+use crate::codec::{decode, decode_leading_u64, encode, encode_detail};
 use crate::contact::{Contact, ContactKey};
 use crate::error::{Result, StoreError};
 use crate::outbox::OutboxEntry;
@@ -241,7 +241,9 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
             Op::KvDelete { plugin, key } => self.kv_delete(&plugin, &key),
             Op::KvPurgeExpired { now } => self.kv_purge(now),
             Op::PutRunDetail { run, detail } => {
-                self.put("run detail", layout::run_detail(run), &detail)
+                let bytes = encode_detail(&detail)?;
+                self.overlay.insert(layout::run_detail(run), Some(bytes));
+                Ok(())
             }
             Op::PutGroup(g) => self.put("group", layout::group(&g.key), &g),
             Op::DeleteGroup(key) => {
