@@ -115,11 +115,12 @@ impl Customers {
         }
     }
 
-    /// Draws the unprompted traffic of the day starting at `day_start` over the population.
-    pub fn plan_day(&self, day_start: Timestamp, platform: &Platform) {
+    /// Draws the unprompted traffic of the day starting at `day_start` over the population;
+    /// what falls before `not_before` (a simulation starting mid-day) is dropped.
+    pub fn plan_day(&self, day_start: Timestamp, not_before: Timestamp, platform: &Platform) {
         let b = &self.behaviour;
         let mut rng = lock(&self.daily);
-        let mut agenda = lock(&self.agenda);
+        let mut planned = Agenda::default();
         let arrivals = f64::from(self.initial) * b.new_contacts_per_day;
         let mut count = arrivals.floor() as u64;
         if rng.chance(arrivals.fract()) {
@@ -134,7 +135,7 @@ impl Customers {
             } else {
                 rng.below(u64::from(world.channels)) as u16
             };
-            agenda.push(at, rng.next_u64(), Happening::NewContact { owner, channel });
+            planned.push(at, rng.next_u64(), Happening::NewContact { owner, channel });
         }
         for (index, contact) in world.contacts.iter().enumerate() {
             if !contact.is_friend() {
@@ -144,7 +145,7 @@ impl Customers {
             if rng.chance(b.douyin_messages_per_day) {
                 let at = daytime(&mut rng, day_start);
                 let text = self.pick_text(&mut rng, &DOUYIN_TALK);
-                agenda.push(
+                planned.push(
                     at,
                     rng.next_u64(),
                     Happening::Message {
@@ -157,7 +158,7 @@ impl Customers {
             if rng.chance(b.orders_per_day) {
                 let at = daytime(&mut rng, day_start);
                 let amount_cents = 1_000 + rng.below(50_000);
-                agenda.push(
+                planned.push(
                     at,
                     rng.next_u64(),
                     Happening::Order {
@@ -169,7 +170,7 @@ impl Customers {
             if rng.chance(b.deletes_per_day) {
                 let at = daytime(&mut rng, day_start);
                 let reported = rng.chance(b.deletes_reported);
-                agenda.push(
+                planned.push(
                     at,
                     rng.next_u64(),
                     Happening::DeleteStaff {
@@ -177,6 +178,13 @@ impl Customers {
                         reported,
                     },
                 );
+            }
+        }
+        drop(rng);
+        let mut agenda = lock(&self.agenda);
+        for ((at, tiebreak, _), happening) in planned.items {
+            if at >= not_before {
+                agenda.push(at, tiebreak, happening);
             }
         }
     }

@@ -210,7 +210,8 @@ impl Driver<'_> {
         loop {
             let now = self.clock.now();
             if next_plan <= now && next_plan < end {
-                self.customers.plan_day(next_plan, &lock(self.platform));
+                self.customers
+                    .plan_day(next_plan, now, &lock(self.platform));
                 next_plan += TimeDelta::days(1);
                 continue;
             }

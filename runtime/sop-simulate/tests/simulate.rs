@@ -108,3 +108,45 @@ fn several_playbooks_share_the_gate_and_are_all_reported() {
     assert_eq!(report.header.playbooks, ["welcome", "reactivation"]);
     assert!(report.playbook("reactivation").unwrap().runs.started > 0);
 }
+
+#[test]
+fn deletions_and_opt_outs_reach_the_gate_and_the_platform() {
+    let mut options = options("reactivation.yaml", 300, 20, 8);
+    options.behaviour.deletes_per_day = 0.02;
+    options.behaviour.reply_probability = 0.6;
+    options.behaviour.opt_out_share = 0.5;
+    let report = simulate(options).expect("simulates");
+    let playbook = report.playbook("reactivation").unwrap();
+    // Reported deletions: the gate skips before any call.
+    assert!(
+        playbook
+            .gate
+            .get("skipped: deleted the staff member")
+            .copied()
+            > Some(0),
+        "{report}"
+    );
+    // Unreported ones: the platform's answer (mass-send status 2) fails the send.
+    assert!(
+        playbook
+            .failures
+            .keys()
+            .any(|reason| reason.contains("status 2")),
+        "{report}"
+    );
+}
+
+#[test]
+fn opt_out_replies_suppress_later_marketing() {
+    let mut options = options("live-reminder.yaml", 200, 4, 8);
+    options.behaviour.opt_out_share = 0.5;
+    let report = simulate(options).expect("simulates");
+    assert!(report.header.traffic.opt_out_keywords > 0, "{report}");
+    let playbook = report.playbook("live-reminder").unwrap();
+    // Reminders twice a day: contacts who answered "TD" to one are skipped by the next.
+    assert!(
+        playbook.gate.get("skipped: opted out").copied() > Some(0),
+        "{report}"
+    );
+    assert!(playbook.total(|s| s.suppressed) > 0, "{report}");
+}
