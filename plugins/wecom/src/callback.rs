@@ -6,6 +6,18 @@
 
 use sop_plugin_sdk::{NormalizedEvent, WebhookError, webhook::dedupe_id};
 
+use crate::kf::Notice;
+
+/// What one decrypted callback means.
+#[derive(Debug)]
+pub enum Callback {
+    /// Events carried by the callback itself (contact and group changes, app messages).
+    Events(Vec<NormalizedEvent>),
+    /// A `kf_msg_or_event`: customers wrote to a kf account; read the messages with
+    /// `kf/sync_msg`.
+    KfMessages(Notice),
+}
+
 /// The root's child elements of one callback.
 struct Fields<'a, 'input> {
     root: roxmltree::Node<'a, 'input>,
@@ -57,9 +69,9 @@ fn event(
     }
 }
 
-/// The events in one decrypted callback. Callbacks we do not act on yield no events (and
+/// The meaning of one decrypted callback. Callbacks we do not act on yield no events (and
 /// are still answered "success", or WeCom would retry them).
-pub fn events(xml: &str) -> Result<Vec<NormalizedEvent>, WebhookError> {
+pub fn parse(xml: &str) -> Result<Callback, WebhookError> {
     let document = roxmltree::Document::parse(xml)
         .map_err(|e| WebhookError::malformed(format!("callback XML: {e}")))?;
     let fields = Fields {
@@ -74,34 +86,39 @@ pub fn events(xml: &str) -> Result<Vec<NormalizedEvent>, WebhookError> {
         .saturating_mul(1000);
     let to = fields.text("ToUserName");
     if fields.text("MsgType") != "event" {
-        return Ok(message(&fields, &to, occurred_at_ms).into_iter().collect());
+        return Ok(Callback::Events(
+            message(&fields, &to, occurred_at_ms).into_iter().collect(),
+        ));
     }
     let name = fields.text("Event");
     let change = fields.text("ChangeType");
-    match name.as_str() {
+    let events = match name.as_str() {
         "change_external_contact" => {
-            Ok(
-                contact_change(&fields, &to, &change, &create_time, occurred_at_ms)
-                    .into_iter()
-                    .collect(),
-            )
+            contact_change(&fields, &to, &change, &create_time, occurred_at_ms)
+                .into_iter()
+                .collect()
         }
-        "change_external_chat" => Ok(chat_change(
-            &fields,
-            &to,
-            &change,
-            &create_time,
-            occurred_at_ms,
-        )),
-        _ => Ok(Vec::new()),
-    }
+        "change_external_chat" => chat_change(&fields, &to, &change, &create_time, occurred_at_ms),
+        "kf_msg_or_event" => {
+            let token = fields
+                .non_empty("Token")
+                .ok_or_else(|| WebhookError::malformed("kf_msg_or_event without a Token"))?;
+            return Ok(Callback::KfMessages(Notice {
+                token,
+                open_kfid: fields.text("OpenKfId"),
+            }));
+        }
+        _ => Vec::new(),
+    };
+    Ok(Callback::Events(events))
 }
 
 fn message(fields: &Fields<'_, '_>, to: &str, occurred_at_ms: i64) -> Option<NormalizedEvent> {
     let msg_id = fields.non_empty("MsgId")?;
     let msg_type = fields.text("MsgType");
+    // A staff member writing to the app; customers' messages come through 微信客服 (`kf`).
     let mut event = event(
-        "message_received",
+        "staff_message_received",
         &[to, &msg_id],
         occurred_at_ms,
         serde_json::json!({
@@ -217,6 +234,13 @@ fn chat_change(
 mod tests {
     use super::*;
 
+    fn events(xml: &str) -> Result<Vec<NormalizedEvent>, WebhookError> {
+        match parse(xml)? {
+            Callback::Events(events) => Ok(events),
+            Callback::KfMessages(notice) => panic!("unexpected kf notice {notice:?}"),
+        }
+    }
+
     #[test]
     fn add_contact_carries_state_and_welcome_code() {
         let xml = "<xml><ToUserName><![CDATA[ww1]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
@@ -291,8 +315,21 @@ mod tests {
         let xml = "<xml><ToUserName>ww1</ToUserName><FromUserName>li</FromUserName><CreateTime>3</CreateTime>\
             <MsgType>text</MsgType><Content>1</Content><MsgId>123</MsgId><AgentID>1000002</AgentID></xml>";
         let events = events_of(xml);
-        assert_eq!(events[0].kind, "message_received");
+        assert_eq!(events[0].kind, "staff_message_received");
         assert_eq!(events[0].staff.as_deref(), Some("li"));
+    }
+
+    #[test]
+    fn kf_callbacks_announce_messages_to_read() {
+        let xml = "<xml><ToUserName>ww1</ToUserName><CreateTime>4</CreateTime><MsgType>event</MsgType>\
+            <Event>kf_msg_or_event</Event><Token><![CDATA[ENCApH]]></Token><OpenKfId>wk1</OpenKfId></xml>";
+        let Callback::KfMessages(notice) = parse(xml).unwrap() else {
+            panic!("a kf callback announces messages");
+        };
+        assert_eq!(notice.token, "ENCApH");
+        assert_eq!(notice.open_kfid, "wk1");
+        let no_token = xml.replace("<Token><![CDATA[ENCApH]]></Token>", "");
+        assert!(matches!(parse(&no_token), Err(WebhookError::Malformed(_))));
     }
 
     #[test]

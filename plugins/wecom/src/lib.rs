@@ -1,8 +1,9 @@
 //! The WeCom (企业微信) platform plugin.
 //!
 //! Actions over the WeCom server API (welcome messages, mass-send tasks and their outcome,
-//! app messages to staff, tags, remarks, contacts, customer groups) and the contact and group
-//! callbacks, verified and decrypted with [`wecom_crypto`]. All platform logic talks to the
+//! app messages to staff, tags, remarks, contacts, customer groups), the contact and group
+//! callbacks, verified and decrypted with [`wecom_crypto`], and customers' messages read through
+//! 微信客服 (`kf_msg_or_event` + `kf/sync_msg`). All platform logic talks to the
 //! runtime through [`sop_plugin_sdk::Host`], so the tests run natively against a fake host.
 
 pub mod actions;
@@ -10,6 +11,7 @@ mod callback;
 mod client;
 pub mod config;
 mod errcode;
+mod kf;
 mod manifest;
 mod token;
 mod webhook;
@@ -55,11 +57,11 @@ impl Plugin for WeCom {
     }
 
     fn parse_webhook(
-        _host: &dyn Host,
+        host: &dyn Host,
         account: Account,
         request: WebhookRequest,
     ) -> Result<WebhookOutcome, WebhookError> {
-        webhook::parse(&account, &request)
+        webhook::parse(host, &account, &request)
     }
 }
 
@@ -67,3 +69,5 @@ sop_plugin_sdk::export_plugin!(WeCom);
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_kf;

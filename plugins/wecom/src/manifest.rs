@@ -10,8 +10,8 @@ pub fn manifest() -> Manifest {
         name: "wecom".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         description: "WeCom (企业微信) customer contact: welcome messages, mass-send tasks, tags, \
-                      remarks, customer groups, app messages to staff, and the contact and group \
-                      callbacks."
+                      remarks, customer groups, app messages to staff, the contact and group \
+                      callbacks, and customers' messages through 微信客服."
             .to_owned(),
         actions: crate::actions::all().specs(),
         events: events(),
@@ -125,7 +125,21 @@ fn events() -> Vec<EventSpec> {
         ),
         event(
             "message_received",
-            "A staff member sent a message to the app (`staff`).",
+            "A customer (`contact`) wrote to the corp's 微信客服 account; `staff` is the member \
+             serving the conversation when WeCom names one. `text` is empty for non-text \
+             messages (`msg_type` image, voice, ...); `menu_id` is set when the customer \
+             clicked a menu option. Read with kf/sync_msg after a kf_msg_or_event callback.",
+            serde_json::json!({
+                "text": string,
+                "msg_type": string,
+                "msg_id": string,
+                "open_kfid": string,
+                "menu_id": { "type": ["string", "null"] },
+            }),
+        ),
+        event(
+            "staff_message_received",
+            "A staff member (`staff`) sent a message to the app itself (not to a customer).",
             serde_json::json!({ "msg_type": string, "text": string, "msg_id": string }),
         ),
     ]

@@ -17,7 +17,7 @@ const CORP: &str = "wx5823bf96d3bd56c7";
 const GETTOKEN: &str = "/cgi-bin/gettoken";
 const WELCOME: &str = "/cgi-bin/externalcontact/send_welcome_msg";
 
-fn account() -> Account {
+pub(crate) fn account() -> Account {
     Account {
         id: "brand-a".to_owned(),
         config: json!({
@@ -37,7 +37,7 @@ fn call(action: &str, input: Value) -> Invocation {
     }
 }
 
-fn token_ok(host: &FakeHost, token: &str) {
+pub(crate) fn token_ok(host: &FakeHost, token: &str) {
     host.respond(
         "GET",
         GETTOKEN,
@@ -48,7 +48,7 @@ fn token_ok(host: &FakeHost, token: &str) {
     );
 }
 
-fn ok(extra: Value) -> Result<sop_plugin_sdk::HttpResponse, FetchError> {
+pub(crate) fn ok(extra: Value) -> Result<sop_plugin_sdk::HttpResponse, FetchError> {
     let mut body = json!({"errcode": 0, "errmsg": "ok"});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
@@ -56,11 +56,11 @@ fn ok(extra: Value) -> Result<sop_plugin_sdk::HttpResponse, FetchError> {
     json_response(200, &body)
 }
 
-fn errcode(code: i64) -> Result<sop_plugin_sdk::HttpResponse, FetchError> {
+pub(crate) fn errcode(code: i64) -> Result<sop_plugin_sdk::HttpResponse, FetchError> {
     json_response(200, &json!({"errcode": code, "errmsg": "refused"}))
 }
 
-fn body_of(request: &sop_plugin_sdk::HttpRequest) -> Value {
+pub(crate) fn body_of(request: &sop_plugin_sdk::HttpRequest) -> Value {
     serde_json::from_slice(&request.body).unwrap()
 }
 
@@ -512,7 +512,7 @@ fn forged_signatures_are_refused() {
     );
 }
 
-fn signed_callback(inner: &str) -> WebhookRequest {
+pub(crate) fn signed_callback(inner: &str) -> WebhookRequest {
     let crypto = wecom_crypto::Crypto::new(TOKEN, AES_KEY, CORP).unwrap();
     let (body, signature) = crypto.encrypt_callback(inner, [7; 16], "1700000000", "n1", "1000002");
     webhook(

@@ -1,12 +1,21 @@
 //! Callback verification: URL verification (GET) and signed, encrypted events (POST).
 
-use sop_plugin_sdk::{Account, WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse};
+use sop_plugin_sdk::{
+    Account, Host, WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse,
+};
 use wecom_crypto::{Crypto, CryptoError};
 
+use crate::callback::Callback;
+use crate::client::Client;
 use crate::config::Config;
 
-/// Verifies and decrypts one callback for `account`.
-pub fn parse(account: &Account, request: &WebhookRequest) -> Result<WebhookOutcome, WebhookError> {
+/// Verifies and decrypts one callback for `account`; a 微信客服 callback also reads the
+/// announced messages through `host`.
+pub fn parse(
+    host: &dyn Host,
+    account: &Account,
+    request: &WebhookRequest,
+) -> Result<WebhookOutcome, WebhookError> {
     let config: Config = serde_json::from_str(&account.config)
         .map_err(|e| WebhookError::verification_failed(format!("account configuration: {e}")))?;
     let (Some(token), Some(aes_key)) =
@@ -41,9 +50,25 @@ pub fn parse(account: &Account, request: &WebhookRequest) -> Result<WebhookOutco
     let xml = crypto
         .decrypt_callback(signature, timestamp, nonce, body)
         .map_err(crypto_error)?;
+    let events = match crate::callback::parse(&xml)? {
+        Callback::Events(events) => events,
+        Callback::KfMessages(notice) => {
+            let client = Client::new(host, config, None);
+            // Answering an error makes WeCom retry the callback (same token), which reads
+            // again from the same place; the webhook interface has no "try later" case, so the
+            // failure is reported as an unusable payload with its cause.
+            crate::kf::pull(&client, &notice).map_err(|e| {
+                WebhookError::malformed(format!(
+                    "kf_msg_or_event: reading the messages failed ({}): {}",
+                    e.kind(),
+                    e
+                ))
+            })?
+        }
+    };
     Ok(WebhookOutcome {
         response: WebhookResponse::text("success"),
-        events: crate::callback::events(&xml)?,
+        events,
     })
 }
 
