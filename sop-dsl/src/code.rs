@@ -82,6 +82,7 @@ codes! {
     EventInScheduledRun = 53, Warning, "`event` used where no event exists";
     UnusedWindow = 54, Warning, "entry window has no effect";
     BadVersion = 55, Error, "invalid version";
+    ErrorWithoutOnError = 56, Warning, "`error` used where no failure is handled";
 }
 
 impl Code {

@@ -121,3 +121,49 @@ fn defaults_fill_the_model() {
     assert_eq!(h.handoff.to.as_str(), "{{ contact.owner }}");
     assert_eq!(h.handoff.deadline.as_seconds(), 1800);
 }
+
+#[test]
+fn a_step_reached_only_through_on_error_is_reachable() {
+    let steps = "
+  - id: send
+    action: wecom.notify_staff
+    params: {touser: a, text: hi}
+    on_error: fallback
+  - id: done
+    end: completed
+  - id: fallback
+    add_tags: failed
+";
+    assert_eq!(codes(steps), []);
+}
+
+#[test]
+fn an_on_error_list_falls_through_after_its_action() {
+    let steps = "
+  - id: send
+    action: wecom.notify_staff
+    params: {touser: a, text: hi}
+    on_error:
+      - id: note
+        set: {failed: \"{{ error.kind }}\"}
+      - id: again
+        goto: send
+";
+    // note -> again -> send -> (on_error) note: no wait anywhere, a run could spin.
+    assert_eq!(codes(steps), [Code::LoopWithoutWait]);
+}
+
+#[test]
+fn a_wait_inside_on_error_makes_a_retry_loop_fine() {
+    let steps = "
+  - id: send
+    action: wecom.notify_staff
+    params: {touser: a, text: hi}
+    on_error:
+      - id: later
+        wait: 1h
+      - id: again
+        goto: send
+";
+    assert_eq!(codes(steps), []);
+}

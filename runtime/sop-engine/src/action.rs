@@ -3,14 +3,14 @@
 
 use serde_json::Value;
 use sop_dsl::catalog::{ActionAudience, Delivery};
-use sop_dsl::model::{ActionStep, Step};
+use sop_dsl::model::{ActionStep, Step, StepKind};
 
 use crate::config::OnUnknown;
 use crate::effect::{Effect, Invocation};
 use crate::ids::{IdempotencyKey, TimerId};
 use crate::input::{ActionResult, OutcomeStatus, PluginError};
 use crate::retry::transient_delay_ms;
-use crate::run_state::{Attempts, RunStatus, Waiting};
+use crate::run_state::{Attempts, RunStatus, StepFailure, Waiting};
 use crate::transition::{Flow, Machine};
 
 impl<'a> Machine<'a> {
@@ -171,10 +171,13 @@ impl<'a> Machine<'a> {
                 self.history(Some(&step), message.clone(), outcome);
                 match policy.on_unknown {
                     OnUnknown::Continue => self.continue_after(Some(step)),
-                    OnUnknown::Fail => self.fail(format!(
-                        "step `{step}`: outcome of {} unknown: {message}",
-                        invocation.key
-                    )),
+                    OnUnknown::Fail => {
+                        let reason = format!(
+                            "step `{step}`: outcome of {} unknown: {message}",
+                            invocation.key
+                        );
+                        self.action_failed(&invocation, error.kind(), message, reason);
+                    }
                 }
                 return;
             }
@@ -184,13 +187,50 @@ impl<'a> Machine<'a> {
             Some(delay) => self.retry(invocation, delay, error),
             None => {
                 let attempts = self.state.attempts.total().max(1);
-                self.fail(format!(
+                let reason = format!(
                     "step `{step}`: {} after {attempts} failed attempt(s): {}",
                     error.kind(),
                     error.message()
-                ));
+                );
+                self.action_failed(&invocation, error.kind(), error.message(), reason);
             }
         }
+    }
+
+    /// The action of `invocation` failed for good: its step's `on_error` branch takes over
+    /// with the failure as `error`, or, without one, the run fails with `reason`.
+    pub(crate) fn action_failed(
+        &mut self,
+        invocation: &Invocation,
+        kind: &str,
+        message: &str,
+        reason: String,
+    ) {
+        let step = invocation.step.clone();
+        let branch = match self.index.get(step.as_str()).map(|s| &s.kind) {
+            Some(StepKind::Action(action)) => action.on_error.as_ref(),
+            _ => None,
+        };
+        let Some(branch) = branch else {
+            self.fail(reason);
+            return;
+        };
+        // Whatever the step still waited for (an outcome timeout) is over.
+        if let Some(timer) = self.state.waiting.take().as_ref().and_then(Waiting::timer) {
+            self.effects.push(Effect::CancelTimer {
+                timer: timer.clone(),
+            });
+        }
+        self.state.error = Some(StepFailure {
+            step: step.clone(),
+            kind: kind.to_string(),
+            message: message.to_string(),
+            attempts: invocation.attempt,
+        });
+        self.state.status = RunStatus::Running;
+        self.history(Some(&step), reason, "on_error");
+        let next = self.index.enter(branch, step.as_str());
+        self.run_from(next);
     }
 
     /// Arms a back-off timer; when it fires the same invocation goes out again.
@@ -255,10 +295,12 @@ impl<'a> Machine<'a> {
                 self.continue_after(Some(step));
             }
             OutcomeStatus::Failed { reason } => {
-                let key = invocation.key.clone();
-                self.fail(format!(
-                    "step `{step}`: asynchronous action {key} failed: {reason}"
-                ));
+                let invocation = invocation.clone();
+                let why = format!(
+                    "step `{step}`: asynchronous action {} failed: {reason}",
+                    invocation.key
+                );
+                self.action_failed(&invocation, "outcome-failed", reason, why);
             }
         }
         Ok(())

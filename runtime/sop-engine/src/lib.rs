@@ -54,7 +54,7 @@ pub use local_time::next_local_time;
 pub use retry::transient_delay_ms;
 pub use routing::{Route, route_event, route_event_to_runs};
 pub use run_state::{
-    Attempts, Finish, RunState, RunStatus, STATE_FORMAT, Subject, SubjectKind, Waiting,
+    Attempts, Finish, RunState, RunStatus, STATE_FORMAT, StepFailure, Subject, SubjectKind, Waiting,
 };
 pub use split::choose_arm;
 pub use transition::{Transition, advance};

@@ -124,6 +124,20 @@ impl Attempts {
     }
 }
 
+/// An action step's failure that its `on_error` branch handles; templates see it as `error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFailure {
+    /// The action step that failed.
+    pub step: StepId,
+    /// What went wrong: a plugin error kind (`permanent`, `invalid-input`, `transient`,
+    /// `rate-limited`, `auth-expired`, `outcome-unknown`), or `outcome-failed` /
+    /// `outcome-timeout` for an accepted asynchronous action.
+    pub kind: String,
+    pub message: String,
+    /// Invocations of the step that failed (1 for errors that are not retried).
+    pub attempts: u32,
+}
+
 /// How a finished run ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finish {
@@ -168,6 +182,9 @@ pub struct RunState {
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish: Option<Finish>,
+    /// The last failure an `on_error` branch took over; templates' `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepFailure>,
 }
 
 impl RunState {
@@ -197,6 +214,7 @@ impl RunState {
             started_at: None,
             updated_at: now,
             finish: None,
+            error: None,
         }
     }
 

@@ -78,6 +78,9 @@ impl Scope {
                 .map(|(id, output)| (id.clone(), serde_json::json!({ "output": output })))
                 .collect();
             vars.insert("steps", jinja(&steps));
+            if let Some(error) = &run.error {
+                vars.insert("error", jinja(error));
+            }
             let started = run.started_at.unwrap_or(now);
             vars.insert(
                 "run",

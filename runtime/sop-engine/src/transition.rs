@@ -225,12 +225,14 @@ impl<'a> Machine<'a> {
             }
             Some(Waiting::Outcome { invocation, .. }) => {
                 let timeout = self.ctx.config.retry.outcome_timeout_ms;
-                self.fail(format!(
+                let message = format!("no outcome within {} s", timeout / 1000);
+                let reason = format!(
                     "step `{}`: no outcome for {} within {} s",
                     invocation.step,
                     invocation.key,
                     timeout / 1000
-                ));
+                );
+                self.action_failed(&invocation, "outcome-timeout", &message, reason);
             }
             Some(Waiting::Result { .. }) | None => {}
         }

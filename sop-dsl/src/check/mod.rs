@@ -29,6 +29,8 @@ pub fn check(ast: &Ast, catalog: Option<&Catalog>) -> (Playbook, Vec<Diagnostic>
         graph: graph::Graph::default(),
         event_uses: Vec::new(),
         has_wait_for: false,
+        error_uses: Vec::new(),
+        has_on_error: false,
         first_plugin_use: None,
         target: AudienceTarget::Contacts,
         quiet_hours: None,
@@ -45,6 +47,7 @@ pub fn check(ast: &Ast, catalog: Option<&Catalog>) -> (Playbook, Vec<Diagnostic>
     };
     if ast.root.is_some() {
         ctx.graph.check(&mut ctx.diagnostics);
+        ctx.warn_error_without_on_error();
         if catalog.is_none()
             && let Some(span) = ctx.first_plugin_use.clone()
         {
@@ -91,6 +94,10 @@ pub(crate) struct Ctx<'a> {
     event_uses: Vec<std::ops::Range<usize>>,
     /// Whether any step is a `wait_for` (which gives later steps an `event`).
     has_wait_for: bool,
+    /// Where templates and conditions use `error`, in reading order.
+    error_uses: Vec<std::ops::Range<usize>>,
+    /// Whether any action step has `on_error` (the only place `error` gets a value).
+    has_on_error: bool,
     /// Where the first plugin action or event is named, for the "skipped" note.
     first_plugin_use: Option<std::ops::Range<usize>>,
     /// The playbook's audience target and quiet hours, for checks on actions.

@@ -5,8 +5,8 @@ use crate::cron::Schedule;
 use crate::diagnostic::Diagnostic;
 use crate::model::{
     Audience, AudienceTarget, CapAction, Category, CronTrigger, Entry, EventTrigger, Goal,
-    InactivityTrigger, ManualTrigger, Playbook, Policy, QuietHours, Repeat, StepPolicy, Trigger,
-    Zone,
+    InactivityTrigger, ManualTrigger, MissedFirePolicy, Playbook, Policy, QuietHours, Repeat,
+    StepPolicy, Trigger, Zone,
 };
 use crate::syntax::{Node, Value};
 
@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "steps",
 ];
 const TRIGGER_KINDS: &[&str] = &["event", "cron", "inactive_for", "manual"];
+const MISSED_FIRES: &[&str] = &["skip", "catch_up_once"];
 const POLICY_KEYS: &[&str] = &["quiet_hours", "category", "on_cap"];
 
 impl Ctx<'_> {
@@ -165,13 +166,24 @@ impl Ctx<'_> {
                 Some(Trigger::Event(EventTrigger { event, filter }))
             }
             "cron" => {
-                let map = self.map(node, "a cron trigger", &["cron", "timezone"])?;
+                let map = self.map(node, "a cron trigger", &["cron", "timezone", "missed"])?;
                 let timezone = map.get("timezone").and_then(|n| self.zone(n));
+                let missed = map
+                    .get("missed")
+                    .and_then(|n| self.choice(n, "missed-fire policy", MISSED_FIRES))
+                    .map(|m| match m {
+                        "skip" => MissedFirePolicy::Skip,
+                        _ => MissedFirePolicy::CatchUpOnce,
+                    });
                 let cron = self.cron(map.get("cron")?)?;
                 if !has_audience {
                     self.unbounded(&map, "cron");
                 }
-                Some(Trigger::Cron(CronTrigger { cron, timezone }))
+                Some(Trigger::Cron(CronTrigger {
+                    cron,
+                    timezone,
+                    missed,
+                }))
             }
             "inactive_for" => {
                 let map = self.map(

@@ -34,7 +34,7 @@ const COMMON: &[&str] = &["id", "name", "policy"];
 /// Keys a step of this kind may have besides [`COMMON`].
 fn kind_keys(kind: &str) -> &'static [&'static str] {
     match kind {
-        "action" => &["action", "params"],
+        "action" => &["action", "params", "on_error"],
         "if" => &["if", "then", "else"],
         "wait" => &["wait"],
         "wait_until" => &["wait_until"],
@@ -134,7 +134,17 @@ impl Ctx<'_> {
         match kind {
             "action" => {
                 let action = self.action(value, map.get("params"));
-                (action.map(StepKind::Action), false, follow)
+                let mut edges = follow;
+                let on_error = map.get("on_error").map(|n| {
+                    self.has_on_error = true;
+                    self.branch(n, index)
+                });
+                if let Some((_, edge)) = &on_error {
+                    edges.push(edge.clone());
+                }
+                let on_error = on_error.and_then(|(b, _)| b);
+                let step = action.map(|a| StepKind::Action(ActionStep { on_error, ..a }));
+                (step, false, edges)
             }
             "wait" => {
                 let wait = self.duration(value, "wait");
@@ -489,6 +499,7 @@ impl Ctx<'_> {
         Some(ActionStep {
             action,
             params: values,
+            on_error: None,
         })
     }
 }

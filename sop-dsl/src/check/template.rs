@@ -11,7 +11,10 @@ use crate::syntax::Node;
 use super::Ctx;
 
 /// The variables a template or condition sees at run time.
-pub const VARIABLES: &[&str] = &["contact", "event", "run", "steps", "group", "playbook"];
+/// `error` is the failure an action step's `on_error` branch handles.
+pub const VARIABLES: &[&str] = &[
+    "contact", "event", "run", "steps", "group", "playbook", "error",
+];
 
 /// minijinja's own global functions, which are not playbook variables.
 const BUILTINS: &[&str] = &["range", "dict", "namespace", "debug"];
@@ -74,6 +77,9 @@ impl Ctx<'_> {
                 if names.contains("event") {
                     self.event_uses.push(variable_span(node, "event"));
                 }
+                if names.contains("error") {
+                    self.error_uses.push(variable_span(node, "error"));
+                }
                 for name in names {
                     if VARIABLES.contains(&name.as_str()) || BUILTINS.contains(&name.as_str()) {
                         continue;
@@ -91,6 +97,28 @@ impl Ctx<'_> {
                 }
                 true
             }
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// `error` only has a value in a run that took an `on_error` branch: without any, a
+    /// template reading it always sees it undefined.
+    pub fn warn_error_without_on_error(&mut self) {
+        if self.has_on_error {
+            return;
+        }
+        if let Some(span) = self.error_uses.first().cloned() {
+            self.push(
+                Diagnostic::new(
+                    Code::ErrorWithoutOnError,
+                    span,
+                    "`error` is used, but no action step has `on_error`",
+                )
+                .with_help(
+                    "`error` is the failure an `on_error` branch handles; add `on_error:` to the action whose failure you mean",
+                ),
+            );
         }
     }
 }

@@ -87,4 +87,55 @@ mod tests {
         let otherwise = step.otherwise.as_ref().unwrap();
         assert_eq!(index.enter(otherwise, "a").map(|s| s.as_str()), Some("c"));
     }
+
+    #[test]
+    fn on_error_steps_are_indexed_and_fall_through_after_their_action() {
+        let src = "id: t\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: send\n    action: wecom.notify_staff\n    params: {touser: a, text: hi}\n    on_error:\n      - id: note\n        set: {failed: \"{{ error.kind }}\"}\n  - id: c\n    end: completed\n";
+        let loaded = crate::load(src, None);
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let index = loaded.playbook.index();
+        assert_eq!(index.len(), 3);
+        assert_eq!(index.after("note").map(|s| s.as_str()), Some("c"));
+        let StepKind::Action(action) = &index.get("send").unwrap().kind else {
+            panic!("not an action")
+        };
+        let on_error = action.on_error.as_ref().expect("on_error read");
+        assert_eq!(
+            index.enter(on_error, "send").map(|s| s.as_str()),
+            Some("note")
+        );
+        // The serde form is the YAML form: it reads back to the same model.
+        let yaml = serde_yaml::to_string(&loaded.playbook).unwrap();
+        assert!(yaml.contains("on_error:"), "{yaml}");
+        let back: crate::Playbook = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(back, loaded.playbook);
+    }
+
+    #[test]
+    fn cron_triggers_read_their_missed_fire_policy() {
+        use crate::model::{MissedFirePolicy, Trigger};
+        let src = "id: t\nversion: 1\ntriggers:\n  - cron: \"0 10 * * *\"\n    missed: catch_up_once\n  - cron: \"0 18 * * *\"\n    missed: skip\n  - cron: \"0 20 * * *\"\naudience:\n  target: contacts\n  tags_any: [vip]\nsteps:\n  - id: c\n    end: completed\n";
+        let loaded = crate::load(src, None);
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let missed: Vec<Option<MissedFirePolicy>> = loaded
+            .playbook
+            .triggers
+            .iter()
+            .map(|t| match t {
+                Trigger::Cron(c) => c.missed,
+                _ => panic!("not cron"),
+            })
+            .collect();
+        assert_eq!(
+            missed,
+            [
+                Some(MissedFirePolicy::CatchUpOnce),
+                Some(MissedFirePolicy::Skip),
+                None
+            ]
+        );
+        let yaml = serde_yaml::to_string(&loaded.playbook).unwrap();
+        assert!(yaml.contains("missed: catch_up_once"), "{yaml}");
+        assert_eq!(MissedFirePolicy::CatchUpOnce.as_str(), "catch_up_once");
+    }
 }

@@ -20,7 +20,9 @@ pub use step::{
     WaitUntilStep,
 };
 pub(crate) use trigger::default_check as default_inactivity_check;
-pub use trigger::{CronTrigger, EventTrigger, InactivityTrigger, ManualTrigger, Trigger};
+pub use trigger::{
+    CronTrigger, EventTrigger, InactivityTrigger, ManualTrigger, MissedFirePolicy, Trigger,
+};
 pub use values::{
     Duration, Expression, MAX_DURATION_SECONDS, QualifiedName, QuietHours, StepId, Template,
     TimeOfDay, Zone,

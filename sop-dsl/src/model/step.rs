@@ -52,6 +52,11 @@ pub struct ActionStep {
     /// The action's input. Every string in it is a template.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, serde_json::Value>,
+    /// Where to go when the action fails for good (a permanent error, retries used up, an
+    /// asynchronous failure or timeout, an unknown outcome the engine is set to fail on).
+    /// Templates there see the failure as `error`. Absent: the run fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<Branch>,
 }
 
 /// Pauses the run for a duration.
@@ -212,6 +217,7 @@ impl Step {
     /// Steps held in this step's branches, in order.
     pub fn nested(&self) -> Vec<&[Step]> {
         let branches: Vec<Option<&Branch>> = match &self.kind {
+            StepKind::Action(a) => vec![a.on_error.as_ref()],
             StepKind::WaitFor(w) => vec![w.wait_for.on_timeout.as_ref()],
             StepKind::If(i) => vec![Some(&i.then), i.otherwise.as_ref()],
             StepKind::Split(s) => s.split.iter().map(|a| Some(&a.then)).collect(),

@@ -36,6 +36,30 @@ pub struct CronTrigger {
     /// Overrides the playbook time zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<Zone>,
+    /// What to do about fires missed while sop was down. Absent: the runtime's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<MissedFirePolicy>,
+}
+
+/// What a cron trigger does about fires that fell while sop was not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissedFirePolicy {
+    /// Drop them: the next fire is the next one due after now.
+    Skip,
+    /// Fire once for all of them (at most one catch-up run per audience member), then resume
+    /// the schedule.
+    CatchUpOnce,
+}
+
+impl MissedFirePolicy {
+    /// The value as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissedFirePolicy::Skip => "skip",
+            MissedFirePolicy::CatchUpOnce => "catch_up_once",
+        }
+    }
 }
 
 /// Starts a run for audience members with no interaction for a while.

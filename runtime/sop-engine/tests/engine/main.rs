@@ -2,6 +2,7 @@
 
 mod driver;
 mod enrollment;
+mod on_error;
 mod properties;
 mod retries;
 mod steps;
