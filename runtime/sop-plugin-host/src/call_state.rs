@@ -273,8 +273,10 @@ impl clock::Host for CallState {
     }
 }
 
-/// WASI for Rust guests' standard library only: no preopened directories, no environment, no
-/// arguments, no sockets, stdio discarded, clocks from the runtime's clock.
+/// WASI for language runtimes only (Rust's `std`, componentize-py's CPython): no preopened
+/// directories, an empty environment, no arguments, no sockets, stdio discarded, clocks from the
+/// runtime's clock. `wasi:random` is granted (wasmtime-wasi's OS-seeded CSPRNG, fresh per call):
+/// output-only, it reveals nothing of the host; see docs/plugin-sandbox.md.
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let clock = self.plugin.clock_arc();
@@ -285,6 +287,9 @@ impl WasiView for CallState {
                 .allow_tcp(false)
                 .allow_udp(false)
                 .allow_ip_name_lookup(false)
+                // The host allocates the bytes before copying them in, outside the guest's
+                // memory cap: keep one request small (seeding needs a few dozen bytes).
+                .max_random_size(MAX_RANDOM_BYTES)
                 .build()
         });
         WasiCtxView {
@@ -293,6 +298,9 @@ impl WasiView for CallState {
         }
     }
 }
+
+/// Largest `get-random-bytes` request a plugin may make.
+const MAX_RANDOM_BYTES: u64 = 64 << 10;
 
 struct WallClock(Arc<dyn Clock>);
 
