@@ -9,6 +9,7 @@ use minijinja::{Environment, Value as Jinja};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sop_dsl::Playbook;
+use sop_dsl::model::AudienceTarget;
 pub use sop_dsl::template::environment;
 
 use crate::contact::ContactView;
@@ -35,17 +36,23 @@ impl Scope {
         contact: &ContactView,
         now: DateTime<Utc>,
     ) -> Self {
-        Scope::build(playbook, Some(run), event, contact, now)
+        let group = run.subject.kind == SubjectKind::Group;
+        Scope::build(playbook, Some(run), event, contact, now, group)
     }
 
-    /// The scope of a trigger filter or audience condition: no run exists yet.
+    /// The scope of a trigger filter or audience condition: no run exists yet. A group
+    /// playbook's subject is bound as `group` too, as it will be in its runs.
     pub fn for_enrollment(
         playbook: &Playbook,
         event: Option<&Event>,
         contact: &ContactView,
         now: DateTime<Utc>,
     ) -> Self {
-        Scope::build(playbook, None, event, contact, now)
+        let group = playbook
+            .audience
+            .as_ref()
+            .is_some_and(|a| a.target == AudienceTarget::Groups);
+        Scope::build(playbook, None, event, contact, now, group)
     }
 
     fn build(
@@ -54,6 +61,7 @@ impl Scope {
         event: Option<&Event>,
         contact: &ContactView,
         now: DateTime<Utc>,
+        group: bool,
     ) -> Self {
         let mut vars = BTreeMap::new();
         let mut contact_value = serde_json::to_value(contact).unwrap_or(Value::Null);
@@ -64,7 +72,7 @@ impl Scope {
                 fields.entry(name.clone()).or_insert_with(|| value.clone());
             }
         }
-        if run.is_some_and(|r| r.subject.kind == SubjectKind::Group) {
+        if group {
             vars.insert("group", jinja(&contact_value));
         }
         vars.insert("contact", jinja(&contact_value));

@@ -199,3 +199,32 @@ fn group_runs_are_routed_by_the_events_group() {
     d.feed(Input::Event { event: joined });
     assert_eq!(d.status(), RunStatus::Completed);
 }
+
+#[test]
+fn a_group_audience_condition_sees_the_group() {
+    let playbook = parse(
+        r#"
+id: big-groups
+version: 1
+name: Big groups
+triggers:
+  - manual: true
+audience:
+  target: groups
+  where: "group.member_count >= 10"
+steps:
+  - id: done
+    end: completed
+"#,
+    );
+    let now = utc("2026-06-01T00:00:00Z");
+    let cause = StartCause::Manual { by: "ops".into() };
+    let mut group = ContactView::new("wr_1");
+    group.attributes.insert("member_count".into(), json!(12));
+    assert_eq!(
+        decide_enrollment(&playbook, &cause, &group, &[], now),
+        Enrollment::Enroll
+    );
+    group.attributes.insert("member_count".into(), json!(3));
+    assert!(skipped(decide_enrollment(&playbook, &cause, &group, &[], now)).contains("is false"));
+}
