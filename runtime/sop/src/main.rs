@@ -25,6 +25,8 @@ enum Command {
     Preview(cmd::preview::Args),
     /// Print the JSON Schema of the playbook format (for editor completion).
     Schema(cmd::schema::Args),
+    /// Run a playbook on a virtual clock against a synthetic world and report each step.
+    Simulate(cmd::simulate::Args),
     /// Cron helpers.
     #[command(subcommand)]
     Cron(cmd::cron::Command),
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Preview(args) => cmd::preview::run(args),
         Command::Schema(args) => cmd::schema::run(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
         Command::Cron(command) => cmd::cron::run(command),
     }
 }

@@ -3,4 +3,5 @@
 pub mod cron;
 pub mod preview;
 pub mod schema;
+pub mod simulate;
 pub mod validate;
