@@ -31,12 +31,28 @@ pub struct SledKv {
 impl SledKv {
     pub fn open(path: &Path, options: &SledOptions) -> Result<Self> {
         remove_interrupted_snapshots(path)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .flush_every_ms(options.flush_every_ms)
-            .cache_capacity(options.cache_capacity_bytes)
-            .open()
-            .map_err(map_err)?;
+            .cache_capacity(options.cache_capacity_bytes);
+        // sled releases its file lock when its background flusher lets go of the last
+        // handle, a moment after the `Db` is dropped; a reopen by the same process right after
+        // a drop can find the lock still held. Wait briefly for that; a lock held by another
+        // process is still refused, after the same short wait.
+        let mut waited = std::time::Duration::ZERO;
+        let db = loop {
+            match config.open() {
+                // sled reports it as a plain I/O error with this text.
+                Err(sled::Error::Io(e))
+                    if e.to_string().starts_with("could not acquire lock")
+                        && waited < LOCK_WAIT =>
+                {
+                    std::thread::sleep(LOCK_RETRY);
+                    waited += LOCK_RETRY;
+                }
+                other => break other.map_err(map_err)?,
+            }
+        };
         Ok(Self { db })
     }
 
@@ -45,6 +61,10 @@ impl SledKv {
         self.db.size_on_disk().map_err(map_err)
     }
 }
+
+/// How long `open` waits for a lock its own process is still releasing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// sled 0.34 writes a snapshot of its page table at every open, to `snap.<lsn>.generating`,
 /// then renames it to `snap.<lsn>`. An open interrupted in between (a crash, a full disk)
@@ -169,6 +189,16 @@ mod tests {
         let kv = SledKv::open(dir.path(), &SledOptions::default()).unwrap();
         assert_eq!(kv.get(b"k").unwrap(), Some(b"v".to_vec()));
         assert!(!partial.exists());
+    }
+
+    #[test]
+    fn a_store_held_open_is_refused_and_a_dropped_one_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SledKv::open(dir.path(), &SledOptions::default()).unwrap();
+        let err = SledKv::open(dir.path(), &SledOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("lock"), "{err}");
+        drop(first);
+        SledKv::open(dir.path(), &SledOptions::default()).expect("reopens once released");
     }
 
     #[test]
