@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Value, json};
 use sop_clock::{Clock, TimeDelta, Timestamp, VirtualClock};
 use sop_dsl::Catalog;
-use sop_emulator::calendar::{day_of, month_of};
 use sop_emulator::config::{ReceiveLimit, WecomConfig};
+// The emulator's own receive-limit rule, so the simulation refuses what the emulator would.
 use sop_emulator::ids;
+use sop_emulator::wecom::take_quota;
 use sop_engine::{ActionResult, OutcomeStatus, PluginError};
 use sop_runtime::{BoxFuture, PluginCall, Plugins};
 
@@ -296,29 +297,6 @@ impl Plugins for SimPlugins {
     }
 }
 
-/// Counts one mass message against a receive limit (the emulator's rule, periods in UTC+8);
-/// false if the quota is used up.
-fn take_quota(rule: ReceiveLimit, period: &mut u32, count: &mut u16, at_ms: u64) -> bool {
-    let (p, cap) = match rule {
-        ReceiveLimit::Unlimited => return true,
-        ReceiveLimit::DaysInMonth => {
-            let (month, days) = month_of(at_ms);
-            (month, u16::try_from(days).unwrap_or(u16::MAX))
-        }
-        ReceiveLimit::PerMonth(n) => (month_of(at_ms).0, n),
-        ReceiveLimit::PerDay(n) => (day_of(at_ms), n),
-    };
-    if *period != p {
-        *period = p;
-        *count = 0;
-    }
-    if *count >= cap {
-        return false;
-    }
-    *count += 1;
-    true
-}
-
 fn text<'a>(input: &'a Value, field: &str) -> &'a str {
     input.get(field).and_then(Value::as_str).unwrap_or("")
 }
@@ -332,34 +310,5 @@ fn permanent(message: &str) -> ActionResult {
         error: PluginError::Permanent {
             message: message.into(),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn receive_limit_counts_per_period() {
-        let (mut period, mut count) = (0, 0);
-        let day = 1_767_225_600_000; // 2026-01-01 00:00 UTC
-        assert!(take_quota(
-            ReceiveLimit::PerDay(1),
-            &mut period,
-            &mut count,
-            day
-        ));
-        assert!(!take_quota(
-            ReceiveLimit::PerDay(1),
-            &mut period,
-            &mut count,
-            day + 1_000
-        ));
-        assert!(take_quota(
-            ReceiveLimit::PerDay(1),
-            &mut period,
-            &mut count,
-            day + 86_400_000
-        ));
     }
 }

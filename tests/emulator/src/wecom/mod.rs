@@ -24,7 +24,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::WxError;
-pub use mass_send::{TaskStatus, Tasks, confirm as mass_send_confirm, settle as mass_send_settle};
+pub use mass_send::{
+    TaskStatus, Tasks, confirm as mass_send_confirm, settle as mass_send_settle, take_quota,
+};
 pub use token::Tokens;
 pub use welcome::WelcomeCodes;
 
