@@ -14,14 +14,16 @@ pub enum ConsentChange {
     OptIn { keyword: String },
 }
 
-/// Normalised keyword → (is opt-out, keyword as configured).
+/// The opt-out and opt-in keywords of a [`ConsentConfig`], matched against whole messages
+/// (normalised keyword → (is opt-out, keyword as configured)).
 #[derive(Debug)]
-pub(crate) struct Keywords {
+pub struct Keywords {
     words: BTreeMap<String, (bool, String)>,
 }
 
 impl Keywords {
-    pub(crate) fn new(config: &ConsentConfig) -> Result<Self, PolicyError> {
+    /// Fails on an empty keyword or one that is both opt-out and opt-in.
+    pub fn new(config: &ConsentConfig) -> Result<Self, PolicyError> {
         let mut words = BTreeMap::new();
         let lists = [
             (true, &config.opt_out_keywords),
@@ -48,7 +50,7 @@ impl Keywords {
     }
 
     /// The whole message must be the keyword: "我不想退订" is not an opt-out.
-    pub(crate) fn match_text(&self, text: &str) -> Option<ConsentChange> {
+    pub fn match_text(&self, text: &str) -> Option<ConsentChange> {
         let (out, keyword) = self.words.get(&normalize(text))?;
         let keyword = keyword.clone();
         Some(if *out {

@@ -29,7 +29,7 @@ mod rate;
 pub use config::{
     CapRule, CapWindow, ConsentConfig, PolicyConfig, RateConfig, RateOverride, TenantPolicy,
 };
-pub use consent::ConsentChange;
+pub use consent::{ConsentChange, Keywords as ConsentKeywords};
 pub use error::PolicyError;
 pub use gate::{Admission, Gate, GateRequest, GateSnapshot, group_touch_key};
 pub use limits::{LimitScope, RateLimit};

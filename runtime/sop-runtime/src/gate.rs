@@ -5,8 +5,10 @@
 //! decisions and a deployment without policies can pass everything ([`PassThrough`]).
 //! `sop_policy::Gate` implements it; the decision types are `sop_policy`'s.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use sop_policy::{ConsentConfig, ConsentKeywords};
 use sop_store::{Store, StoreError};
 
 use crate::plugins::BoxFuture;
@@ -73,14 +75,13 @@ impl PolicyGate for PassThrough {
 
     fn slow_down(&self, _plugin: &str, _account: &str, _retry_after: Duration) {}
 
+    /// The default keywords of `sop_policy` (the same matching as the real gate).
     fn consent_keyword(&self, text: &str) -> Option<ConsentChange> {
-        let word = text.trim();
-        match word {
-            "TD" | "td" | "退订" => Some(ConsentChange::OptOut {
-                keyword: word.into(),
-            }),
-            _ => None,
-        }
+        static DEFAULT: OnceLock<Option<ConsentKeywords>> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| ConsentKeywords::new(&ConsentConfig::default()).ok())
+            .as_ref()?
+            .match_text(text)
     }
 }
 
