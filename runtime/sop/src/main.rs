@@ -27,6 +27,8 @@ enum Command {
     Schema(cmd::schema::Args),
     /// Run a playbook on a virtual clock against a synthetic world and report each step.
     Simulate(cmd::simulate::Args),
+    /// Run the daemon: webhooks in, playbooks running, admin API and metrics.
+    Run(cmd::run::Args),
     /// Cron helpers.
     #[command(subcommand)]
     Cron(cmd::cron::Command),
@@ -40,5 +42,6 @@ fn main() -> ExitCode {
         Command::Schema(args) => cmd::schema::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Cron(command) => cmd::cron::run(command),
+        Command::Run(args) => cmd::run::run(args),
     }
 }

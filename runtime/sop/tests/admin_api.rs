@@ -1,0 +1,217 @@
+//! The admin API: every route refuses a missing or wrong token, the read-only token cannot
+//! change anything, and every route is in the OpenAPI document.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use sop::admin::ROUTES;
+use sop::auth::Scope;
+use sop_store::{ContactKey, Store};
+use tower::ServiceExt;
+
+use support::{ADMIN, READ};
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "x1")
+        .replace("{version}", "1")
+        .replace("{tenant}", "demo-brand")
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A body each POST route accepts, so that a refusal is the token's doing, not the body's.
+fn body_for(path: &str) -> &'static str {
+    match path {
+        "/api/playbooks" | "/api/playbooks/validate" => {
+            r#"{"source": "id: hello\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: pause\n    wait: 1h\n", "account": "acct"}"#
+        }
+        p if p.ends_with("/start") => r#"{"contacts": ["c1"]}"#,
+        _ => "{}",
+    }
+}
+
+#[tokio::test]
+async fn every_route_refuses_a_missing_or_wrong_token() {
+    let (shared, _) = support::shared(support::manifest_plugins());
+    let app = sop::admin::router(shared, 1 << 20);
+    for (method, path, _) in ROUTES {
+        let path = concrete(path);
+        for token in [None, Some("wrong"), Some(""), Some("read-token-for-test")] {
+            let (status, body) = call(&app, method, &path, token, body_for(&path)).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}"
+            );
+            assert!(body["error"].is_string(), "{method} {path}: {body}");
+        }
+        // A token of the right value but the wrong scheme is refused too.
+        let req = Request::builder()
+            .method(*method)
+            .uri(&path)
+            .header("authorization", format!("Basic {ADMIN}"))
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} basic"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_read_only_token_reads_but_cannot_change_anything() {
+    let (shared, store) = support::shared(support::manifest_plugins());
+    let app = sop::admin::router(shared, 1 << 20);
+    for (method, path, scope) in ROUTES {
+        let path = concrete(path);
+        let (status, _) = call(&app, method, &path, Some(READ), body_for(&path)).await;
+        match scope {
+            Scope::Admin => assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}"),
+            Scope::Read => assert!(
+                status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                "{method} {path}: {status}"
+            ),
+        }
+    }
+    assert!(
+        store.playbook_ids().unwrap().is_empty(),
+        "a read-only deploy went through"
+    );
+    assert!(
+        store
+            .contact(&ContactKey::new("demo-brand", "x1"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.events(None, 10).unwrap().is_empty());
+    // The admin token passes every route's gate (the route itself may still say 404 etc.).
+    for (method, path, _) in ROUTES {
+        let path = concrete(path);
+        let (status, _) = call(&app, method, &path, Some(ADMIN), body_for(&path)).await;
+        assert!(
+            status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+            "{method} {path} with the admin token: {status}"
+        );
+    }
+    assert!(
+        store
+            .contact(&ContactKey::new("demo-brand", "x1"))
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn admin_routes_change_state_and_reads_show_it() {
+    let (shared, store) = support::shared(support::manifest_plugins());
+    let app = sop::admin::router(shared, 1 << 20);
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/contacts/demo-brand/wm1/opt-out",
+        Some(ADMIN),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let contact = store
+        .contact(&ContactKey::new("demo-brand", "wm1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.consent.opted_out.as_ref().unwrap().source, "api");
+    let (status, body) = call(&app, "GET", "/api/contacts/demo-brand/wm1", Some(READ), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["contact"]["key"]["id"], "wm1");
+    let (_, _) = call(
+        &app,
+        "POST",
+        "/api/contacts/demo-brand/wm1/opt-in",
+        Some(ADMIN),
+        "",
+    )
+    .await;
+    let contact = store
+        .contact(&ContactKey::new("demo-brand", "wm1"))
+        .unwrap()
+        .unwrap();
+    assert!(contact.consent.opted_out.is_none());
+    let (status, body) = call(&app, "GET", "/api/outbox?state=lost", Some(READ), "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = call(&app, "GET", "/api/outbox", Some(READ), "").await;
+    assert_eq!(
+        (status, body["entries"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/playbooks/validate",
+        Some(READ),
+        r#"{"source": "id: x\nsteps: 3\n"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["ok"], false, "{body}");
+    assert!(!body["diagnostics"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn every_route_is_in_the_openapi_document() {
+    let doc: Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+    for (method, path, scope) in ROUTES {
+        let op = &doc["paths"][path][method.to_lowercase()];
+        assert!(
+            op.is_object(),
+            "{method} {path} is missing from openapi.json"
+        );
+        let expected = match scope {
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        };
+        assert_eq!(op["x-scope"], expected, "{method} {path}");
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p.starts_with("/api"))
+        .map(|(_, ops)| ops.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "openapi.json documents routes that do not exist"
+    );
+}
