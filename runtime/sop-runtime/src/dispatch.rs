@@ -106,7 +106,9 @@ impl Inner {
                 }
                 let call = plugin_call(&key, invocation);
                 let result = self.plugins.invoke(&call).await;
-                self.record_result(run, invocation, result).await
+                let recorded = self.record_result(run, invocation, result).await;
+                lock(&self.calls).remove(&key);
+                recorded
             }
             Admission::Defer { until, reason } => {
                 label("defer");
@@ -226,9 +228,15 @@ impl Inner {
         batch.ops.extend(touches);
         batch.push(Op::CancelTimer(TimerKey::new(run, defer_timer(invocation))));
         batch.push(gate_history(run, invocation, now, "passed", decision));
+        // Live from here until its result is recorded: recovery must not take this entry
+        // for one a crash left behind.
+        lock(&self.calls).insert(key.clone());
         // Durable before the call: after a crash the intent is found and never re-sent
         // blindly.
-        self.store.commit_durable(batch)?;
+        if let Err(error) = self.store.commit_durable(batch) {
+            lock(&self.calls).remove(&key);
+            return Err(error.into());
+        }
         Ok(true)
     }
 
@@ -255,7 +263,17 @@ impl Inner {
             key: invocation.key.clone(),
             result: result.clone(),
         };
-        let pre = move |inner: &Inner, _: &Loaded| -> Result<Vec<Op>, RuntimeError> {
+        let attempt = invocation.attempt;
+        let input_key = invocation.key.clone();
+        let pre = move |inner: &Inner, loaded: &Loaded| -> Result<Vec<Op>, RuntimeError> {
+            // A late answer (the run already took another one for this attempt) must not
+            // overwrite the recorded outcome; the engine ignores it too.
+            let awaited = matches!(&loaded.state.waiting,
+                Some(Waiting::Result { invocation: awaited })
+                    if awaited.key == input_key && awaited.attempt == attempt);
+            if !awaited {
+                return Ok(Vec::new());
+            }
             let Some(mut entry) = inner.store.outbox(&key)? else {
                 return Ok(Vec::new());
             };
@@ -264,6 +282,11 @@ impl Inner {
             Ok(vec![Op::PutOutbox(entry)])
         };
         self.feed(run, &input, &pre).await?;
+        if invocation.delivery == sop_dsl::catalog::Delivery::AtMostOnce {
+            // A result lost to a crash makes the send `unknown` for good (it is never
+            // re-sent): keep that window to the call itself, not the store's flush interval.
+            self.store.flush()?;
+        }
         Ok(())
     }
 
@@ -459,4 +482,8 @@ fn gate_history(
             gate: Some(decision.into()),
         },
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

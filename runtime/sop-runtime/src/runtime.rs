@@ -92,6 +92,9 @@ pub(crate) struct Inner {
     pub triggers_changed: Notify,
     /// Runtime timers (deferrals, outcome checks) being handled, so the loop skips them.
     pub inflight: Mutex<HashSet<TimerKey>>,
+    /// Plugin calls this process recorded in the outbox and has not answered yet: their
+    /// `Pending` entries are live, not left over from a crash, so recovery leaves them alone.
+    pub calls: Mutex<HashSet<sop_store::IdempotencyKey>>,
 }
 
 /// A run as stored: indexed record, engine state, and its playbook version.
@@ -140,6 +143,7 @@ impl Runtime {
                 next_due_ms: AtomicI64::new(i64::MAX),
                 serving: std::sync::atomic::AtomicBool::new(false),
                 inflight: Mutex::new(HashSet::new()),
+                calls: Mutex::new(HashSet::new()),
             }),
         })
     }

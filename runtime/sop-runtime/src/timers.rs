@@ -172,15 +172,22 @@ impl Inner {
     /// Due timers are the timer loop's first page.
     pub async fn recover(self: &Arc<Self>) -> Result<(), RuntimeError> {
         let mut reconciled = 0usize;
+        let mut after = None;
         loop {
-            // Reconciled entries leave `Pending`, so always read the first page.
+            // Page on by key: calls this process makes meanwhile (reconciling one entry can
+            // dispatch the run's next action, events are taken while recovering) are
+            // `Pending` too, and stay that way until they are answered.
             let page = self
                 .store
-                .outbox_in_state(OutboxStateKind::Pending, None, 64)?;
-            if page.is_empty() {
+                .outbox_in_state(OutboxStateKind::Pending, after.as_ref(), 64)?;
+            let Some(last) = page.last() else {
                 break;
-            }
+            };
+            after = Some(last.key.clone());
             for entry in page {
+                if lock(&self.calls).contains(&entry.key) {
+                    continue;
+                }
                 self.reconcile(entry).await?;
                 reconciled += 1;
             }
