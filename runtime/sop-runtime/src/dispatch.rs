@@ -9,7 +9,8 @@ use sop_engine::{
     ActionResult, Input, Invocation, OutcomeStatus, PluginError, RunState as EngineState, Waiting,
 };
 use sop_store::{
-    Batch, Check, Delivery, HistoryEntry, Op, OutboxEntry, OutboxState, RunId, Timer, TimerKey,
+    Batch, Check, Delivery, HistoryEntry, Op, OutboxEntry, OutboxState, RunId, Subject, Timer,
+    TimerKey,
 };
 
 use crate::error::RuntimeError;
@@ -21,11 +22,14 @@ use crate::runtime::{Inner, Loaded, group_key};
 impl Inner {
     /// Runs the pipeline for one invocation; failures are logged and counted (the run stays
     /// waiting for its result, and recovery at the next start picks it up).
-    pub async fn dispatch(self: Arc<Self>, run: RunId, invocation: Invocation) {
+    pub async fn dispatch(self: Arc<Self>, run: RunId, subject: Subject, invocation: Invocation) {
         use tracing::Instrument as _;
         let span = tracing::info_span!("invocation", %run, key = %invocation.key,
             plugin = %invocation.plugin, action = %invocation.action, attempt = invocation.attempt);
-        let result = self.try_dispatch(run, &invocation).instrument(span).await;
+        let result = self
+            .try_dispatch(run, &subject, &invocation)
+            .instrument(span)
+            .await;
         if let Err(error) = result {
             tracing::error!(%run, key = %invocation.key, %error, "invocation not dispatched");
             metrics::counter!("sop_runtime_dispatch_errors_total").increment(1);
@@ -35,14 +39,12 @@ impl Inner {
     async fn try_dispatch(
         self: &Arc<Self>,
         run: RunId,
+        subject: &Subject,
         invocation: &Invocation,
     ) -> Result<(), RuntimeError> {
         let key = outbox_key(run, invocation);
-        let Some(first) = self.store.run(run)? else {
-            return Ok(());
-        };
-        let (admission, bulk) = {
-            let _lane = self.lane(&first.subject).await;
+        let (admission, bulk, revision) = {
+            let _lane = self.lane(subject).await;
             let Some(loaded) = self.load(run)? else {
                 return Ok(());
             };
@@ -66,7 +68,11 @@ impl Inner {
                 now,
             };
             let bulk = cause_is_bulk(&loaded.state);
-            (self.gate.admit(&*self.store, &request)?, bulk)
+            (
+                self.gate.admit(&*self.store, &request)?,
+                bulk,
+                loaded.run.revision,
+            )
         };
         let label = |decision: &'static str| {
             metrics::counter!("sop_runtime_gate_total", "decision" => decision, "plugin" => invocation.plugin.clone()).increment(1);
@@ -83,7 +89,7 @@ impl Inner {
                 };
                 let recipient = match invocation.audience {
                     sop_dsl::catalog::ActionAudience::Contact
-                    | sop_dsl::catalog::ActionAudience::Group => Some(subject_id(&first.subject)),
+                    | sop_dsl::catalog::ActionAudience::Group => Some(subject_id(subject)),
                     _ => None,
                 };
                 let waited = self
@@ -99,7 +105,7 @@ impl Inner {
                 metrics::histogram!("sop_runtime_rate_wait_seconds", "plugin" => invocation.plugin.clone())
                     .record(waited.as_secs_f64());
                 if !self
-                    .record_intent(run, invocation, touches, &decision)
+                    .record_intent(run, subject, revision, invocation, touches, &decision)
                     .await?
                 {
                     return Ok(());
@@ -112,7 +118,7 @@ impl Inner {
             }
             Admission::Defer { until, reason } => {
                 label("defer");
-                let _lane = self.lane(&first.subject).await;
+                let _lane = self.lane(subject).await;
                 let Some(loaded) = self.load(run)? else {
                     return Ok(());
                 };
@@ -180,29 +186,42 @@ impl Inner {
 
     /// Commits the outbox intent (with the gate's touches) durably, on the run's lane, if the
     /// run still waits for this attempt. False: someone else took care of it.
+    ///
+    /// `admitted` is the run's revision when the gate admitted the call: unchanged, the run
+    /// still awaits this attempt and only the outbox needs a look (no state to decode).
     async fn record_intent(
         self: &Arc<Self>,
         run: RunId,
+        subject: &Subject,
+        admitted: u64,
         invocation: &Invocation,
         touches: Vec<Op>,
         decision: &str,
     ) -> Result<bool, RuntimeError> {
-        let Some(first) = self.store.run(run)? else {
+        let _lane = self.lane(subject).await;
+        let Some(current) = self.store.run(run)? else {
             return Ok(false);
         };
-        let _lane = self.lane(&first.subject).await;
-        let Some(loaded) = self.load(run)? else {
-            return Ok(false);
-        };
-        if !self.still_to_send(&loaded, invocation)? {
-            return Ok(false);
+        if current.revision != admitted {
+            let Some(loaded) = self.load(run)? else {
+                return Ok(false);
+            };
+            if !self.still_to_send(&loaded, invocation)? {
+                return Ok(false);
+            }
         }
         let now = self.clock.now();
         let key = outbox_key(run, invocation);
         let existing = self.store.outbox(&key)?;
+        if existing
+            .as_ref()
+            .is_some_and(|entry| entry.attempts >= invocation.attempt)
+        {
+            return Ok(false);
+        }
         let mut batch = Batch::new().check(Check::RunRevision {
             run,
-            expected: Some(loaded.run.revision),
+            expected: Some(current.revision),
         });
         if existing.is_none() {
             batch = batch.check(Check::OutboxAbsent(key.clone()));
@@ -321,7 +340,8 @@ impl Inner {
         };
         match &loaded.state.waiting {
             Some(Waiting::Result { invocation }) if defer_timer(invocation) == timer.name => {
-                self.try_dispatch(timer.run, &invocation.clone()).await
+                self.try_dispatch(timer.run, &loaded.run.subject, &invocation.clone())
+                    .await
             }
             _ => {
                 self.store.commit(Batch::new().op(Op::CancelTimer(timer)))?;

@@ -618,9 +618,13 @@ impl Inner {
     pub fn perform(self: &Arc<Self>, work: Vec<Work>) {
         for item in work {
             match item {
-                Work::Invoke { run, invocation } => {
+                Work::Invoke {
+                    run,
+                    subject,
+                    invocation,
+                } => {
                     let inner = self.clone();
-                    tokio::spawn(async move { inner.dispatch(run, invocation).await });
+                    tokio::spawn(async move { inner.dispatch(run, subject, invocation).await });
                 }
                 Work::Handoff {
                     run,

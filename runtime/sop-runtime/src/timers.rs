@@ -290,7 +290,8 @@ impl Inner {
             return Ok(false);
         }
         let inner = self.clone();
-        tokio::spawn(async move { inner.dispatch(run, invocation).await });
+        let subject = loaded.run.subject;
+        tokio::spawn(async move { inner.dispatch(run, subject, invocation).await });
         Ok(true)
     }
 }

@@ -22,7 +22,12 @@ use crate::mapping::{
 #[derive(Debug, Clone)]
 pub(crate) enum Work {
     /// Pass the invocation through the gate and the outbox to the plugin.
-    Invoke { run: RunId, invocation: Invocation },
+    /// `subject` picks the lane (the caller has it: no store read to find it).
+    Invoke {
+        run: RunId,
+        subject: Subject,
+        invocation: Invocation,
+    },
     /// Tell the staff member a contact waits for them.
     Handoff {
         run: RunId,
@@ -170,6 +175,7 @@ impl Tx {
             match effect {
                 Effect::InvokeAction(invocation) => self.work.push(Work::Invoke {
                     run,
+                    subject: subject.clone(),
                     invocation: invocation.clone(),
                 }),
                 Effect::CheckOutcome { invocation, at, .. } => {
