@@ -11,8 +11,9 @@
 //! back from.
 //!
 //! Environment: `SOP_CRASH_KILLS` (default 12), `SOP_CRASH_CONTACTS` (default 300),
-//! `SOP_CRASH_SEED` (default 7), `SOP_CRASH_KEEP` (a directory to keep the stores in); e.g. `SOP_CRASH_KILLS=200 SOP_CRASH_CONTACTS=1000` for a
-//! longer run.
+//! `SOP_CRASH_SEED` (default 7), `SOP_CRASH_MAX_DELAY_MS` (longest life of a child before its
+//! kill, default 700), `SOP_CRASH_KEEP` (a directory to keep the stores in); for a longer
+//! run e.g. `SOP_CRASH_KILLS=100 SOP_CRASH_CONTACTS=1000 SOP_CRASH_MAX_DELAY_MS=300`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
@@ -119,7 +120,7 @@ steps:
             - id: tag_nudged
               add_tags: nudged
   - id: cool_down
-    wait: 1h
+    wait: 3h
   - id: follow_up
     action: wecom.notify_staff
     params:
@@ -622,6 +623,7 @@ fn crash_restart_matches_reference() {
     let kills: usize = env_or("SOP_CRASH_KILLS", 12);
     let contacts: usize = env_or("SOP_CRASH_CONTACTS", 300);
     let seed: u64 = env_or("SOP_CRASH_SEED", 7);
+    let max_delay_ms: u64 = env_or("SOP_CRASH_MAX_DELAY_MS", 700).max(20);
     let temp = tempfile::tempdir().expect("temp dir");
     // `SOP_CRASH_KEEP=DIR` keeps both directories there, to look into a failure.
     let root =
@@ -644,7 +646,7 @@ fn crash_restart_matches_reference() {
             finish(&mut child, &crash_dir, "crash run, last start");
             break;
         }
-        let delay = Duration::from_millis(rng.between(20, 1_200));
+        let delay = Duration::from_millis(rng.between(20, max_delay_ms));
         match wait_for(&mut child, delay) {
             Some(status) => {
                 assert!(
@@ -663,6 +665,10 @@ fn crash_restart_matches_reference() {
         }
     }
     finish(&mut reference, &reference_dir, "reference run");
+    assert!(
+        killed >= kills.min(10),
+        "the child finished after {killed} kills: lower SOP_CRASH_MAX_DELAY_MS"
+    );
     let wall = started.elapsed();
 
     let expected = read_outcome(&reference_dir, contacts);
@@ -756,7 +762,7 @@ fn crash_restart_matches_reference() {
     let unknown_delivered = actual.unknown.values().filter(|u| u.0).count();
     let deliveries: usize = actual.delivered.values().map(|(_, n)| n).sum();
     println!(
-        "crash test: {contacts} contacts, seed {seed}, {killed} kills, {starts} starts, {:.1} s; \
+        "crash test: {contacts} contacts, seed {seed}, {killed} kills (of {kills} asked), {starts} starts, {:.1} s; \
          reference delivered {}, crash run delivered {deliveries} ({idempotent_repeats} idempotent \
          repeats, {} torn log lines); unknown outcomes {} ({unknown_delivered} reached the \
          platform, {missing_unknown} did not)",
