@@ -113,7 +113,8 @@ impl Inner {
                 let call = plugin_call(&key, invocation);
                 let result = self.plugins.invoke(&call).await;
                 let recorded = self.record_result(run, invocation, result).await;
-                lock(&self.calls).remove(&key);
+                // By attempt: a retry with the same key may already be on its way.
+                lock(&self.calls).remove(&(key, invocation.attempt));
                 recorded
             }
             Admission::Defer { until, reason } => {
@@ -249,11 +250,11 @@ impl Inner {
         batch.push(gate_history(run, invocation, now, "passed", decision));
         // Live from here until its result is recorded: recovery must not take this entry
         // for one a crash left behind.
-        lock(&self.calls).insert(key.clone());
+        lock(&self.calls).insert((key.clone(), invocation.attempt));
         // Durable before the call: after a crash the intent is found and never re-sent
         // blindly.
         if let Err(error) = self.store.commit_durable(batch) {
-            lock(&self.calls).remove(&key);
+            lock(&self.calls).remove(&(key, invocation.attempt));
             return Err(error.into());
         }
         Ok(true)

@@ -92,9 +92,10 @@ pub(crate) struct Inner {
     pub triggers_changed: Notify,
     /// Runtime timers (deferrals, outcome checks) being handled, so the loop skips them.
     pub inflight: Mutex<HashSet<TimerKey>>,
-    /// Plugin calls this process recorded in the outbox and has not answered yet: their
-    /// `Pending` entries are live, not left over from a crash, so recovery leaves them alone.
-    pub calls: Mutex<HashSet<sop_store::IdempotencyKey>>,
+    /// Plugin calls (key, attempt) this process recorded in the outbox and has not answered
+    /// yet: their `Pending` entries are live, not left over from a crash, so recovery leaves
+    /// them alone.
+    pub calls: Mutex<HashSet<(sop_store::IdempotencyKey, u32)>>,
 }
 
 /// A run as stored: indexed record, engine state, and its playbook version.

@@ -185,7 +185,7 @@ impl Inner {
             };
             after = Some(last.key.clone());
             for entry in page {
-                if lock(&self.calls).contains(&entry.key) {
+                if lock(&self.calls).contains(&(entry.key.clone(), entry.attempts)) {
                     continue;
                 }
                 self.reconcile(entry).await?;
