@@ -284,19 +284,16 @@ impl Inner {
             result: result.clone(),
         };
         let attempt = invocation.attempt;
-        let input_key = invocation.key.clone();
-        let pre = move |inner: &Inner, loaded: &Loaded| -> Result<Vec<Op>, RuntimeError> {
-            // A late answer (the run already took another one for this attempt) must not
-            // overwrite the recorded outcome; the engine ignores it too.
-            let awaited = matches!(&loaded.state.waiting,
-                Some(Waiting::Result { invocation: awaited })
-                    if awaited.key == input_key && awaited.attempt == attempt);
-            if !awaited {
-                return Ok(Vec::new());
-            }
+        let pre = move |inner: &Inner, _: &Loaded| -> Result<Vec<Op>, RuntimeError> {
             let Some(mut entry) = inner.store.outbox(&key)? else {
                 return Ok(Vec::new());
             };
+            // Only this attempt's first answer is recorded: a second one (a reconciliation
+            // racing the call's own answer) must not overwrite it. An answer after the run
+            // moved on (cancelled meanwhile) is still recorded: the entry would stay pending.
+            if entry.state != OutboxState::Pending || entry.attempts != attempt {
+                return Ok(Vec::new());
+            }
             entry.state = outbox_state(&result, inner.clock.now());
             entry.updated_at = inner.clock.now();
             Ok(vec![Op::PutOutbox(entry)])

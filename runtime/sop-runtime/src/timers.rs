@@ -241,8 +241,15 @@ impl Inner {
                 _ => None,
             });
         let Some(invocation) = awaited else {
-            // The run moved on (cancelled, converted): keep the record, marked unknown.
-            let mut entry = entry;
+            // The run moved on (cancelled, converted): keep the record, marked unknown, unless
+            // an answer was recorded since the page was read.
+            let Some(mut entry) = self
+                .store
+                .outbox(&entry.key)?
+                .filter(|e| e.state == OutboxState::Pending && e.attempts == entry.attempts)
+            else {
+                return Ok(());
+            };
             entry.state = OutboxState::Unknown {
                 reason: "sop stopped before the result was recorded".into(),
             };

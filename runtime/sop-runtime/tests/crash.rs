@@ -202,10 +202,12 @@ impl Clock for ScaledClock {
 struct LoggingPlatform {
     catalog: Catalog,
     log: Mutex<File>,
+    /// Which start of the child this is (0 for the first), written beside each delivery.
+    generation: usize,
 }
 
 impl LoggingPlatform {
-    fn open(dir: &Path) -> LoggingPlatform {
+    fn open(dir: &Path, generation: usize) -> LoggingPlatform {
         let path = dir.join("deliveries");
         // A kill in the middle of a write leaves a torn last line: that call was never
         // answered, so the platform did not take it. Cut it off.
@@ -225,6 +227,7 @@ impl LoggingPlatform {
         LoggingPlatform {
             catalog: catalog(),
             log: Mutex::new(log),
+            generation,
         }
     }
 }
@@ -237,7 +240,10 @@ impl Plugins for LoggingPlatform {
     fn invoke<'a>(&'a self, call: &'a PluginCall) -> BoxFuture<'a, ActionResult> {
         {
             let mut log = self.log.lock().expect("log lock");
-            let line = format!("{}\t{}.{}\n", call.key, call.plugin, call.action);
+            let line = format!(
+                "{}\t{}.{}\t{}\n",
+                call.key, call.plugin, call.action, self.generation
+            );
             log.write_all(line.as_bytes()).expect("append delivery");
             log.sync_data().expect("sync delivery");
         }
@@ -324,6 +330,24 @@ fn count_runs(store: &dyn Store, state: RunState) -> usize {
     }
 }
 
+/// Appends this start's (virtual) time to `starts`; returns how many starts came before.
+fn record_start(dir: &Path, now: Timestamp) -> usize {
+    let path = dir.join("starts");
+    let before = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("starts file");
+    file.write_all(format!("{}\n", now.timestamp_millis()).as_bytes())
+        .expect("write start");
+    file.sync_data().expect("sync start");
+    before
+}
+
 /// Enrols every contact (again after a restart: the dedupe ids keep it single), answers the
 /// contacts that wait for a reply, and returns once every run has finished.
 async fn child_main(dir: &Path, contacts: usize) {
@@ -332,10 +356,11 @@ async fn child_main(dir: &Path, contacts: usize) {
             .expect("open store"),
     );
     let clock = Arc::new(ScaledClock::open(dir));
+    let generation = record_start(dir, clock.now());
     let rt = Runtime::new(RuntimeDeps {
         store: store.clone(),
         clock: clock.clone(),
-        plugins: Arc::new(LoggingPlatform::open(dir)),
+        plugins: Arc::new(LoggingPlatform::open(dir, generation)),
         gate: Arc::new(PassThrough),
         config: RuntimeConfig::default(),
     })
@@ -510,6 +535,8 @@ struct Outcome {
     /// Outbox entries recorded as unknown: (contact, step) → (was it in the delivery log,
     /// qualified action, attempts).
     unknown: BTreeMap<(String, String), (bool, String, u32)>,
+    /// At-most-once calls marked unknown by the same process that made them.
+    own_calls: Vec<String>,
     pending: usize,
     timers_left: usize,
     torn: usize,
@@ -558,10 +585,12 @@ fn read_outcome(dir: &Path, contacts: usize) -> Outcome {
 
     let log = std::fs::read_to_string(dir.join("deliveries")).unwrap_or_default();
     let mut delivered: BTreeMap<(String, String), (String, usize)> = BTreeMap::new();
-    let mut keys = BTreeSet::new();
+    // Key → the start of the child that delivered it (the last time).
+    let mut keys = BTreeMap::new();
     let mut torn = 0;
     for line in log.split_inclusive('\n') {
-        let Some((key, action)) = line.strip_suffix('\n').and_then(|l| l.split_once('\t')) else {
+        let fields: Vec<&str> = line.strip_suffix('\n').unwrap_or("").split('\t').collect();
+        let [key, action, generation] = fields[..] else {
             torn += 1;
             continue;
         };
@@ -573,14 +602,30 @@ fn read_outcome(dir: &Path, contacts: usize) -> Outcome {
             .get(&run)
             .unwrap_or_else(|| panic!("delivery for unknown run {key}"))
             .clone();
-        keys.insert(key.to_string());
+        keys.insert(
+            key.to_string(),
+            generation.parse::<usize>().expect("generation"),
+        );
         let entry = delivered
             .entry((contact, step.to_string()))
             .or_insert_with(|| (action.to_string(), 0));
         entry.1 += 1;
     }
 
+    // The start each generation of the child began at, to tell which one marked an entry.
+    let starts: Vec<i64> = std::fs::read_to_string(dir.join("starts"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.parse().expect("start time"))
+        .collect();
+    let generation_at = |at: Timestamp| {
+        starts
+            .iter()
+            .rposition(|start| *start <= at.timestamp_millis())
+            .expect("after the first start")
+    };
     let mut unknown = BTreeMap::new();
+    let mut own_calls = Vec::new();
     let mut after = None;
     loop {
         let page = store
@@ -588,10 +633,18 @@ fn read_outcome(dir: &Path, contacts: usize) -> Outcome {
             .expect("outbox");
         for entry in &page {
             let contact = run_contact[&entry.key.run].clone();
+            // An at-most-once call is delivered at most once; if the process that delivered
+            // it also marked it unknown, recovery took a live call for a crash's leftover.
+            let marked_by = generation_at(entry.updated_at);
+            if entry.delivery == sop_store::Delivery::AtMostOnce
+                && keys.get(&entry.key.to_string()) == Some(&marked_by)
+            {
+                own_calls.push(format!("{} (start {marked_by})", entry.key));
+            }
             unknown.insert(
                 (contact, entry.key.step.clone()),
                 (
-                    keys.contains(&entry.key.to_string()),
+                    keys.contains_key(&entry.key.to_string()),
                     entry.action.clone(),
                     entry.attempts,
                 ),
@@ -612,6 +665,7 @@ fn read_outcome(dir: &Path, contacts: usize) -> Outcome {
         runs,
         delivered,
         unknown,
+        own_calls,
         pending,
         timers_left,
         torn,
@@ -758,6 +812,11 @@ fn crash_restart_matches_reference() {
     assert!(
         stuck_unknown.is_empty(),
         "idempotent actions left unknown: {stuck_unknown:?}"
+    );
+    assert!(
+        actual.own_calls.is_empty(),
+        "calls marked unknown by the process that made them: {:?}",
+        actual.own_calls
     );
     let unknown_delivered = actual.unknown.values().filter(|u| u.0).count();
     let deliveries: usize = actual.delivered.values().map(|(_, n)| n).sum();
