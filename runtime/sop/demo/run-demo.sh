@@ -9,9 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 seconds="${1:-30}"
 target="${CARGO_TARGET_DIR:-target}"
-sop="$target/release/sop"
-emulator="$target/release/sop-emulator"
-wasm="$target/wasm32-wasip2/release"
+profile="${PROFILE:-release}"
+sop="$target/$profile/sop"
+emulator="$target/$profile/sop-emulator"
+wasm="${WASM_DIR:-$target/wasm32-wasip2/release}"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
