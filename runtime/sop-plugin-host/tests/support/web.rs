@@ -1,7 +1,11 @@
 //! Plain HTTP for tests that drive the emulator: a one-shot JSON client for its control API and
-//! a receiver standing in for the daemon's ingress, capturing callbacks exactly as sent.
+//! an ingress standing in for the daemon's, which hands every request to a handler (the plugin's
+//! `parse-webhook`), answers with what the handler says, and keeps the request exactly as sent.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -38,15 +42,19 @@ pub async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> 
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-/// A request as the receiver got it.
+/// A request as the ingress got it, with the answer it gave.
 #[derive(Debug, Clone)]
 pub struct Captured {
+    /// `GET`, `POST`, ...
+    pub method: String,
     /// Request target: path and raw query.
     pub target: String,
     /// Header names (lower-case) and values.
     pub headers: Vec<(String, String)>,
     /// Body bytes.
     pub body: Vec<u8>,
+    /// The status the handler answered.
+    pub answered: u16,
 }
 
 impl Captured {
@@ -88,18 +96,26 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Answers every POST with `200 success` and keeps what it received.
-#[derive(Debug, Clone)]
-pub struct Receiver {
+/// What the ingress answers: status, content type, body.
+pub type Answer = (u16, String, Vec<u8>);
+
+/// Turns one received request into the answer.
+pub type Handler =
+    Arc<dyn Fn(Captured) -> Pin<Box<dyn Future<Output = Answer> + Send>> + Send + Sync>;
+
+/// Hands every request to its handler and keeps what it received.
+#[derive(Clone)]
+pub struct Ingress {
     /// `http://127.0.0.1:port`.
     pub url: String,
     got: Arc<Mutex<Vec<Captured>>>,
-    /// Requests received so far, to wait on without polling.
+    /// Requests answered so far, to wait on without polling.
     count: tokio::sync::watch::Receiver<usize>,
 }
 
-impl Receiver {
-    pub async fn start() -> Self {
+impl Ingress {
+    /// Listens on an ephemeral loopback port.
+    pub async fn start(handler: Handler) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -108,11 +124,11 @@ impl Receiver {
         let tx = Arc::new(tx);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (sink, tx) = (sink.clone(), tx.clone());
+                let (sink, tx, handler) = (sink.clone(), tx.clone(), handler.clone());
                 tokio::spawn(async move {
-                    if let Some(c) = read_request(stream).await {
+                    if let Some(c) = serve(stream, &handler).await {
                         let n = {
-                            let mut all = sink.lock().expect("receiver lock");
+                            let mut all = sink.lock().expect("ingress lock");
                             all.push(c);
                             all.len()
                         };
@@ -124,34 +140,35 @@ impl Receiver {
         Self { url, got, count }
     }
 
-    /// Everything received so far whose target starts with `prefix`.
-    pub fn received(&self, prefix: &str) -> Vec<Captured> {
-        let got = self.got.lock().expect("receiver lock");
+    /// Everything answered so far with `method` whose target starts with `prefix`.
+    pub fn received(&self, prefix: &str, method: &str) -> Vec<Captured> {
+        let got = self.got.lock().expect("ingress lock");
         got.iter()
-            .filter(|c| c.target.starts_with(prefix))
+            .filter(|c| c.method == method && c.target.starts_with(prefix))
             .cloned()
             .collect()
     }
 
-    /// Waits until `n` requests under `prefix` arrived (the emulator delivers callbacks on a
-    /// task of its own); fails after 30 s of real time rather than hang.
-    pub async fn wait_for(&self, prefix: &str, n: usize) -> Vec<Captured> {
+    /// Waits until `n` `method` requests under `prefix` were answered (the emulator delivers
+    /// callbacks on a task of its own); fails after 30 s of real time rather than hang.
+    pub async fn wait_for(&self, prefix: &str, method: &str, n: usize) -> Vec<Captured> {
         let mut count = self.count.clone();
         let arrived = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            count.wait_for(|_| self.received(prefix).len() >= n),
+            Duration::from_secs(30),
+            count.wait_for(|_| self.received(prefix, method).len() >= n),
         )
         .await;
         assert!(
             matches!(arrived, Ok(Ok(_))),
-            "expected {n} callbacks under {prefix}, got {:?}",
-            self.received(prefix)
+            "expected {n} {method} requests under {prefix}, got {:?}",
+            self.received(prefix, method)
         );
-        self.received(prefix)
+        self.received(prefix, method)
     }
 }
 
-async fn read_request(mut stream: TcpStream) -> Option<Captured> {
+/// Reads one HTTP/1.1 request, answers it through `handler`, and closes the connection.
+async fn serve(mut stream: TcpStream, handler: &Handler) -> Option<Captured> {
     let mut data = Vec::new();
     let mut buf = [0u8; 4096];
     let head_end = loop {
@@ -166,7 +183,9 @@ async fn read_request(mut stream: TcpStream) -> Option<Captured> {
     };
     let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let target = lines.next()?.split_whitespace().nth(1)?.to_owned();
+    let mut request_line = lines.next()?.split_whitespace();
+    let method = request_line.next()?.to_owned();
+    let target = request_line.next()?.to_owned();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -183,14 +202,22 @@ async fn read_request(mut stream: TcpStream) -> Option<Captured> {
         }
         data.extend_from_slice(&buf[..n]);
     }
-    let body = data[head_end..].to_vec();
-    let _ = stream
-        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nsuccess")
-        .await;
-    let _ = stream.shutdown().await;
-    Some(Captured {
+    let mut captured = Captured {
+        method,
         target,
         headers,
-        body,
-    })
+        body: data[head_end..].to_vec(),
+        answered: 0,
+    };
+    let (status, content_type, body) = handler(captured.clone()).await;
+    captured.answered = status;
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(&body).await;
+    let _ = stream.shutdown().await;
+    Some(captured)
 }
