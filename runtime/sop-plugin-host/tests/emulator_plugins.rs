@@ -20,11 +20,11 @@ use sop_clock::{DateTime, TimeDelta, VirtualClock};
 use sop_emulator::{ClockChoice, Config, Running, ids};
 use sop_plugin_host::{
     Account, CallError, HostConfig, HostServices, Invocation, InvokeOutcome, MemoryKv,
-    NetworkConfig, NormalizedEvent, OutcomeStatus, Plugin, PluginError, PluginHost,
-    PluginSettings, StaticResolver, WebhookError, WebhookRequest, describe_file,
+    NetworkConfig, NormalizedEvent, OutcomeStatus, Plugin, PluginError, PluginHost, PluginSettings,
+    StaticResolver, WebhookError, WebhookRequest, describe_file,
 };
 use support::guests::platform_wasm;
-use support::web::{Captured, Handler, Ingress, call};
+use support::web::{Captured, Handler, Ingress, call, handler};
 
 /// 2024-03-05 10:00 (UTC+8), a Tuesday.
 const START_MS: i64 = 1_709_604_000_000;
@@ -157,9 +157,9 @@ fn webhook_handler(
     account: Account,
     events: Arc<Mutex<Vec<NormalizedEvent>>>,
 ) -> Handler {
-    Arc::new(move |captured: Captured| {
+    handler(move |captured: Captured| {
         let (slot, account, events) = (slot.clone(), account.clone(), events.clone());
-        Box::pin(async move {
+        async move {
             let Some(plugin) = slot.get() else {
                 return (503, "text/plain".into(), b"plugin not loaded".to_vec());
             };
@@ -171,7 +171,7 @@ fn webhook_handler(
                 }
                 Err(e) => (400, "text/plain".into(), e.to_string().into_bytes()),
             }
-        })
+        }
     })
 }
 
@@ -234,9 +234,7 @@ async fn wecom_plugin_against_the_emulator() {
 
     // URL verification: the emulator's signed GET with an encrypted echostr; it accepts only
     // the exact plaintext back, which the plugin decrypted.
-    let verified = w
-        .control("POST", "/_emulator/wecom/verify_url", None)
-        .await;
+    let verified = w.control("POST", "/_emulator/wecom/verify_url", None).await;
     assert_eq!(verified["ok"], true, "{verified}");
     let gets = w.ingress.wait_for("/ingress/wecom", "GET", 1).await;
     assert_eq!(gets[0].answered, 200);
@@ -260,11 +258,9 @@ async fn wecom_plugin_against_the_emulator() {
 
     // The same callback with one byte of the ciphertext changed fails its signature.
     let mut forged = webhook(&posts[0]);
-    let at = forged
-        .body
-        .iter()
-        .position(|&b| b == b'A' || b == b'B')
-        .expect("a letter to flip");
+    let body = String::from_utf8(forged.body.clone()).expect("utf-8 body");
+    let start = "<Encrypt><![CDATA[";
+    let at = body.find(start).expect("the ciphertext") + start.len();
     forged.body[at] = if forged.body[at] == b'A' { b'B' } else { b'A' };
     let refused = w.plugin.parse_webhook(&account, &forged).await.unwrap_err();
     assert!(
@@ -305,7 +301,7 @@ async fn wecom_plugin_against_the_emulator() {
 
     // mark_tag: the tag shows on the contact as WeCom reports it.
     let tag = ids::tag_id(3);
-    let tagged = json!({"userid": "emu_staff_1", "external_userid": contact, "add_tag": [tag]});
+    let tagged = json!({"userid": "emu_staff_1", "external_userid": contact, "add_tag": [&tag]});
     w.done(&account, "mark_tag", tagged, "tag-1").await;
     let got = w
         .done(&account, "get_contact", get_contact.clone(), "get-2")
@@ -313,7 +309,8 @@ async fn wecom_plugin_against_the_emulator() {
     let tags = got["follow_user"][0]["tags"].as_array().expect("tags");
     assert!(tags.iter().any(|t| t["tag_id"] == tag.as_str()), "{tags:?}");
     // An unknown tag is WeCom's 40068: bad input, never retried.
-    let unknown = json!({"userid": "emu_staff_1", "external_userid": contact, "add_tag": ["etNope"]});
+    let unknown =
+        json!({"userid": "emu_staff_1", "external_userid": contact, "add_tag": ["etNope"]});
     let refused = w.invoke(&account, "mark_tag", unknown, "tag-2").await;
     assert!(
         matches!(plugin_error(refused), PluginError::InvalidInput(ref m) if m.contains("40068"))
@@ -384,7 +381,11 @@ async fn wecom_plugin_against_the_emulator() {
     let app_messages = w.deliveries("app_message").await;
     assert_eq!(app_messages.len(), 1, "{app_messages:?}");
     assert_eq!(app_messages[0]["to"], "emu_staff_2");
-    assert!(app_messages[0]["content"].to_string().contains("客户需要人工服务"));
+    assert!(
+        app_messages[0]["content"]
+            .to_string()
+            .contains("客户需要人工服务")
+    );
 
     // Mass send: a task; pending and undelivered until the staff member confirms; then done,
     // with the result per recipient, also found again by idempotency key alone (after a crash).
@@ -492,7 +493,10 @@ async fn douyin_plugin_against_the_emulator() {
     assert_eq!(event.contact.as_deref(), Some(open_id.as_str()));
     assert_eq!(event.staff.as_deref(), Some("dy-enterprise-0001"));
     assert_eq!(event.attributes["text"], "在吗");
-    assert_eq!(event.attributes["conversation_id"], wrote["conversation_id"]);
+    assert_eq!(
+        event.attributes["conversation_id"],
+        wrote["conversation_id"]
+    );
     let msg_id = message
         .headers
         .iter()
@@ -518,7 +522,8 @@ async fn douyin_plugin_against_the_emulator() {
     );
 
     // Reply inside the window: the first call exchanges the auth code for a user token.
-    let reply = |text: &str| json!({"open_id": open_id, "conversation_id": conversation, "text": text});
+    let reply =
+        |text: &str| json!({"open_id": open_id, "conversation_id": conversation, "text": text});
     let sent = w
         .done(&account, "reply", reply("您好，在的"), "run-1/reply")
         .await;
@@ -594,7 +599,10 @@ async fn douyin_plugin_against_the_emulator() {
         .done(&account, "list_authorized", json!({}), "list-1")
         .await;
     let users = listed["user_list"].as_array().expect("user_list");
-    assert!(users.iter().any(|u| u["open_id"] == fan.as_str()), "{listed}");
+    assert!(
+        users.iter().any(|u| u["open_id"] == fan.as_str()),
+        "{listed}"
+    );
 
     // A day later the reply window is closed (28003017): permanent. The user token expired
     // meanwhile too, and was renewed before use rather than after a refusal.

@@ -109,7 +109,12 @@ fn a_wasm_file_that_is_no_plugin_is_an_error_naming_it() {
     let dir = PluginDir::new("junk");
     let junk = dir.0.join("broken.wasm");
     std::fs::write(&junk, b"\0asm but not really").expect("write");
-    let out = sop(&["validate", "--plugins", dir.path(), "playbooks/order-points.yaml"]);
+    let out = sop(&[
+        "validate",
+        "--plugins",
+        dir.path(),
+        "playbooks/order-points.yaml",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&junk.display().to_string()), "{stderr}");
@@ -123,7 +128,12 @@ fn a_wasm_file_that_is_no_plugin_is_an_error_naming_it() {
 fn a_plugin_given_twice_is_an_error() {
     let dir = compiled_plugins("twice");
     dir.copy(&root().join("playbooks/plugins/wecom.json"), "wecom.json");
-    let out = sop(&["validate", "--plugins", dir.path(), "playbooks/welcome.yaml"]);
+    let out = sop(&[
+        "validate",
+        "--plugins",
+        dir.path(),
+        "playbooks/welcome.yaml",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("wecom.wasm"), "{stderr}");

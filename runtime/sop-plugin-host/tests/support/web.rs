@@ -103,6 +103,15 @@ pub type Answer = (u16, String, Vec<u8>);
 pub type Handler =
     Arc<dyn Fn(Captured) -> Pin<Box<dyn Future<Output = Answer> + Send>> + Send + Sync>;
 
+/// A [`Handler`] from an async closure.
+pub fn handler<F, Fut>(f: F) -> Handler
+where
+    F: Fn(Captured) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Answer> + Send + 'static,
+{
+    Arc::new(move |c| -> Pin<Box<dyn Future<Output = Answer> + Send>> { Box::pin(f(c)) })
+}
+
 /// Hands every request to its handler and keeps what it received.
 #[derive(Clone)]
 pub struct Ingress {
