@@ -430,6 +430,60 @@ async fn wecom_plugin_against_the_emulator() {
     assert_eq!(mass[0]["to"], contact);
     assert_eq!(mass[0]["task"], handle.as_str());
 
+    // Groups: listed, read (owner and members), and a mass send to one of them confirmed by
+    // its owner, reported per group.
+    let listed = w.done(&account, "list_groups", json!({}), "groups-1").await;
+    let chats = listed["group_chat_list"].as_array().expect("group_chat_list");
+    assert_eq!(chats.len(), 2, "{listed}");
+    let chat_id = chats[0]["chat_id"].as_str().expect("chat_id").to_owned();
+    let group = w
+        .done(&account, "get_group", json!({"chat_id": chat_id}), "group-1")
+        .await;
+    let owner = group["group_chat"]["owner"].as_str().expect("owner").to_owned();
+    let members = group["group_chat"]["member_list"].as_array().expect("members");
+    assert!(members.iter().any(|m| m["type"] == 2), "{group}");
+    let key = "run-2/group-mass";
+    let accepted = w
+        .invoke(
+            &account,
+            "mass_send_groups",
+            json!({"sender": owner, "groups": [chat_id], "text": "群活动"}),
+            key,
+        )
+        .await;
+    let Ok(InvokeOutcome::Accepted(pending)) = accepted else {
+        panic!("group mass send should be accepted, got {accepted:?}");
+    };
+    let confirm = format!("/_emulator/wecom/tasks/{}/confirm", pending.handle);
+    w.control("POST", &confirm, Some(json!({"userid": owner})))
+        .await;
+    let status = w
+        .plugin
+        .check_outcome(&account, "mass_send_groups", key, Some(&pending.handle))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let OutcomeStatus::Done(result) = status else {
+        panic!("the confirmed group task should be done, got {status:?}");
+    };
+    assert_eq!(result["recipients"]["sent"], json!([chat_id]), "{result}");
+    let group_mass = w.deliveries("group_mass_send").await;
+    assert_eq!(group_mass.len(), 1, "{group_mass:?}");
+    assert_eq!(group_mass[0]["to"], chat_id.as_str());
+
+    // A remark within WeCom's limits is stored on the relationship; a longer one never leaves
+    // the plugin.
+    let remark = json!({"userid": "emu_staff_1", "external_userid": contact, "remark": "老客户"});
+    w.done(&account, "remark", remark, "remark-1").await;
+    let got = w
+        .done(&account, "get_contact", json!({"external_userid": contact}), "get-6")
+        .await;
+    assert_eq!(got["follow_user"][0]["remark"], "老客户", "{got}");
+    let calls_before = w.counted("externalcontact/remark").await.0;
+    let long = json!({"userid": "emu_staff_1", "external_userid": contact, "remark": "长".repeat(21)});
+    let refused = w.invoke(&account, "remark", long, "remark-2").await;
+    assert!(matches!(plugin_error(refused), PluginError::InvalidInput(_)));
+    assert_eq!(w.counted("externalcontact/remark").await.0, calls_before);
+
     // A customer writes to the kf account: the callback carries no text, so the plugin reads
     // it with kf/sync_msg through the host, while parsing the webhook.
     w.inject(json!({"kind": "customer_message", "external_userid": contact, "text": "优惠券"}))
