@@ -433,14 +433,26 @@ async fn wecom_plugin_against_the_emulator() {
     // Groups: listed, read (owner and members), and a mass send to one of them confirmed by
     // its owner, reported per group.
     let listed = w.done(&account, "list_groups", json!({}), "groups-1").await;
-    let chats = listed["group_chat_list"].as_array().expect("group_chat_list");
+    let chats = listed["group_chat_list"]
+        .as_array()
+        .expect("group_chat_list");
     assert_eq!(chats.len(), 2, "{listed}");
     let chat_id = chats[0]["chat_id"].as_str().expect("chat_id").to_owned();
     let group = w
-        .done(&account, "get_group", json!({"chat_id": chat_id}), "group-1")
+        .done(
+            &account,
+            "get_group",
+            json!({"chat_id": chat_id}),
+            "group-1",
+        )
         .await;
-    let owner = group["group_chat"]["owner"].as_str().expect("owner").to_owned();
-    let members = group["group_chat"]["member_list"].as_array().expect("members");
+    let owner = group["group_chat"]["owner"]
+        .as_str()
+        .expect("owner")
+        .to_owned();
+    let members = group["group_chat"]["member_list"]
+        .as_array()
+        .expect("members");
     assert!(members.iter().any(|m| m["type"] == 2), "{group}");
     let key = "run-2/group-mass";
     let accepted = w
@@ -475,13 +487,22 @@ async fn wecom_plugin_against_the_emulator() {
     let remark = json!({"userid": "emu_staff_1", "external_userid": contact, "remark": "老客户"});
     w.done(&account, "remark", remark, "remark-1").await;
     let got = w
-        .done(&account, "get_contact", json!({"external_userid": contact}), "get-6")
+        .done(
+            &account,
+            "get_contact",
+            json!({"external_userid": contact}),
+            "get-6",
+        )
         .await;
     assert_eq!(got["follow_user"][0]["remark"], "老客户", "{got}");
     let calls_before = w.counted("externalcontact/remark").await.0;
-    let long = json!({"userid": "emu_staff_1", "external_userid": contact, "remark": "长".repeat(21)});
+    let long =
+        json!({"userid": "emu_staff_1", "external_userid": contact, "remark": "长".repeat(21)});
     let refused = w.invoke(&account, "remark", long, "remark-2").await;
-    assert!(matches!(plugin_error(refused), PluginError::InvalidInput(_)));
+    assert!(matches!(
+        plugin_error(refused),
+        PluginError::InvalidInput(_)
+    ));
     assert_eq!(w.counted("externalcontact/remark").await.0, calls_before);
 
     // A customer writes to the kf account: the callback carries no text, so the plugin reads
