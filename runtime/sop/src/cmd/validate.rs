@@ -1,8 +1,9 @@
 //! `sop validate`: check playbooks and report every problem at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use sop_dsl::catalog::PluginSpec;
 use sop_dsl::render::{JsonDiagnostic, render_human};
 use sop_dsl::{Catalog, Diagnostic, Severity};
 
@@ -11,7 +12,8 @@ pub struct Args {
     /// Playbook files (YAML), or directories whose `*.yaml` / `*.yml` files are checked.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Directory of plugin manifests (`*.json`) to check actions and events against.
+    /// Directory of plugins to check actions and events against: manifests (`*.json`) and
+    /// compiled plugin components (`*.wasm`, described without running anything else).
     #[arg(long, value_name = "DIR")]
     plugins: Option<PathBuf>,
     /// How to print diagnostics (always on stderr).
@@ -33,10 +35,58 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Reads the catalog named by `--plugins`, if any.
+/// Reads the catalog named by `--plugins`, if any: every `*.json` manifest in the directory and
+/// the manifest every `*.wasm` plugin component there describes.
 pub fn catalog(dir: Option<&PathBuf>) -> Result<Option<Catalog>, String> {
-    dir.map(|d| Catalog::load_dir(d).map_err(|e| e.to_string()))
-        .transpose()
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    let mut catalog = Catalog::load_dir(dir).map_err(|e| e.to_string())?;
+    for path in components(dir)? {
+        let spec = describe_component(&path)?;
+        catalog.insert(spec).map_err(|name| {
+            format!(
+                "{}: plugin `{name}` is already defined by another manifest or component in {}",
+                path.display(),
+                dir.display()
+            )
+        })?;
+    }
+    Ok(Some(catalog))
+}
+
+/// The `*.wasm` files in `dir` (not recursive), in name order.
+fn components(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// The manifest of the plugin component at `path`, with the host's load-time checks (a
+/// component of the `sop:plugin` world whose `describe` answers a valid manifest).
+fn describe_component(path: &Path) -> Result<PluginSpec, String> {
+    // The host's errors already name the file.
+    let manifest = sop_plugin_host::describe_file(path).map_err(|e| e.to_string())?;
+    // Both are the WIT `manifest` record in snake_case with the schemas parsed, so the
+    // checker's form is a re-reading of the host's.
+    serde_json::to_value(&manifest)
+        .and_then(serde_json::from_value)
+        .map_err(|e| {
+            format!(
+                "{}: the plugin's manifest does not fit the checker's catalog: {e}",
+                path.display()
+            )
+        })
 }
 
 /// Reads and checks one file; an unreadable file becomes a diagnostic-free error string.
