@@ -484,7 +484,7 @@ async fn contact(
             ));
         }
     }
-    timeline.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    timeline.sort_by_key(|a| (a.0, a.1, a.2));
     Ok(Json(json!({
         "contact": contact,
         "runs": runs.iter().map(|r| json!({"id": r.id.to_string(), "playbook": r.playbook,

@@ -576,14 +576,11 @@ pub fn account_problems(schema: &Value, account: &Value) -> Vec<String> {
         match props.and_then(|p| p.get(field)) {
             None if closed => out.push(format!("unknown field {field}")),
             None => {}
-            Some(spec) => {
-                if !type_matches(spec.get("type"), value) {
-                    out.push(format!(
-                        "field {field} should be {}",
-                        spec.get("type").map_or("?".into(), Value::to_string)
-                    ));
-                }
-            }
+            Some(spec) if !type_matches(spec.get("type"), value) => out.push(format!(
+                "field {field} should be {}",
+                spec.get("type").map_or("?".into(), Value::to_string)
+            )),
+            Some(_) => {}
         }
     }
     out
