@@ -83,6 +83,8 @@ codes! {
     UnusedWindow = 54, Warning, "entry window has no effect";
     BadVersion = 55, Error, "invalid version";
     ErrorWithoutOnError = 56, Warning, "`error` used where no failure is handled";
+    BadFlow = 57, Error, "invalid flow control";
+    FlowConcurrencyNoEffect = 58, Warning, "flow concurrency above one run per subject";
 }
 
 impl Code {

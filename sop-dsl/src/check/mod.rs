@@ -4,6 +4,7 @@
 //! returned playbook (or given their default), so the playbook is only meaningful when no
 //! diagnostic is an error.
 
+mod flow;
 mod graph;
 mod playbook;
 mod plugins;
@@ -78,6 +79,7 @@ pub(crate) fn empty_playbook() -> Playbook {
         triggers: Vec::new(),
         audience: None,
         entry: Default::default(),
+        flow: None,
         goals: Vec::new(),
         policy: Default::default(),
         steps: Vec::new(),

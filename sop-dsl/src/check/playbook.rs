@@ -24,6 +24,7 @@ const TOP_KEYS: &[&str] = &[
     "triggers",
     "audience",
     "entry",
+    "flow",
     "goals",
     "policy",
     "steps",
@@ -96,6 +97,9 @@ impl Ctx<'_> {
         }
         if let Some(n) = map.get("entry") {
             playbook.entry = self.entry(n);
+        }
+        if let Some(n) = map.get("flow") {
+            playbook.flow = self.flow(n, &playbook.entry);
         }
         if let Some(n) = map.get("goals") {
             playbook.goals = self.goals(n);

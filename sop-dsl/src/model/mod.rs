@@ -3,6 +3,7 @@
 //! Its serde form is the YAML form operators write (a test round-trips every bundled playbook),
 //! so the JSON Schema derived from it is the schema of the file format.
 
+mod flow;
 mod index;
 mod playbook;
 mod policy;
@@ -10,6 +11,7 @@ mod step;
 mod trigger;
 mod values;
 
+pub use flow::{Debounce, Flow, Limit};
 pub use index::StepIndex;
 pub use playbook::{Audience, AudienceTarget, Entry, Goal, Playbook, Repeat};
 pub use policy::{CapAction, Category, Policy, StepPolicy};

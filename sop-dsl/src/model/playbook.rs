@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Duration, Expression, Policy, QualifiedName, Step, Trigger, Zone};
+use super::{Duration, Expression, Flow, Policy, QualifiedName, Step, Trigger, Zone};
 
 /// One playbook (SOP): when runs start, who they are for, and the steps each run takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -35,6 +35,9 @@ pub struct Playbook {
     /// How often one contact (or group) may enter.
     #[serde(default)]
     pub entry: Entry,
+    /// Per-key concurrency, throttle, rate limit and debounce of starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<Flow>,
     /// Events that end a run as converted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub goals: Vec<Goal>,
