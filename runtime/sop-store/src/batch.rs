@@ -4,6 +4,7 @@ use sop_clock::Timestamp;
 
 use crate::contact::{Contact, ContactKey};
 use crate::event::EventRecord;
+use crate::flow::{FlowKey, FlowRecord};
 use crate::group::{Group, GroupKey};
 use crate::outbox::{IdempotencyKey, OutboxEntry};
 use crate::playbook::PlaybookVersion;
@@ -90,6 +91,10 @@ pub enum Op {
     DeleteGroup(GroupKey),
     /// Records a deployed playbook version (replacing the same id and version).
     PutPlaybook(PlaybookVersion),
+    /// Inserts or replaces a flow-control record (and moves it in the due and run indexes).
+    PutFlow(FlowRecord),
+    /// Removes a flow-control record and its index entries.
+    DeleteFlow(FlowKey),
 }
 
 /// A condition checked at commit, before anything is written; if one fails the whole batch
@@ -105,6 +110,11 @@ pub enum Check {
     /// The subject has no live (active or waiting) run of `playbook` (any version): the
     /// entry rule "one active run per contact", decided atomically with the enrolment.
     NoLiveRun { subject: Subject, playbook: String },
+    /// The flow record's stored revision is `expected` (`None`: no record).
+    FlowRevision {
+        key: FlowKey,
+        expected: Option<u64>,
+    },
 }
 
 /// Checks and writes applied all-or-nothing, in order.

@@ -6,6 +6,7 @@ use crate::batch::{Batch, Receipt};
 use crate::contact::{Contact, ContactKey};
 use crate::error::Result;
 use crate::event::EventRecord;
+use crate::flow::{FlowKey, FlowRecord};
 use crate::group::{Group, GroupKey};
 use crate::outbox::{IdempotencyKey, OutboxEntry, OutboxStateKind};
 use crate::playbook::PlaybookVersion;
@@ -127,6 +128,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Ids of every playbook ever deployed, sorted. Reads every stored version: meant for
     /// start-up and the admin API, not hot paths.
     fn playbook_ids(&self) -> Result<Vec<String>>;
+
+    // --- flow control
+    fn flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>>;
+    /// Flow records due at or before `until` (ms), by (due, key), after `after` (a due and
+    /// key of the previous page).
+    fn due_flows(
+        &self,
+        until_ms: i64,
+        after: Option<&(i64, FlowKey)>,
+        limit: usize,
+    ) -> Result<Vec<FlowRecord>>;
+    /// Every flow record, by key, after `after` (start-up: runs may have ended while down).
+    fn flows(&self, after: Option<&FlowKey>, limit: usize) -> Result<Vec<FlowRecord>>;
+    /// The flow keys that count this run toward their concurrency.
+    fn flows_of_run(&self, run: RunId) -> Result<Vec<FlowKey>>;
 }
 
 /// A shared store is a store (the engine's shards share one `Arc`).
@@ -241,5 +257,22 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn playbook_ids(&self) -> Result<Vec<String>> {
         (**self).playbook_ids()
+    }
+    fn flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>> {
+        (**self).flow(key)
+    }
+    fn due_flows(
+        &self,
+        until_ms: i64,
+        after: Option<&(i64, FlowKey)>,
+        limit: usize,
+    ) -> Result<Vec<FlowRecord>> {
+        (**self).due_flows(until_ms, after, limit)
+    }
+    fn flows(&self, after: Option<&FlowKey>, limit: usize) -> Result<Vec<FlowRecord>> {
+        (**self).flows(after, limit)
+    }
+    fn flows_of_run(&self, run: RunId) -> Result<Vec<FlowKey>> {
+        (**self).flows_of_run(run)
     }
 }

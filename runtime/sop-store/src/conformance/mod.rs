@@ -113,6 +113,7 @@ pub fn run_all<S: Store>(mut fresh: impl FnMut() -> S) {
     groups_round_trip_and_page(&fresh());
     playbook_versions_are_kept(&fresh());
     run_detail_lives_and_dies_with_its_run(&fresh());
+    flow_records_and_indexes(&fresh());
 }
 
 /// Writes a typical run-advance batch durably, then reopens the store (via `reopen`, which

@@ -413,3 +413,83 @@ pub fn playbook_versions_are_kept<S: Store>(store: &S) {
         "ids sorted, once each"
     );
 }
+
+/// Flow records: by key, by due time (moved on every put) and by run; a revision check
+/// refuses a stale writer.
+pub fn flow_records_and_indexes<S: Store>(store: &S) {
+    use crate::{FlowKey, FlowRecord, HeldStart, RunId, Subject};
+    let key = |k: &str| FlowKey {
+        playbook: "welcome".into(),
+        key: k.into(),
+    };
+    let mut a = FlowRecord::new(key("a"));
+    a.due_ms = Some(2_000);
+    a.live = vec![RunId(7), RunId(8)];
+    a.queue.push(HeldStart {
+        subject: Subject::Contact(ContactKey::new("t", "c1")),
+        cause: b"{}".to_vec(),
+        at: Timestamp::from_timestamp_millis(1_000).unwrap(),
+    });
+    let mut b = FlowRecord::new(key("b"));
+    b.due_ms = Some(1_000);
+    store
+        .commit(
+            Batch::new()
+                .check(Check::FlowRevision {
+                    key: key("a"),
+                    expected: None,
+                })
+                .op(Op::PutFlow(a.clone()))
+                .op(Op::PutFlow(b.clone())),
+        )
+        .unwrap();
+    assert_eq!(store.flow(&key("a")).unwrap(), Some(a.clone()));
+    let due: Vec<String> = store
+        .due_flows(2_000, None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key.key)
+        .collect();
+    assert_eq!(due, ["b", "a"]);
+    assert_eq!(store.due_flows(1_999, None, 10).unwrap(), vec![b.clone()]);
+    assert_eq!(
+        store.due_flows(5_000, Some(&(1_000, key("b"))), 10).unwrap(),
+        vec![a.clone()]
+    );
+    assert_eq!(store.flows_of_run(RunId(8)).unwrap(), vec![key("a")]);
+    assert_eq!(store.flows(None, 10).unwrap().len(), 2);
+    assert_eq!(store.flows(Some(&key("a")), 10).unwrap(), vec![b.clone()]);
+
+    // Moving: the old due and run entries go.
+    let mut moved = a.clone();
+    moved.revision = 1;
+    moved.due_ms = None;
+    moved.live = vec![RunId(9)];
+    store
+        .commit(
+            Batch::new()
+                .check(Check::FlowRevision {
+                    key: key("a"),
+                    expected: Some(0),
+                })
+                .op(Op::PutFlow(moved)),
+        )
+        .unwrap();
+    assert_eq!(store.due_flows(5_000, None, 10).unwrap(), vec![b.clone()]);
+    assert!(store.flows_of_run(RunId(8)).unwrap().is_empty());
+    assert_eq!(store.flows_of_run(RunId(9)).unwrap(), vec![key("a")]);
+    let stale = store.commit(
+        Batch::new()
+            .check(Check::FlowRevision {
+                key: key("a"),
+                expected: Some(0),
+            })
+            .op(Op::DeleteFlow(key("a"))),
+    );
+    assert!(matches!(stale, Err(crate::StoreError::Conflict(_))));
+    store
+        .commit(Batch::new().op(Op::DeleteFlow(key("a"))))
+        .unwrap();
+    assert_eq!(store.flow(&key("a")).unwrap(), None);
+    assert!(store.flows_of_run(RunId(9)).unwrap().is_empty());
+}

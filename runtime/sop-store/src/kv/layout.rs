@@ -5,6 +5,7 @@ use sop_clock::Timestamp;
 
 use super::key::Key;
 use crate::contact::ContactKey;
+use crate::flow::FlowKey;
 use crate::group::GroupKey;
 use crate::outbox::{IdempotencyKey, OutboxStateKind};
 use crate::run::{RunId, RunState, Subject};
@@ -34,6 +35,9 @@ pub(crate) const CRON: u8 = 0x70;
 pub(crate) const KV: u8 = 0x80;
 pub(crate) const KV_EXPIRY: u8 = 0x81;
 pub(crate) const PLAYBOOK: u8 = 0x90;
+pub(crate) const FLOW: u8 = 0xA0;
+pub(crate) const FLOW_DUE: u8 = 0xA1;
+pub(crate) const FLOW_RUN: u8 = 0xA2;
 
 pub(crate) fn meta_format() -> Vec<u8> {
     Key::table(META).str("format").into_bytes()
@@ -207,4 +211,27 @@ pub(crate) fn playbook_versions(id: &str) -> Key {
 
 pub(crate) fn playbook(id: &str, version: u32) -> Vec<u8> {
     playbook_versions(id).u32(version).into_bytes()
+}
+
+pub(crate) fn flow(key: &FlowKey) -> Vec<u8> {
+    Key::table(FLOW).str(&key.playbook).str(&key.key).into_bytes()
+}
+
+pub(crate) fn flow_due(due_ms: i64, key: &FlowKey) -> Vec<u8> {
+    Key::table(FLOW_DUE)
+        .i64(due_ms)
+        .str(&key.playbook)
+        .str(&key.key)
+        .into_bytes()
+}
+
+pub(crate) fn flow_run(run: RunId, key: &FlowKey) -> Vec<u8> {
+    flows_of_run(run)
+        .str(&key.playbook)
+        .str(&key.key)
+        .into_bytes()
+}
+
+pub(crate) fn flows_of_run(run: RunId) -> Key {
+    Key::table(FLOW_RUN).u64(run.0)
 }

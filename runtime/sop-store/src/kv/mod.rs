@@ -18,6 +18,7 @@ use crate::codec::{FORMAT, decode, decode_detail};
 use crate::contact::{Contact, ContactKey};
 use crate::error::{Result, StoreError};
 use crate::event::EventRecord;
+use crate::flow::{FlowKey, FlowRecord};
 use crate::group::{Group, GroupKey};
 use crate::outbox::{IdempotencyKey, OutboxEntry, OutboxStateKind};
 use crate::playbook::PlaybookVersion;
@@ -374,6 +375,53 @@ impl<B: OrderedKv> Store for KvStore<B> {
         let mut ids: Vec<String> = all.into_iter().map(|p| p.id).collect();
         ids.dedup();
         Ok(ids)
+    }
+
+    fn flow(&self, key: &FlowKey) -> Result<Option<FlowRecord>> {
+        self.get("flow", &layout::flow(key))
+    }
+
+    fn due_flows(
+        &self,
+        until_ms: i64,
+        after: Option<&(i64, FlowKey)>,
+        limit: usize,
+    ) -> Result<Vec<FlowRecord>> {
+        let prefix = Key::table(layout::FLOW_DUE);
+        let start = Self::page_start(&prefix, after.map(|(due, k)| layout::flow_due(*due, k)));
+        let end = Key::table(layout::FLOW_DUE).i64(until_ms).prefix_end();
+        let keys: Vec<FlowKey> = self.values("flow index", &start, &end, limit)?;
+        self.flow_records(keys)
+    }
+
+    fn flows(&self, after: Option<&FlowKey>, limit: usize) -> Result<Vec<FlowRecord>> {
+        let prefix = Key::table(layout::FLOW);
+        let start = Self::page_start(&prefix, after.map(layout::flow));
+        self.values("flow", &start, &prefix.prefix_end(), limit)
+    }
+
+    fn flows_of_run(&self, run: RunId) -> Result<Vec<FlowKey>> {
+        let prefix = layout::flows_of_run(run);
+        self.values(
+            "flow index",
+            &prefix.clone().into_bytes(),
+            &prefix.prefix_end(),
+            usize::MAX,
+        )
+    }
+}
+
+impl<B: OrderedKv> KvStore<B> {
+    fn flow_records(&self, keys: Vec<FlowKey>) -> Result<Vec<FlowRecord>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let record = self.flow(&key)?.ok_or_else(|| StoreError::Corrupt {
+                table: "flow index",
+                reason: format!("index names missing flow {}/{}", key.playbook, key.key),
+            })?;
+            out.push(record);
+        }
+        Ok(out)
     }
 }
 

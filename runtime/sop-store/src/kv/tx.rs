@@ -14,6 +14,7 @@ use super::{OrderedKv, Write, layout};
 use crate::batch::{Batch, Check, Op, Receipt};
 use crate::codec::{decode, decode_leading_u64, encode, encode_detail};
 use crate::contact::{Contact, ContactKey};
+use crate::flow::{FlowKey, FlowRecord};
 use crate::error::{Result, StoreError};
 use crate::outbox::OutboxEntry;
 use crate::plugin_kv::KvEntry;
@@ -115,6 +116,17 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
                 if found != *expected {
                     return Err(StoreError::Conflict(format!(
                         "run {run} is at revision {found:?}, expected {expected:?}"
+                    )));
+                }
+            }
+            Check::FlowRevision { key, expected } => {
+                let found = self
+                    .get::<FlowRecord>("flow", &layout::flow(key))?
+                    .map(|r| r.revision);
+                if found != *expected {
+                    return Err(StoreError::Conflict(format!(
+                        "flow {}/{} is at revision {found:?}, expected {expected:?}",
+                        key.playbook, key.key
                     )));
                 }
             }
@@ -251,7 +263,31 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
                 Ok(())
             }
             Op::PutPlaybook(p) => self.put("playbook", layout::playbook(&p.id, p.version), &p),
+            Op::PutFlow(record) => {
+                self.delete_flow(&record.key)?;
+                if let Some(due) = record.due_ms {
+                    self.put("flow index", layout::flow_due(due, &record.key), &record.key)?;
+                }
+                for run in &record.live {
+                    self.put("flow index", layout::flow_run(*run, &record.key), &record.key)?;
+                }
+                self.put("flow", layout::flow(&record.key), &record)
+            }
+            Op::DeleteFlow(key) => self.delete_flow(&key),
         }
+    }
+
+    fn delete_flow(&mut self, key: &FlowKey) -> Result<()> {
+        if let Some(old) = self.get::<FlowRecord>("flow", &layout::flow(key))? {
+            if let Some(due) = old.due_ms {
+                self.delete(layout::flow_due(due, key));
+            }
+            for run in &old.live {
+                self.delete(layout::flow_run(*run, key));
+            }
+            self.delete(layout::flow(key));
+        }
+        Ok(())
     }
 
     fn put_contact(&mut self, c: Contact) -> Result<()> {
