@@ -136,3 +136,22 @@ fn check(
     }
     Ok(())
 }
+
+/// The playbook's `flow.key` rendered for a trigger (the same scope as trigger filters and
+/// the audience: no run yet). `Ok(None)`: no key template, or it rendered empty; the caller
+/// counts per subject then.
+pub fn flow_key(
+    playbook: &Playbook,
+    cause: &StartCause,
+    contact: &ContactView,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, String> {
+    let Some(template) = playbook.flow.as_ref().and_then(|f| f.key.as_ref()) else {
+        return Ok(None);
+    };
+    let env = environment();
+    let scope = Scope::for_enrollment(playbook, cause.event(), contact, now);
+    let key = scope.render(&env, template.as_str())?;
+    let key = key.trim();
+    Ok((!key.is_empty()).then(|| key.to_string()))
+}

@@ -45,7 +45,7 @@ pub use config::{EngineConfig, OnUnknown, RetryPolicy};
 pub use contact::ContactView;
 pub use context::Context;
 pub use effect::{Effect, HistoryEntry, Invocation, Subscription, SubscriptionPurpose};
-pub use enrollment::{Enrollment, PriorRun, decide_enrollment};
+pub use enrollment::{Enrollment, PriorRun, decide_enrollment, flow_key};
 pub use event::{Event, StartCause};
 pub use hash::stable_hash;
 pub use ids::{IdempotencyKey, RunId, SubscriptionId, TimerId};

@@ -9,6 +9,7 @@
 mod config;
 mod dispatch;
 mod error;
+mod flow;
 mod gate;
 mod ingest;
 mod mapping;

@@ -96,6 +96,10 @@ pub(crate) struct Inner {
     /// yet: their `Pending` entries are live, not left over from a crash, so recovery leaves
     /// them alone.
     pub calls: Mutex<HashSet<(sop_store::IdempotencyKey, u32)>>,
+    /// Wakes the flow loop (a held start armed, a counted run ended).
+    pub flow_wake: Notify,
+    /// Runs counted by a flow concurrency limit that ended, for the flow loop.
+    pub flow_ended: Mutex<Vec<RunId>>,
 }
 
 /// A run as stored: indexed record, engine state, and its playbook version.
@@ -145,6 +149,8 @@ impl Runtime {
                 serving: std::sync::atomic::AtomicBool::new(false),
                 inflight: Mutex::new(HashSet::new()),
                 calls: Mutex::new(HashSet::new()),
+                flow_wake: Notify::new(),
+                flow_ended: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -459,6 +465,7 @@ impl Runtime {
             result = inner.clone().timer_loop() => result?,
             result = self.clone().trigger_loop() => result?,
             result = inner.clone().housekeeping_loop() => result?,
+            result = inner.clone().flow_loop() => result?,
             () = shutdown => tracing::info!("runtime shutting down"),
         }
         inner.store.flush()?;
@@ -598,7 +605,9 @@ impl Inner {
         if prepared.batch.is_empty() {
             return Ok(Vec::new());
         }
+        let flow = self.flow_note(&prepared.batch);
         self.store.commit(prepared.batch)?;
+        self.flow_notify(flow);
         for (playbook, status) in prepared.finished {
             metrics::counter!("sop_runtime_runs_finished_total", "playbook" => playbook, "status" => status).increment(1);
         }
@@ -643,9 +652,26 @@ impl Inner {
         }
     }
 
+    /// A trigger's start: through the playbook's flow control if it has one (which may hold
+    /// or drop it), then [`start_into`](Inner::start_into). `Err(reason)` (inside `Ok`): no
+    /// run started now (refused, dropped, or held by flow control).
+    pub fn enroll_into(
+        &self,
+        tx: &mut Tx,
+        deployment: &Deployment,
+        subject: &Subject,
+        cause: &StartCause,
+        now: Timestamp,
+    ) -> Result<Result<RunId, String>, RuntimeError> {
+        if Self::flow_of(deployment).is_some() {
+            return self.flow_offer(tx, deployment, subject, cause, now);
+        }
+        self.start_into(tx, deployment, subject, cause, now)
+    }
+
     /// Decides entry for one subject and, if admitted, creates and starts the run in `tx`.
     /// `Err(reason)` (inside `Ok`) is an entry rule's refusal.
-    pub fn enroll_into(
+    pub fn start_into(
         &self,
         tx: &mut Tx,
         deployment: &Deployment,
