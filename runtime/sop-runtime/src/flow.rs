@@ -349,9 +349,11 @@ impl Inner {
                     self.flow_visit(&record.key).await?;
                 }
             }
+            // After the records just visited: one that stays due (its playbook is no longer
+            // deployed) must not make the loop spin; it is looked at again on the next wake.
             let next = self
                 .store
-                .due_flows(i64::MAX, None, 1)?
+                .due_flows(i64::MAX, cursor.as_ref(), 1)?
                 .first()
                 .and_then(|r| r.due_ms)
                 .and_then(Timestamp::from_timestamp_millis);
