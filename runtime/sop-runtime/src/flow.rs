@@ -269,10 +269,13 @@ impl Inner {
             };
             // A playbook no longer deployed keeps its held starts until it is again.
             let (Some(deployment), Some(subject)) = (deployment, subject) else {
+                // Written back only if pruning changed it (ended runs, windows over: maybe
+                // nothing is left and it is deleted) or its due time moved.
                 let mut tx = Tx::new();
-                let mut record = self.flow_read(&mut tx, key)?;
+                let stored = self.flow_read(&mut tx, key)?;
+                let mut record = stored.clone();
                 self.flow_prune(&mut record, &flow, now)?;
-                if record == pruned && pruned.due_ms == due(&pruned, &flow, now) {
+                if record == stored && stored.due_ms == due(&record, &flow, now) {
                     return Ok(());
                 }
                 self.flow_write(&mut tx, record, &flow, now);
