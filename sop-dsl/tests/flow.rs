@@ -12,7 +12,13 @@ fn errors(flow: &str) -> Vec<String> {
         .diagnostics
         .iter()
         .filter(|d| d.code != Code::CatalogSkipped)
-        .map(|d| render_human(d, "f.yaml", &src).lines().next().unwrap().to_string())
+        .map(|d| {
+            render_human(d, "f.yaml", &src)
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -61,7 +67,9 @@ fn max_delay_shorter_than_period_is_sop0057() {
 fn key_reading_the_run_is_sop0057_and_syntax_errors_are_sop0020() {
     assert_eq!(
         errors("flow:\n  key: \"{{ run.id }}\"\n  concurrency: 1\n"),
-        ["f.yaml:6:8: error[SOP0057]: the flow key reads `run`, which does not exist before a run starts"]
+        [
+            "f.yaml:6:8: error[SOP0057]: the flow key reads `run`, which does not exist before a run starts"
+        ]
     );
     let syntax = errors("flow:\n  key: \"{{ contact.id \"\n  concurrency: 1\n");
     assert_eq!(syntax.len(), 1);
@@ -87,7 +95,9 @@ fn unknown_fields_and_empty_flow() {
 fn concurrency_above_one_per_subject_warns() {
     assert_eq!(
         errors("flow:\n  concurrency: 3\n"),
-        ["f.yaml:6:16: warning[SOP0058]: `concurrency: 3` per subject, but `entry.one_active_run` allows one live run per subject"]
+        [
+            "f.yaml:6:16: warning[SOP0058]: `concurrency: 3` per subject, but `entry.one_active_run` allows one live run per subject"
+        ]
     );
     assert!(errors("entry: { one_active_run: false }\nflow:\n  concurrency: 3\n").is_empty());
 }

@@ -88,7 +88,9 @@ impl Inner {
             count(&deployment.id, outcome);
             record.debounced = Some(held);
             record.burst_since_ms.get_or_insert(ms(now));
-            Ok(Err("flow: debounced (a later trigger for the key replaces it)".into()))
+            Ok(Err(
+                "flow: debounced (a later trigger for the key replaces it)".into(),
+            ))
         } else {
             self.flow_admit(tx, deployment, &mut record, &flow, held, now)
         };
@@ -298,7 +300,8 @@ impl Inner {
                 Next::Start => {
                     let held = record.queue.remove(0);
                     count(&deployment.id, "released");
-                    let _started = self.flow_start(&mut tx, &deployment, &mut record, &flow, &held, now)?;
+                    let _started =
+                        self.flow_start(&mut tx, &deployment, &mut record, &flow, &held, now)?;
                 }
                 Next::Idle => {}
             }

@@ -111,10 +111,7 @@ pub enum Check {
     /// entry rule "one active run per contact", decided atomically with the enrolment.
     NoLiveRun { subject: Subject, playbook: String },
     /// The flow record's stored revision is `expected` (`None`: no record).
-    FlowRevision {
-        key: FlowKey,
-        expected: Option<u64>,
-    },
+    FlowRevision { key: FlowKey, expected: Option<u64> },
 }
 
 /// Checks and writes applied all-or-nothing, in order.

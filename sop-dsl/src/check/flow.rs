@@ -29,8 +29,9 @@ impl Ctx<'_> {
         let controls = ["concurrency", "throttle", "rate_limit", "debounce"];
         if !controls.iter().any(|k| map.has(k)) {
             self.push(
-                Diagnostic::new(Code::BadFlow, map.head(), "`flow` sets no control")
-                    .with_help("add `concurrency`, `throttle`, `rate_limit` or `debounce`, or remove `flow`"),
+                Diagnostic::new(Code::BadFlow, map.head(), "`flow` sets no control").with_help(
+                    "add `concurrency`, `throttle`, `rate_limit` or `debounce`, or remove `flow`",
+                ),
             );
         }
         if let (Some(n), Some(c)) = (map.get("concurrency"), flow.concurrency)
@@ -79,7 +80,9 @@ impl Ctx<'_> {
                 Diagnostic::new(
                     Code::BadFlow,
                     node.span.clone(),
-                    format!("the flow key reads `{name}`, which does not exist before a run starts"),
+                    format!(
+                        "the flow key reads `{name}`, which does not exist before a run starts"
+                    ),
                 )
                 .with_help(format!("a flow key sees: {}", KEY_VARIABLES.join(", "))),
             );
@@ -92,8 +95,12 @@ impl Ctx<'_> {
         match node.value {
             Value::Int(0) => {
                 self.push(
-                    Diagnostic::new(Code::BadFlow, node.span.clone(), format!("`{what}` is zero"))
-                        .with_help("a zero limit would hold every start forever; use at least 1"),
+                    Diagnostic::new(
+                        Code::BadFlow,
+                        node.span.clone(),
+                        format!("`{what}` is zero"),
+                    )
+                    .with_help("a zero limit would hold every start forever; use at least 1"),
                 );
                 None
             }

@@ -152,7 +152,12 @@ async fn debounce_starts_once_with_the_last_event() {
     h.deploy(vec![playbook("{debounce: {period: 5m}}", None)]);
     h.serve().await;
     for (i, text) in ["a", "b", "c"].iter().enumerate() {
-        assert!(message(&h, &format!("m{i}"), text).await.enrolled.is_empty());
+        assert!(
+            message(&h, &format!("m{i}"), text)
+                .await
+                .enrolled
+                .is_empty()
+        );
         h.run_for(TimeDelta::minutes(1)).await;
     }
     // The last event came at t0+2m: quiet until t0+7m.
@@ -170,7 +175,10 @@ async fn debounce_starts_once_with_the_last_event() {
 #[tokio::test]
 async fn debounce_max_delay_caps_a_steady_stream() {
     let mut h = Harness::new();
-    h.deploy(vec![playbook("{debounce: {period: 5m, max_delay: 12m}}", None)]);
+    h.deploy(vec![playbook(
+        "{debounce: {period: 5m, max_delay: 12m}}",
+        None,
+    )]);
     h.serve().await;
     // A message every 3 minutes never leaves 5 minutes of quiet.
     for i in 0..6 {
@@ -240,7 +248,10 @@ async fn held_starts_survive_a_restart() {
     second.run_for(TimeDelta::hours(1)).await;
     assert_eq!(texts(&second), ["b", "c"]);
     assert_eq!(
-        runs(&second).into_iter().map(|(m, _)| m).collect::<Vec<_>>(),
+        runs(&second)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect::<Vec<_>>(),
         [5, 65, 125]
     );
     second.shutdown().await;

@@ -453,7 +453,9 @@ pub fn flow_records_and_indexes<S: Store>(store: &S) {
     assert_eq!(due, ["b", "a"]);
     assert_eq!(store.due_flows(1_999, None, 10).unwrap(), vec![b.clone()]);
     assert_eq!(
-        store.due_flows(5_000, Some(&(1_000, key("b"))), 10).unwrap(),
+        store
+            .due_flows(5_000, Some(&(1_000, key("b"))), 10)
+            .unwrap(),
         vec![a.clone()]
     );
     assert_eq!(store.flows_of_run(RunId(8)).unwrap(), vec![key("a")]);

@@ -214,7 +214,10 @@ pub(crate) fn playbook(id: &str, version: u32) -> Vec<u8> {
 }
 
 pub(crate) fn flow(key: &FlowKey) -> Vec<u8> {
-    Key::table(FLOW).str(&key.playbook).str(&key.key).into_bytes()
+    Key::table(FLOW)
+        .str(&key.playbook)
+        .str(&key.key)
+        .into_bytes()
 }
 
 pub(crate) fn flow_due(due_ms: i64, key: &FlowKey) -> Vec<u8> {

@@ -14,8 +14,8 @@ use super::{OrderedKv, Write, layout};
 use crate::batch::{Batch, Check, Op, Receipt};
 use crate::codec::{decode, decode_leading_u64, encode, encode_detail};
 use crate::contact::{Contact, ContactKey};
-use crate::flow::{FlowKey, FlowRecord};
 use crate::error::{Result, StoreError};
+use crate::flow::{FlowKey, FlowRecord};
 use crate::outbox::OutboxEntry;
 use crate::plugin_kv::KvEntry;
 use crate::run::{HistoryEntry, Run, RunId, RunSummary};
@@ -266,10 +266,18 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
             Op::PutFlow(record) => {
                 self.delete_flow(&record.key)?;
                 if let Some(due) = record.due_ms {
-                    self.put("flow index", layout::flow_due(due, &record.key), &record.key)?;
+                    self.put(
+                        "flow index",
+                        layout::flow_due(due, &record.key),
+                        &record.key,
+                    )?;
                 }
                 for run in &record.live {
-                    self.put("flow index", layout::flow_run(*run, &record.key), &record.key)?;
+                    self.put(
+                        "flow index",
+                        layout::flow_run(*run, &record.key),
+                        &record.key,
+                    )?;
                 }
                 self.put("flow", layout::flow(&record.key), &record)
             }
