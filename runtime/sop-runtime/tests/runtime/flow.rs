@@ -24,12 +24,16 @@ fn playbook(flow: &str, wait: Option<&str>) -> sop_runtime::PlaybookSource {
 }
 
 async fn message(h: &Harness, dedupe: &str, text: &str) -> sop_runtime::IngestReceipt {
-    let event = h.event(
-        "wecom.message_received",
-        "wm_1",
-        dedupe,
-        json!({ "text": text }),
-    );
+    message_from(h, "wm_1", dedupe, json!({ "text": text })).await
+}
+
+async fn message_from(
+    h: &Harness,
+    contact: &str,
+    dedupe: &str,
+    attributes: serde_json::Value,
+) -> sop_runtime::IngestReceipt {
+    let event = h.event("wecom.message_received", contact, dedupe, attributes);
     h.ingest(vec![event]).await
 }
 
@@ -88,6 +92,29 @@ async fn concurrency_one_serializes_the_runs_of_a_key() {
     h.run_for(TimeDelta::minutes(10)).await;
     assert_eq!(runs(&h), [(0, false), (10, false), (20, false)]);
     assert!(h.store.flows(None, 10).unwrap().is_empty(), "nothing held");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_key_template_counts_across_contacts() {
+    let mut h = Harness::new();
+    h.deploy(vec![playbook(
+        "{key: \"{{ event.attributes.shop }}\", concurrency: 1}",
+        Some("10m"),
+    )]);
+    h.serve().await;
+    let shop = |s: &str, t: &str| json!({ "shop": s, "text": t });
+    let started = [
+        message_from(&h, "wm_1", "m1", shop("north", "n1")).await,
+        message_from(&h, "wm_2", "m2", shop("north", "n2")).await,
+        message_from(&h, "wm_3", "m3", shop("south", "s1")).await,
+    ]
+    .map(|r| r.enrolled.len());
+    // wm_2 shares wm_1's key and waits; wm_3 has its own key.
+    assert_eq!(started, [1, 0, 1]);
+    assert_eq!(texts(&h), ["n1", "s1"]);
+    h.run_for(TimeDelta::minutes(10)).await;
+    assert_eq!(texts(&h), ["n1", "s1", "n2"]);
     h.shutdown().await;
 }
 
