@@ -164,6 +164,8 @@ impl Runtime {
             .deploy(&*inner.store, playbooks, inner.clock.now())?;
         // Schedules may have changed: the trigger loop recomputes its next fire.
         inner.triggers_changed.notify_one();
+        // Held starts of a playbook deployed again (or whose `flow:` changed) are looked at.
+        inner.flow_wake.notify_one();
         for deployed in report.playbooks.iter().filter(|p| p.changed) {
             tracing::info!(playbook = %deployed.id, version = deployed.version, removed_steps = ?deployed.removed_steps, "deployed");
         }

@@ -283,3 +283,48 @@ async fn held_starts_survive_a_restart() {
     );
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn held_starts_of_a_playbook_not_deployed_wait_for_it() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = VirtualClock::new(t0());
+    let debounced = || playbook("{debounce: {period: 5m}}", None);
+    let mut first = Harness::with(
+        store.clone(),
+        clock.clone(),
+        FakePlugins::new(),
+        Arc::new(sop_runtime::PassThrough),
+    );
+    first.deploy(vec![debounced()]);
+    first.serve().await;
+    message(&first, "m1", "a").await;
+    first.shutdown().await;
+    drop(first);
+    // Restarted without the playbook: its debounced start is kept, and the loop neither
+    // starts it nor spins on it (the runtime still answers events and timers).
+    let mut second = Harness::with(
+        store.clone(),
+        clock.clone(),
+        FakePlugins::new(),
+        Arc::new(sop_runtime::PassThrough),
+    );
+    second.deploy(vec![bundled("welcome.yaml")]);
+    second.serve().await;
+    second.run_for(TimeDelta::minutes(10)).await;
+    let welcome = second.event(
+        "wecom.contact_added",
+        "wm_2",
+        "w1",
+        json!({"state": "qr", "welcome_code": "W"}),
+    );
+    assert_eq!(second.ingest(vec![welcome]).await.enrolled.len(), 1);
+    assert!(texts(&second).is_empty());
+    assert_eq!(store.flows(None, 10).unwrap().len(), 1);
+    // Deployed again: the start that was due goes at once, with its event's data.
+    second.deploy(vec![bundled("welcome.yaml"), debounced()]);
+    second.settle().await;
+    assert_eq!(texts(&second), ["a"]);
+    assert_eq!(runs(&second), [(10, false)]);
+    assert!(store.flows(None, 10).unwrap().is_empty());
+    second.shutdown().await;
+}
