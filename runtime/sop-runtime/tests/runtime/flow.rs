@@ -222,38 +222,29 @@ async fn debounce_max_delay_caps_a_steady_stream() {
     h.shutdown().await;
 }
 
-/// A second runtime on the same store (the first one stopped): the same clock and playbook.
-async fn restarted(first: &mut Harness, store: Arc<dyn Store>, clock: VirtualClock) -> Harness {
-    first.shutdown().await;
-    let mut second = Harness::with(
+/// A runtime on the sled store in `dir`, serving the playbook of the restart test.
+async fn on_sled(dir: &std::path::Path, clock: &VirtualClock) -> Harness {
+    let store: Arc<dyn Store> =
+        Arc::new(sop_store_sled::open(dir, &Default::default()).expect("sled store"));
+    let mut h = Harness::with(
         store,
-        clock,
-        FakePlugins::new(),
-        Arc::new(sop_runtime::PassThrough),
-    );
-    second.deploy(vec![playbook(
-        "{throttle: {limit: 1, per: 1h}, debounce: {period: 5m}}",
-        None,
-    )]);
-    second.serve().await;
-    second
-}
-
-#[tokio::test]
-async fn held_starts_survive_a_restart() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let clock = VirtualClock::new(t0());
-    let mut first = Harness::with(
-        store.clone(),
         clock.clone(),
         FakePlugins::new(),
         Arc::new(sop_runtime::PassThrough),
     );
-    first.deploy(vec![playbook(
+    h.deploy(vec![playbook(
         "{throttle: {limit: 1, per: 1h}, debounce: {period: 5m}}",
         None,
     )]);
-    first.serve().await;
+    h.serve().await;
+    h
+}
+
+#[tokio::test]
+async fn held_starts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = VirtualClock::new(t0());
+    let mut first = on_sled(dir.path(), &clock).await;
     message(&first, "m1", "a").await;
     first.run_for(TimeDelta::minutes(5)).await;
     assert_eq!(texts(&first), ["a"], "debounced, then started");
@@ -262,9 +253,14 @@ async fn held_starts_survive_a_restart() {
     first.run_for(TimeDelta::minutes(5)).await;
     assert_eq!(texts(&first), ["a"]);
     message(&first, "m3", "c").await;
-    assert_eq!(store.flows(None, 10).unwrap().len(), 1);
-    let mut second = restarted(&mut first, store.clone(), clock.clone()).await;
+    let held = first.store.flows(None, 10).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].queue.len(), 1);
+    assert!(held[0].debounced.is_some());
+    first.shutdown().await;
     drop(first);
+    // Nothing is kept in memory: the second process reopens the sled files.
+    let mut second = on_sled(dir.path(), &clock).await;
     // c is still debounced (quiet until t0+15m), b still queued (until t0+1h05m, one hour
     // after a's start).
     second.run_for(TimeDelta::minutes(5)).await;
