@@ -312,6 +312,14 @@ impl Inner {
         }
     }
 
+    /// A visit whose failure (a store error, conflicts past the retries) is logged: like a
+    /// timer's, it must not stop the runtime; the key is looked at again on the next wake.
+    async fn flow_visit_logged(self: &Arc<Self>, key: &FlowKey) {
+        if let Err(error) = self.flow_visit(key).await {
+            tracing::error!(playbook = %key.playbook, key = %key.key, %error, "flow: visit failed");
+        }
+    }
+
     /// Commits a flow step; `Ok(false)` on a conflict worth retrying.
     fn flow_commit(self: &Arc<Self>, tx: Tx, conflicts: &mut usize) -> Result<bool, RuntimeError> {
         match self.commit(tx) {
@@ -335,14 +343,14 @@ impl Inner {
             let Some(last) = records.last() else { break };
             after = Some(last.key.clone());
             for record in records {
-                self.flow_visit(&record.key).await?;
+                self.flow_visit_logged(&record.key).await;
             }
         }
         loop {
             let ended: Vec<RunId> = std::mem::take(&mut *lock(&self.flow_ended));
             for run in ended {
                 for key in self.store.flows_of_run(run)? {
-                    self.flow_visit(&key).await?;
+                    self.flow_visit_logged(&key).await;
                 }
             }
             let now = ms(self.clock.now());
@@ -352,7 +360,7 @@ impl Inner {
                 let Some(last) = records.last() else { break };
                 cursor = Some((last.due_ms.unwrap_or(now), last.key.clone()));
                 for record in records {
-                    self.flow_visit(&record.key).await?;
+                    self.flow_visit_logged(&record.key).await;
                 }
             }
             // After the records just visited: one that stays due (its playbook is no longer
