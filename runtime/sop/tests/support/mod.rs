@@ -61,7 +61,8 @@ pub fn shared(plugins: Arc<HostPlugins>) -> (Shared, Arc<dyn Store>) {
 }
 
 /// The directory holding the bundled plugins built for wasm32-wasip2 (built once per test
-/// process, beside the caller's target dir so that CI caches it).
+/// process, beside the caller's target dir so that CI caches it; the same dir as the plugin
+/// host's tests, so a CI run builds the plugins once).
 pub fn plugin_dir() -> PathBuf {
     use std::sync::OnceLock;
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -69,8 +70,8 @@ pub fn plugin_dir() -> PathBuf {
         .get_or_init(|| {
             let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
             let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-                Some(dir) => PathBuf::from(dir).join("sop-daemon-plugins"),
-                None => root.join("target/sop-daemon-plugins"),
+                Some(dir) => PathBuf::from(dir).join("sop-plugin-host-platforms"),
+                None => root.join("target/sop-plugin-host-platforms"),
             };
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let out = std::process::Command::new(cargo)
