@@ -21,6 +21,7 @@ mkdir -p "$work/plugins"
 cp "$wasm/sop_plugin_wecom.wasm" "$wasm/sop_plugin_douyin.wasm" "$work/plugins/"
 sed -e "s#@ROOT@#$PWD#g" -e "s#@WORK@#$work#g" -e "s#@EMU@#$emu_port#g" \
     -e "s#@INGRESS@#$ingress_port#g" -e "s#@ADMIN@#$admin_port#g" \
+    -e "s#@PLAYBOOKS@#$PWD/playbooks#g" \
     runtime/sop/demo/sop.toml.in > "$work/sop.toml"
 
 # The emulator's default credentials (docs/emulator.md), handed over as the operator would.

@@ -61,43 +61,7 @@ pub fn shared(plugins: Arc<HostPlugins>) -> (Shared, Arc<dyn Store>) {
 }
 
 /// The directory holding the bundled plugins built for wasm32-wasip2 (built once per test
-/// process, beside the caller's target dir so that CI caches it; the same dir as the plugin
-/// host's tests, so a CI run builds the plugins once).
+/// process by the end-to-end harness, in the same dir as the plugin host's tests use).
 pub fn plugin_dir() -> PathBuf {
-    use std::sync::OnceLock;
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-                Some(dir) => PathBuf::from(dir).join("sop-plugin-host-platforms"),
-                None => root.join("target/sop-plugin-host-platforms"),
-            };
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let out = std::process::Command::new(cargo)
-                .current_dir(&root)
-                .args([
-                    "build",
-                    "--release",
-                    "--locked",
-                    "--target",
-                    "wasm32-wasip2",
-                ])
-                .args(["-p", "sop-plugin-wecom", "-p", "sop-plugin-douyin"])
-                .env("CARGO_TARGET_DIR", &target_dir)
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_ENCODED_RUSTFLAGS")
-                .env_remove("CARGO_BUILD_TARGET")
-                .output()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "building the plugins failed (rustup target add wasm32-wasip2?):\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            Ok(target_dir.join("wasm32-wasip2/release"))
-        })
-        .clone()
-        .unwrap_or_else(|e| panic!("{e}"))
+    sop_harness::plugin_dir().to_owned()
 }

@@ -1,0 +1,112 @@
+//! Compiling what the processes run: the `sop` and `sop-emulator` binaries and the bundled
+//! WASM plugins. Each is built once per test process; cargo makes it a no-op when fresh.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Which cargo profile the binaries come from: tests use the dev profile that
+/// `cargo test --workspace` has already built; benchmarks use release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// `target/debug`.
+    Debug,
+    /// `target/release`.
+    Release,
+}
+
+/// Paths of the built binaries.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    /// The daemon and command-line tool.
+    pub sop: PathBuf,
+    /// The platform emulator.
+    pub emulator: PathBuf,
+}
+
+/// The workspace root (this crate lives in `tests/harness`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root exists")
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Runs cargo in the workspace root with `args`, with the caller's build flags removed (a
+/// test runner's RUSTFLAGS or target must not leak into these builds).
+fn cargo(args: &[&str], target_dir: &Path) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(args)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cargo {} failed:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Builds (once per process and profile) and returns the binaries. Panics with cargo's
+/// output if the build fails: nothing a test could do would help.
+pub fn binaries(profile: Profile) -> &'static Binaries {
+    static DEBUG: OnceLock<Binaries> = OnceLock::new();
+    static RELEASE: OnceLock<Binaries> = OnceLock::new();
+    let (cell, flag, dir) = match profile {
+        Profile::Debug => (&DEBUG, None, "debug"),
+        Profile::Release => (&RELEASE, Some("--release"), "release"),
+    };
+    cell.get_or_init(|| {
+        let target = target_dir();
+        let mut args = vec!["build", "--locked", "-p", "sop", "-p", "sop-emulator"];
+        args.extend(["--bin", "sop", "--bin", "sop-emulator"]);
+        args.extend(flag);
+        cargo(&args, &target).unwrap_or_else(|e| panic!("{e}"));
+        Binaries {
+            sop: target.join(dir).join("sop"),
+            emulator: target.join(dir).join("sop-emulator"),
+        }
+    })
+}
+
+/// The directory holding the bundled plugins (`sop_plugin_wecom.wasm`,
+/// `sop_plugin_douyin.wasm`) built for wasm32-wasip2, release. They are built in their own
+/// target dir beside the caller's (the same one the plugin host's tests use, so a CI run
+/// builds them once). Panics with cargo's output if the build fails.
+pub fn plugin_dir() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let target = target_dir().join("sop-plugin-host-platforms");
+        let args = [
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            "sop-plugin-wecom",
+            "-p",
+            "sop-plugin-douyin",
+        ];
+        cargo(&args, &target)
+            .map_err(|e| format!("building the plugins failed (rustup target add wasm32-wasip2?): {e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        target.join("wasm32-wasip2/release")
+    })
+}
