@@ -105,7 +105,9 @@ pub fn plugin_dir() -> &'static Path {
             "sop-plugin-douyin",
         ];
         cargo(&args, &target)
-            .map_err(|e| format!("building the plugins failed (rustup target add wasm32-wasip2?): {e}"))
+            .map_err(|e| {
+                format!("building the plugins failed (rustup target add wasm32-wasip2?): {e}")
+            })
             .unwrap_or_else(|e| panic!("{e}"));
         target.join("wasm32-wasip2/release")
     })

@@ -34,8 +34,13 @@ impl Reply {
 
     /// The body as JSON.
     pub fn json(&self) -> Result<Value, Error> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| Error(format!("status {}: not JSON ({e}): {}", self.status, self.text())))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error(format!(
+                "status {}: not JSON ({e}): {}",
+                self.status,
+                self.text()
+            ))
+        })
     }
 
     /// The body as JSON if the status is 2xx, else an error naming status and body.

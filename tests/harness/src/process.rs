@@ -79,9 +79,16 @@ pub struct Emulator {
 impl Emulator {
     /// Starts `binary --listen 127.0.0.1:port ARGS…`, logging to `log`, and waits until
     /// `/_emulator/health` answers.
-    pub async fn start(binary: &Path, port: u16, args: &[String], log: &Path) -> Result<Self, Error> {
+    pub async fn start(
+        binary: &Path,
+        port: u16,
+        args: &[String],
+        log: &Path,
+    ) -> Result<Self, Error> {
         let mut cmd = Command::new(binary);
-        cmd.arg("--listen").arg(format!("127.0.0.1:{port}")).args(args);
+        cmd.arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args);
         let child = spawn(cmd, log)?;
         let mut emu = Self {
             child,
@@ -91,7 +98,12 @@ impl Emulator {
         let http = emu.http.clone();
         let ready = wait_for("the emulator to answer", READY_DEADLINE, || {
             let http = http.clone();
-            async move { http.get_raw("/_emulator/health").await.ok().filter(|r| r.status == 200) }
+            async move {
+                http.get_raw("/_emulator/health")
+                    .await
+                    .ok()
+                    .filter(|r| r.status == 200)
+            }
         });
         tokio::select! {
             r = ready => r.map(|_| ()),
@@ -215,14 +227,23 @@ impl Daemon {
             return fail!("the daemon is still running");
         }
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("run").arg("--config").arg(&self.config).args(&self.args);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .args(&self.args);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.starts += 1;
         let child = self.child.insert(spawn(cmd, &self.log)?);
         let admin = self.admin.clone();
         let ready = wait_for("the daemon to be ready", READY_DEADLINE, || {
             let admin = admin.clone();
-            async move { admin.get_raw("/readyz").await.ok().filter(|r| r.status == 200) }
+            async move {
+                admin
+                    .get_raw("/readyz")
+                    .await
+                    .ok()
+                    .filter(|r| r.status == 200)
+            }
         });
         tokio::select! {
             r = ready => r.map(|_| ()),
@@ -305,7 +326,9 @@ impl Daemon {
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| l.rsplit_once(' '))
             .filter(|(series, _)| {
-                series.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with('{'))
+                series
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('{'))
             })
             .filter_map(|(_, v)| v.parse::<f64>().ok())
             .sum())

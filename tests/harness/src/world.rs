@@ -49,7 +49,10 @@ impl WorldSpec {
             daemon_env: [
                 ("DEMO_WECOM_SECRET", "emu-secret"),
                 ("DEMO_WECOM_TOKEN", "emuToken"),
-                ("DEMO_WECOM_AES_KEY", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"),
+                (
+                    "DEMO_WECOM_AES_KEY",
+                    "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+                ),
                 ("DEMO_DOUYIN_SECRET", "emu-douyin-secret"),
                 ("DEMO_DOUYIN_CODE", "demo-code"),
                 ("RUST_LOG", "info"),
@@ -123,7 +126,8 @@ impl World {
             "--douyin-webhook".to_owned(),
             daemon.hook_url("douyin", "demo-douyin"),
         ]);
-        let emulator = Emulator::start(&bins.emulator, emu, &args, &dir.join("emulator.log")).await?;
+        let emulator =
+            Emulator::start(&bins.emulator, emu, &args, &dir.join("emulator.log")).await?;
         let admin = daemon.admin().with_token(DEMO_ADMIN_TOKEN);
         let mut work = work;
         if spec.keep || std::env::var_os("SOP_HARNESS_KEEP").is_some() {

@@ -60,12 +60,23 @@ async fn a_callback_flows_through_the_daemon_which_survives_kill_9_and_stops_on_
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
     assert_eq!(welcomes(&world, &first).await.len(), 1, "welcomed once");
-    assert!(world.daemon.metric("sop_ingress_events_total").await.unwrap() >= 1.0);
+    assert!(
+        world
+            .daemon
+            .metric("sop_ingress_events_total")
+            .await
+            .unwrap()
+            >= 1.0
+    );
 
     let runs = world.admin.get("/api/runs").await.unwrap();
     assert!(runs.to_string().contains(&second), "runs: {runs}");
 
     let status = world.daemon.terminate(DEADLINE).await.unwrap();
-    assert!(status.success(), "graceful exit: {status}\n{}", world.logs());
+    assert!(
+        status.success(),
+        "graceful exit: {status}\n{}",
+        world.logs()
+    );
     assert!(world.daemon.log().contains("sop stopped"));
 }
