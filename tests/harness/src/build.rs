@@ -78,11 +78,38 @@ pub fn binaries(profile: Profile) -> &'static Binaries {
         args.extend(["--bin", "sop", "--bin", "sop-emulator"]);
         args.extend(flag);
         cargo(&args, &target).unwrap_or_else(|e| panic!("{e}"));
+        let out = target.join(dir);
         Binaries {
-            sop: target.join(dir).join("sop"),
-            emulator: target.join(dir).join("sop-emulator"),
+            sop: own_copy(&out, "sop"),
+            emulator: own_copy(&out, "sop-emulator"),
         }
     })
+}
+
+/// The path of this checkout's build of binary `name` in `out`. Cargo links `out/name` to
+/// `out/deps/name-HASH`, where the hash covers the package's path: when several checkouts
+/// share one target dir, `out/name` is whichever was built last, the hashed file is ours.
+fn own_copy(out: &Path, name: &str) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let uplifted = out.join(name);
+    let Ok(meta) = std::fs::metadata(&uplifted) else {
+        return uplifted;
+    };
+    let prefix = format!("{name}-");
+    std::fs::read_dir(out.join("deps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| {
+            let file = e.file_name();
+            let file = file.to_string_lossy();
+            file.strip_prefix(&prefix)
+                .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
+                && e.metadata()
+                    .is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev())
+        })
+        .map(|e| e.path())
+        .unwrap_or(uplifted)
 }
 
 /// The directory holding the bundled plugins (`sop_plugin_wecom.wasm`,

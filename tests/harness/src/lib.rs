@@ -5,7 +5,7 @@
 //! # async fn demo() -> Result<(), sop_harness::Error> {
 //! use sop_harness::{World, WorldSpec};
 //! let world = World::start(WorldSpec::demo()).await?;
-//! world.emulator.post("/_emulator/events", &serde_json::json!({"type": "add_contact"})).await?;
+//! world.emulator.post("/_emulator/events", &serde_json::json!({"kind": "add_contact"})).await?;
 //! let deliveries = world.emulator.deliveries().await?;
 //! # let _ = deliveries; Ok(()) }
 //! ```
