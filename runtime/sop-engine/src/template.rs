@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use sop_dsl::Playbook;
 use sop_dsl::model::AudienceTarget;
 pub use sop_dsl::template::environment;
+use sop_dsl::template::{describe_error, excerpt};
 
 use crate::contact::ContactView;
 use crate::event::Event;
@@ -145,30 +146,43 @@ impl Scope {
             return Ok(text.to_string());
         }
         env.render_str(text, &self.value)
-            .map_err(|e| format!("cannot render `{text}`: {e}"))
+            .map_err(|e| render_error(text, &e))
     }
 
     fn typed(&self, env: &Environment<'_>, expression: &str, text: &str) -> Result<Value, String> {
         let value = env
             .compile_expression(expression)
             .and_then(|e| e.eval(&self.value))
-            .map_err(|e| format!("cannot render `{text}`: {e}"))?;
+            .map_err(|e| render_error(text, &e))?;
         if value.is_undefined() {
             // As in text: an undefined value renders as nothing.
             return Ok(Value::String(String::new()));
         }
-        serde_json::to_value(&value).map_err(|e| format!("cannot render `{text}`: {e}"))
+        serde_json::to_value(&value)
+            .map_err(|e| format!("cannot render `{}`: {e}", excerpt(text)))
     }
 
     pub fn condition(&self, env: &Environment<'_>, expression: &str) -> Result<bool, String> {
         let compiled = env
             .compile_expression(expression)
-            .map_err(|e| format!("cannot compile `{expression}`: {e}"))?;
+            .map_err(|e| format!("cannot compile `{}`: {e}", excerpt(expression)))?;
         compiled
             .eval(&self.value)
             .map(|v| v.is_true())
-            .map_err(|e| format!("cannot evaluate `{expression}`: {e}"))
+            .map_err(|e| {
+                format!(
+                    "cannot evaluate `{}`: {}",
+                    excerpt(expression),
+                    describe_error(&e)
+                )
+            })
     }
+}
+
+/// Names the template by its start only (a huge one would flood logs and run history) and
+/// the fuel limit as such.
+fn render_error(text: &str, error: &minijinja::Error) -> String {
+    format!("cannot render `{}`: {}", excerpt(text), describe_error(error))
 }
 
 /// The expression inside `{{ ... }}` when that is the whole string.
@@ -248,5 +262,25 @@ mod tests {
         let s = scope(&ContactView::new("wm_1"));
         assert!(s.condition(&env, "1 +").is_err());
         assert!(s.render(&env, "{{ 1 + }}").is_err());
+    }
+
+    #[test]
+    fn runaway_templates_fail_with_a_short_clear_error() {
+        let env = environment();
+        let s = scope(&ContactView::new("wm_1"));
+        // A huge template that loops too long: the error names the limit, not the whole text.
+        let template = format!(
+            "{}{{% for a in range(100000) %}}{{% for b in range(100000) %}}x{{% endfor %}}{{% endfor %}}",
+            "padding ".repeat(100_000)
+        );
+        let err = s.render(&env, &template).unwrap_err();
+        assert!(err.contains("more work than allowed"), "{err}");
+        assert!(err.len() < 1000, "the error repeats the template: {} bytes", err.len());
+        let err = s
+            .render_value(&env, &serde_json::json!("{{ 'ab' * 50000000 }}"))
+            .unwrap_err();
+        assert!(err.contains("more work than allowed"), "{err}");
+        let err = s.condition(&env, "(range(100000) | list | length) * (range(100000) | list | length) > 0 and (range(100000) | map('string') | join) | length > 0").unwrap_err();
+        assert!(err.contains("more work than allowed"), "{err}");
     }
 }
