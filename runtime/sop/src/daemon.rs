@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use sop_clock::{Clock, SystemClock};
 use sop_plugin_host::{HostServices, PluginHost};
-use sop_runtime::{PlaybookSource, Plugins, Runtime, RuntimeDeps};
+use sop_runtime::{PlaybookSource, Plugins, Runtime, RuntimeDeps, RuntimeError};
 use sop_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -23,6 +23,10 @@ use crate::config::Config;
 use crate::lock::DataDirLock;
 use crate::plugins::HostPlugins;
 use crate::state::{Live, Parts, ReloadRequest, Shared, Tokens};
+use crate::storage::{StorageHealth, WatchedStore, is_write_fault};
+
+/// How often an unwritable store is probed with a small write.
+const STORE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A running daemon's pieces, for `run` and for tests that drive it in-process.
 #[derive(Debug)]
@@ -48,10 +52,12 @@ impl Daemon {
     ) -> Result<Daemon, StartError> {
         let lock = DataDirLock::acquire(&config.file.data_dir)?;
         let store_dir = config.file.data_dir.join("store");
-        let store: Arc<dyn Store> = Arc::new(
+        let sled: Arc<dyn Store> = Arc::new(
             sop_store_sled::open(&store_dir, &Default::default())
                 .map_err(|e| format!("cannot open the store in {}: {e}", store_dir.display()))?,
         );
+        let storage = StorageHealth::default();
+        let store: Arc<dyn Store> = Arc::new(WatchedStore::new(sled, storage.clone()));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let host = PluginHost::new(config.file.plugins.host.clone(), HostServices::default())
             .map_err(|e| format!("cannot start the plugin host: {e:#}"))?;
@@ -89,6 +95,7 @@ impl Daemon {
             live: live(&config),
             metrics,
             reload: Some(reload_tx),
+            storage,
         });
         Ok(Daemon {
             shared,
@@ -129,11 +136,20 @@ impl Daemon {
                 .with_graceful_shutdown(wait_true(admin_stopped))
                 .into_future(),
         );
-        let runtime = shared.runtime().clone();
-        let mut serving =
-            tokio::spawn(async move { runtime.serve(wait_true(runtime_stopped)).await });
+        let mut serving = tokio::spawn(serve_runtime(
+            shared.runtime().clone(),
+            shared.storage().clone(),
+            runtime_stopped,
+        ));
+        let probing = tokio::spawn(crate::storage::watch(
+            shared.runtime().store().clone(),
+            shared.storage().clone(),
+            Arc::new(SystemClock),
+            STORE_PROBE_EVERY,
+        ));
         shared.set_ready(true);
         metrics::gauge!("sop_ready").set(1.0);
+        metrics::gauge!("sop_store_writable").set(1.0);
         tracing::info!(ingress = %listen.ingress, admin = %listen.admin, "sop is serving");
 
         let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -172,6 +188,7 @@ impl Daemon {
             Some(r) => r,
             None => serving.await,
         };
+        probing.abort();
         let _ = stop_admin.send(true);
         log_join("admin", admin.await);
         let flushed = shared.runtime().store().flush();
@@ -319,6 +336,34 @@ pub fn read_playbooks(config: &Config) -> Result<Vec<PlaybookSource>, String> {
         Ok(sources)
     } else {
         Err(format!("playbooks:\n  - {}", problems.join("\n  - ")))
+    }
+}
+
+/// Serves the runtime. When it stops because the store cannot be written, it waits until the
+/// store takes writes again (see [`crate::storage::watch`]) and serves again: recovery runs
+/// once more from what was committed, so nothing committed is lost. Other errors end it.
+pub async fn serve_runtime(
+    runtime: Runtime,
+    storage: StorageHealth,
+    stop: watch::Receiver<bool>,
+) -> Result<(), RuntimeError> {
+    loop {
+        match runtime.serve(wait_true(stop.clone())).await {
+            Err(RuntimeError::Store(e)) if is_write_fault(&e) => {
+                storage.failed(&e);
+                tracing::error!(
+                    error = %e,
+                    "the runtime is paused: the store cannot be written; it resumes once it can"
+                );
+                tokio::select! {
+                    () = storage.writable() => {
+                        tracing::info!("the store takes writes again: the runtime resumes");
+                    }
+                    () = wait_true(stop.clone()) => return Ok(()),
+                }
+            }
+            other => return other,
+        }
     }
 }
 

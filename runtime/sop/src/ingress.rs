@@ -4,7 +4,8 @@
 //! events are committed durably by [`Runtime::ingest`](sop_runtime::Runtime::ingest) (which
 //! also de-duplicates platform retries) *before* the platform gets the plugin's answer, body
 //! exactly as the plugin wrote it. A refused request changes nothing. When the whole exchange
-//! does not fit the deadline the platform gets 503 and retries.
+//! does not fit the deadline, or the store cannot be written (a full or read-only disk, see
+//! [`storage`](crate::storage)), the platform gets 503 and retries.
 
 use std::time::Instant;
 
@@ -61,6 +62,15 @@ async fn hook(
             plain(StatusCode::BAD_REQUEST, "malformed query string"),
         );
     };
+    // While the store cannot be written nothing could be committed: the platform retries.
+    if !shared.storage().is_writable() {
+        return finish(
+            &plugin_label,
+            "store_unwritable",
+            started,
+            plain(StatusCode::SERVICE_UNAVAILABLE, "try again"),
+        );
+    }
     let request = WebhookRequest {
         method: method.to_string(),
         query,

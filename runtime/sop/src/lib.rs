@@ -12,3 +12,4 @@ pub mod observability;
 pub mod plugins;
 pub mod secret;
 pub mod state;
+pub mod storage;

@@ -68,4 +68,29 @@ mod tests {
         drop(first);
         DataDirLock::acquire(dir.path()).unwrap();
     }
+
+    #[test]
+    fn a_read_only_data_dir_is_a_clear_start_up_error() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        // A file we create is owned by our effective uid; root ignores permissions.
+        let probe = dir.path().join("owner");
+        std::fs::write(&probe, "").unwrap();
+        if std::fs::metadata(&probe).unwrap().uid() == 0 {
+            eprintln!(
+                "skipped: running as root, which ignores directory permissions; \
+                 the injected-fault tests in tests/disk_faults.rs cover the daemon's reaction"
+            );
+            return;
+        }
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let err = DataDirLock::acquire(&data).unwrap_err();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(
+            err.contains("sop.lock") && err.contains("ermission denied"),
+            "{err}"
+        );
+    }
 }

@@ -73,6 +73,10 @@ fn describe() {
         "Admin API requests refused (missing/wrong token, scope)."
     );
     metrics::describe_gauge!("sop_ready", "1 while the daemon serves traffic.");
+    metrics::describe_gauge!(
+        "sop_store_writable",
+        "0 while the store refuses writes (disk full or read-only), else 1."
+    );
 }
 
 /// `/metrics`, `/healthz` (the process answers) and `/readyz` (recovered, playbooks deployed,
@@ -99,6 +103,12 @@ async fn metrics_text(State(shared): State<Shared>) -> Response {
 async fn ready(State(shared): State<Shared>) -> Response {
     if shared.is_ready() {
         (StatusCode::OK, "ready").into_response()
+    } else if let Some(problem) = shared.storage().problem() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the store cannot be written: {problem}"),
+        )
+            .into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
     }

@@ -10,6 +10,7 @@ use sop_runtime::Runtime;
 use crate::config::{AdminConfig, IngressConfig};
 use crate::plugins::HostPlugins;
 use crate::secret::Secret;
+use crate::storage::StorageHealth;
 
 /// Admin API tokens in force.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,7 @@ struct Inner {
     gate: Option<Arc<sop_policy::Gate>>,
     live: RwLock<Live>,
     ready: AtomicBool,
+    storage: StorageHealth,
     metrics: Option<PrometheusHandle>,
     reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
 }
@@ -70,6 +72,9 @@ pub struct Parts {
     pub metrics: Option<PrometheusHandle>,
     /// Where `POST /api/reload` sends its request; none: reloads are refused.
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    /// Whether the runtime's store takes writes (the same health its
+    /// [`WatchedStore`](crate::storage::WatchedStore) reports to, if it has one).
+    pub storage: StorageHealth,
 }
 
 impl Shared {
@@ -82,6 +87,7 @@ impl Shared {
                 gate: parts.gate,
                 live: RwLock::new(parts.live),
                 ready: AtomicBool::new(false),
+                storage: parts.storage,
                 metrics: parts.metrics,
                 reload: parts.reload,
             }),
@@ -117,9 +123,15 @@ impl Shared {
         *self.inner.live.write().unwrap_or_else(|e| e.into_inner()) = live;
     }
 
-    /// Whether the daemon serves traffic (recovery done, playbooks deployed, not stopping).
+    /// Whether the daemon serves traffic (recovery done, playbooks deployed, not stopping,
+    /// the store takes writes).
     pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::Acquire)
+        self.inner.ready.load(Ordering::Acquire) && self.inner.storage.is_writable()
+    }
+
+    /// Whether the store takes writes, and why not.
+    pub fn storage(&self) -> &StorageHealth {
+        &self.inner.storage
     }
 
     /// Marks the daemon ready or not.

@@ -11,6 +11,7 @@ use sop::config::{AdminConfig, IngressConfig};
 use sop::plugins::HostPlugins;
 use sop::secret::Secret;
 use sop::state::{Live, Parts, Shared, Tokens};
+use sop::storage::StorageHealth;
 use sop_runtime::{PassThrough, Runtime, RuntimeConfig, RuntimeDeps};
 use sop_store::{MemoryStore, Store};
 
@@ -31,6 +32,18 @@ pub fn manifest_plugins() -> Arc<HostPlugins> {
 /// Shared state over `plugins` and a fresh in-memory store.
 pub fn shared(plugins: Arc<HostPlugins>) -> (Shared, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    (
+        shared_over(plugins, store.clone(), Default::default()),
+        store,
+    )
+}
+
+/// Shared state over `plugins` and `store`, reporting the store's health to `storage`.
+pub fn shared_over(
+    plugins: Arc<HostPlugins>,
+    store: Arc<dyn Store>,
+    storage: StorageHealth,
+) -> Shared {
     let clock = Arc::new(sop_clock::VirtualClock::new(
         "2026-03-02T02:00:00Z".parse().unwrap(),
     ));
@@ -42,7 +55,7 @@ pub fn shared(plugins: Arc<HostPlugins>) -> (Shared, Arc<dyn Store>) {
         config: RuntimeConfig::default(),
     })
     .unwrap();
-    let shared = Shared::new(Parts {
+    Shared::new(Parts {
         runtime,
         plugins,
         gate: None,
@@ -56,8 +69,83 @@ pub fn shared(plugins: Arc<HostPlugins>) -> (Shared, Arc<dyn Store>) {
         },
         metrics: None,
         reload: None,
-    });
-    (shared, store)
+        storage,
+    })
+}
+
+/// The WeCom test account's credentials (the emulator's).
+pub const WECOM_CORP: &str = "ww0emulator000001";
+pub const WECOM_TOKEN: &str = "emuToken";
+pub const WECOM_AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+/// The WeCom test account's app secret: must never show in logs, errors or metrics.
+pub const WECOM_SECRET: &str = "emu-secret";
+
+/// The bundled WeCom plugin with account `acme` (tenant `demo-brand`).
+pub async fn wecom_plugins() -> Arc<HostPlugins> {
+    use sop_plugin_host::{HostConfig, HostServices, PluginHost};
+    let host = PluginHost::new(HostConfig::default(), HostServices::default()).unwrap();
+    let plugin = host
+        .load_file(
+            &plugin_dir().join("sop_plugin_wecom.wasm"),
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+    let account = sop::config::Account {
+        tenant: "demo-brand".into(),
+        plugin: "wecom".into(),
+        id: "acme".into(),
+        config: serde_json::json!({"corp_id": WECOM_CORP, "secret": WECOM_SECRET,
+            "agent_id": 1000002, "token": WECOM_TOKEN, "encoding_aes_key": WECOM_AES_KEY}),
+    };
+    Arc::new(
+        HostPlugins::from_parts(
+            BTreeMap::from([("wecom".to_owned(), plugin)]),
+            sop_dsl::Catalog::default(),
+            BTreeMap::from([("acme".to_owned(), account)]),
+        )
+        .unwrap(),
+    )
+}
+
+/// A WeCom "contact added" callback XML for external contact `contact`.
+pub fn add_contact_xml(contact: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{WECOM_CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
+         <CreateTime>1709604000</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType>\
+         <UserID><![CDATA[emu_staff_1]]></UserID><ExternalUserID><![CDATA[{contact}]]></ExternalUserID>\
+         <State><![CDATA[channel_1]]></State><WelcomeCode><![CDATA[WELCOMECODE1]]></WelcomeCode></xml>"
+    )
+}
+
+/// A signed, encrypted callback POST for `/hooks/wecom/acme` carrying `xml`.
+pub fn signed_wecom_callback(xml: &str, nonce: &str) -> axum::http::Request<axum::body::Body> {
+    let crypto = wecom_crypto::Crypto::new(WECOM_TOKEN, WECOM_AES_KEY, WECOM_CORP).unwrap();
+    let ts = "1709604000";
+    let (body, signature) = crypto.encrypt_callback(xml, [7; 16], ts, nonce, "1000002");
+    axum::http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "/hooks/wecom/acme?msg_signature={signature}&timestamp={ts}&nonce={nonce}"
+        ))
+        .header("content-type", "text/xml")
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+/// Sends one request; the status and the body as text.
+pub async fn send(
+    app: &axum::Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, String) {
+    use tower::ServiceExt;
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The directory holding the bundled plugins built for wasm32-wasip2 (built once per test
