@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,42 +42,51 @@ pub const ROUTES: &[(&str, &str, Scope)] = &[
 /// Largest page any list route returns.
 const MAX_PAGE: usize = 500;
 
-/// The admin router (`/api/...`), every route behind its token scope.
+/// The admin router (`/api/...`): exactly the routes of [`ROUTES`], each behind the token
+/// scope listed there. Built from that table so that no route can be added without a scope
+/// (or be missing from the tests and the OpenAPI check, which walk the same table).
 pub fn router(shared: Shared, max_body_bytes: usize) -> Router {
-    let read = Router::new()
-        .route("/api/playbooks", get(list_playbooks))
-        .route("/api/playbooks/{id}", get(playbook))
-        .route(
-            "/api/playbooks/{id}/versions/{version}",
-            get(playbook_version),
-        )
-        .route("/api/playbooks/validate", post(validate))
-        .route("/api/runs", get(list_runs))
-        .route("/api/runs/{id}", get(run))
-        .route("/api/contacts/{tenant}/{id}", get(contact))
-        .route("/api/outbox", get(outbox))
-        .route("/api/gate", get(gate))
-        .route_layer(middleware::from_fn_with_state(
-            (shared.clone(), Scope::Read),
-            require,
-        ));
-    let admin = Router::new()
-        .route("/api/playbooks", post(deploy))
-        .route("/api/playbooks/{id}/pause", post(pause))
-        .route("/api/playbooks/{id}/resume", post(resume))
-        .route("/api/playbooks/{id}/drain", post(drain))
-        .route("/api/playbooks/{id}/start", post(start))
-        .route("/api/runs/{id}/cancel", post(cancel))
-        .route("/api/contacts/{tenant}/{id}/opt-out", post(opt_out))
-        .route("/api/contacts/{tenant}/{id}/opt-in", post(opt_in))
-        .route("/api/reload", post(reload))
-        .route_layer(middleware::from_fn_with_state(
-            (shared.clone(), Scope::Admin),
-            require,
-        ));
-    read.merge(admin)
+    let mut router = Router::new();
+    for &(method, path, scope) in ROUTES {
+        let Some(handler) = handler(method, path) else {
+            panic!("admin route {method} {path} is listed in ROUTES but has no handler");
+        };
+        router = router.route(
+            path,
+            handler.route_layer(middleware::from_fn_with_state(
+                (shared.clone(), scope),
+                require,
+            )),
+        );
+    }
+    router
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(shared)
+}
+
+/// The handler of one route of [`ROUTES`].
+fn handler(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
+    Some(match (method, path) {
+        ("GET", "/api/playbooks") => get(list_playbooks),
+        ("GET", "/api/playbooks/{id}") => get(playbook),
+        ("GET", "/api/playbooks/{id}/versions/{version}") => get(playbook_version),
+        ("POST", "/api/playbooks/validate") => post(validate),
+        ("POST", "/api/playbooks") => post(deploy),
+        ("POST", "/api/playbooks/{id}/pause") => post(pause),
+        ("POST", "/api/playbooks/{id}/resume") => post(resume),
+        ("POST", "/api/playbooks/{id}/drain") => post(drain),
+        ("POST", "/api/playbooks/{id}/start") => post(start),
+        ("GET", "/api/runs") => get(list_runs),
+        ("GET", "/api/runs/{id}") => get(run),
+        ("POST", "/api/runs/{id}/cancel") => post(cancel),
+        ("GET", "/api/contacts/{tenant}/{id}") => get(contact),
+        ("POST", "/api/contacts/{tenant}/{id}/opt-out") => post(opt_out),
+        ("POST", "/api/contacts/{tenant}/{id}/opt-in") => post(opt_in),
+        ("GET", "/api/outbox") => get(outbox),
+        ("GET", "/api/gate") => get(gate),
+        ("POST", "/api/reload") => post(reload),
+        _ => return None,
+    })
 }
 
 /// A JSON error body `{"error": message}`.
@@ -98,7 +107,16 @@ impl IntoResponse for ApiError {
 impl From<sop_store::StoreError> for ApiError {
     fn from(e: sop_store::StoreError) -> Self {
         tracing::error!(error = %e, "admin API: store error");
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        ApiError(store_status(&e), e.to_string())
+    }
+}
+
+/// A full or read-only disk is temporary (503, try again); anything else is ours (500).
+fn store_status(e: &sop_store::StoreError) -> StatusCode {
+    if crate::storage::is_write_fault(e) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
     }
 }
 
@@ -109,9 +127,8 @@ impl From<RuntimeError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             RuntimeError::UnknownPlaybook(_) | RuntimeError::UnknownRun(_) => StatusCode::NOT_FOUND,
-            RuntimeError::Store(_) | RuntimeError::Corrupt { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            RuntimeError::Store(e) => store_status(e),
+            RuntimeError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())
     }
@@ -629,5 +646,17 @@ mod tests {
         assert_eq!(parse_state("Waiting").unwrap(), RunState::Waiting);
         assert!(parse_state("asleep").is_err());
         assert!(parse_outbox_state("lost").is_err());
+    }
+
+    #[test]
+    fn every_listed_route_has_a_handler_and_is_listed_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (method, path, _) in ROUTES {
+            assert!(handler(method, path).is_some(), "{method} {path}");
+            assert!(
+                seen.insert((method, path)),
+                "{method} {path} is listed twice"
+            );
+        }
     }
 }
