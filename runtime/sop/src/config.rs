@@ -380,9 +380,10 @@ impl Config {
 }
 
 impl ConfigFile {
-    /// Parses the TOML text; the error is toml's message (key, line and column).
+    /// Parses the TOML text; the error is toml's message (key, line and column), with the
+    /// value of any credential-like key on the quoted line masked.
     pub fn parse(text: &str) -> Result<ConfigFile, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+        toml::from_str(text).map_err(|e| mask_credentials(e.to_string().trim_end()))
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -531,6 +532,53 @@ impl AccountConfig {
 
 /// Field names that hold credentials in the bundled plugins' account schemas and commonly
 /// elsewhere.
+/// toml's errors quote the offending line. A credential written inline there is refused
+/// anyway, but a syntax error is reported first, so its value is masked (`"***"`) in the
+/// message: secrets never appear in errors.
+fn mask_credentials(message: &str) -> String {
+    message
+        .lines()
+        .map(mask_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn mask_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(eq) = rest.find('=') {
+        let (before, after) = rest.split_at(eq);
+        out.push_str(before);
+        out.push('=');
+        let after = &after[1..];
+        let key = before
+            .trim_end()
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '"'))
+            .next()
+            .unwrap_or("")
+            .trim_matches('"');
+        let value = after.trim_start();
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'');
+        match quote {
+            Some(q) if looks_secret(key) => {
+                out.push_str(&after[..after.len() - value.len()]);
+                // Up to the closing quote, or the end of the line if it is not closed.
+                let inner = &value[1..];
+                let close = inner.find(q).map_or(inner.len(), |i| i + 1);
+                out.push(q);
+                out.push_str("***");
+                rest = &inner[close.min(inner.len())..];
+                if close <= inner.len() && inner[..close].ends_with(q) {
+                    out.push(q);
+                }
+            }
+            _ => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn looks_secret(field: &str) -> bool {
     let f = field.to_ascii_lowercase();
     [

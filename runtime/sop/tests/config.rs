@@ -201,3 +201,45 @@ fn account_json_is_checked_against_the_schema() {
         account_problems(&schema, &serde_json::json!({"corp_id": "w", "agent_id": 2})).is_empty()
     );
 }
+
+#[test]
+fn syntax_errors_do_not_repeat_inline_credentials() {
+    for text in [
+        "[tenants.t.accounts.a]\nplugin = \"wecom\"\nsettings = { corp_id = \"ww1\", secret = \"hunter2\" \n",
+        "[admin]\nadmin_token = \"hunter2\n",
+        "[tenants.t.accounts.a]\nsettings = { encoding_aes_key = 'hunter2', agent_id = }\n",
+    ] {
+        let e = err(text);
+        assert!(!e.contains("hunter2"), "the error repeats the secret: {e}");
+        assert!(e.contains("line") && e.contains("***"), "{e}");
+    }
+    // Other values on the quoted line are still shown: they locate the mistake.
+    let e = err("[listen]\nadmin = \"not an address\"\n");
+    assert!(e.contains("not an address"), "{e}");
+}
+
+#[test]
+fn a_config_file_that_is_not_utf8_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sop.toml");
+    std::fs::write(&path, b"data_dir = \"\xff\xfe\"\n").unwrap();
+    let e = Config::load(&path).unwrap_err().to_string();
+    assert!(e.contains("sop.toml") && e.contains("UTF-8"), "{e}");
+}
+
+#[test]
+fn deeply_nested_values_are_an_error_not_a_crash() {
+    for deep in [
+        format!("data_dir = {}", "[".repeat(100_000)),
+        format!("x = {}", "{ a = ".repeat(100_000)),
+    ] {
+        // A 2 MiB stack, as a tokio worker's: the parser must not recurse without bound.
+        let e = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || err(&deep))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(e.contains("line 1"), "{e:.300}");
+    }
+}
