@@ -48,3 +48,5 @@ sop_plugin_sdk::export_plugin!(Douyin);
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hostile;

@@ -16,7 +16,7 @@ const SEND: &str = "/im/send/msg/";
 const ACCESS: &str = "/oauth/access_token/";
 const REFRESH: &str = "/oauth/refresh_token/";
 
-fn account() -> Account {
+pub(crate) fn account() -> Account {
     Account {
         id: "shop".to_owned(),
         config: json!({
@@ -226,7 +226,7 @@ fn message_inputs_are_checked() {
     assert!(host.requests().is_empty());
 }
 
-fn webhook(body: &str, signature: Option<&str>, msg_id: Option<&str>) -> WebhookRequest {
+pub(crate) fn webhook(body: &str, signature: Option<&str>, msg_id: Option<&str>) -> WebhookRequest {
     let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
     if let Some(signature) = signature {
         headers.push(("X-Douyin-Signature".to_owned(), signature.to_owned()));
@@ -242,7 +242,7 @@ fn webhook(body: &str, signature: Option<&str>, msg_id: Option<&str>) -> Webhook
     }
 }
 
-fn signed(body: &str, msg_id: Option<&str>) -> WebhookRequest {
+pub(crate) fn signed(body: &str, msg_id: Option<&str>) -> WebhookRequest {
     webhook(body, Some(&sign(SECRET, body.as_bytes())), msg_id)
 }
 
@@ -260,7 +260,7 @@ fn challenge_is_answered_signed_or_not() {
     assert!(matches!(err, WebhookError::VerificationFailed(_)));
 }
 
-fn message_body(event: &str) -> String {
+pub(crate) fn message_body(event: &str) -> String {
     let content = json!({
         "conversation_short_id": "conv-1", "server_message_id": "srv-7", "conversation_type": 1,
         "message_type": "text", "text": "优惠券", "create_time": 1_700_000_000_123_i64,

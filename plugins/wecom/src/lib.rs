@@ -70,4 +70,6 @@ sop_plugin_sdk::export_plugin!(WeCom);
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_hostile;
+#[cfg(test)]
 mod tests_kf;

@@ -454,7 +454,7 @@ fn mass_send_to_groups_needs_a_sender() {
     assert_eq!(err.kind(), "invalid-input");
 }
 
-fn webhook(method: &str, query: &[(&str, &str)], body: &str) -> WebhookRequest {
+pub(crate) fn webhook(method: &str, query: &[(&str, &str)], body: &str) -> WebhookRequest {
     WebhookRequest {
         method: method.to_owned(),
         query: query
