@@ -97,10 +97,8 @@ mod tests {
 
     #[test]
     fn recursive_macros_stop_with_an_error() {
-        let err = render_in_small_stack(
-            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
-        )
-        .unwrap_err();
+        let err = render_in_small_stack("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
+            .unwrap_err();
         assert!(err.contains("recursion"), "{err}");
     }
 

@@ -165,7 +165,9 @@ fn a_huge_template_is_refused_before_parsing() {
 #[test]
 fn aliases_of_mappings_cannot_multiply_a_playbook() {
     // Billion laughs with mappings, through the whole loader (parser and checker).
-    let mut src = String::from("id: t\nx0: &x0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9, j: 10}\n");
+    let mut src = String::from(
+        "id: t\nx0: &x0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9, j: 10}\n",
+    );
     for i in 1..8 {
         let p = i - 1;
         src.push_str(&format!(

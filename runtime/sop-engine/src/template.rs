@@ -158,8 +158,7 @@ impl Scope {
             // As in text: an undefined value renders as nothing.
             return Ok(Value::String(String::new()));
         }
-        serde_json::to_value(&value)
-            .map_err(|e| format!("cannot render `{}`: {e}", excerpt(text)))
+        serde_json::to_value(&value).map_err(|e| format!("cannot render `{}`: {e}", excerpt(text)))
     }
 
     pub fn condition(&self, env: &Environment<'_>, expression: &str) -> Result<bool, String> {
@@ -182,7 +181,11 @@ impl Scope {
 /// Names the template by its start only (a huge one would flood logs and run history) and
 /// the fuel limit as such.
 fn render_error(text: &str, error: &minijinja::Error) -> String {
-    format!("cannot render `{}`: {}", excerpt(text), describe_error(error))
+    format!(
+        "cannot render `{}`: {}",
+        excerpt(text),
+        describe_error(error)
+    )
 }
 
 /// The expression inside `{{ ... }}` when that is the whole string.
@@ -275,7 +278,11 @@ mod tests {
         );
         let err = s.render(&env, &template).unwrap_err();
         assert!(err.contains("more work than allowed"), "{err}");
-        assert!(err.len() < 1000, "the error repeats the template: {} bytes", err.len());
+        assert!(
+            err.len() < 1000,
+            "the error repeats the template: {} bytes",
+            err.len()
+        );
         let err = s
             .render_value(&env, &serde_json::json!("{{ 'ab' * 50000000 }}"))
             .unwrap_err();

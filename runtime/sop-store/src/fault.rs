@@ -232,21 +232,33 @@ mod tests {
         let store = FaultyStore::new(MemoryStore::new());
         let key = ContactKey::new("t", "c1");
         let now = "2026-03-02T02:00:00Z".parse().unwrap();
-        let put = |id: &str| {
-            Batch::new().op(Op::PutContact(Contact::new(ContactKey::new("t", id), now)))
-        };
+        let put =
+            |id: &str| Batch::new().op(Op::PutContact(Contact::new(ContactKey::new("t", id), now)));
         store.commit(put("c1")).unwrap();
         store.set_fault(Some(WriteFault::DiskFull));
-        assert!(matches!(store.commit(put("c2")), Err(StoreError::DiskFull(_))));
+        assert!(matches!(
+            store.commit(put("c2")),
+            Err(StoreError::DiskFull(_))
+        ));
         assert!(matches!(store.flush(), Err(StoreError::DiskFull(_))));
         store.set_fault(Some(WriteFault::ReadOnly));
         assert!(matches!(store.next_run_id(), Err(StoreError::ReadOnly(_))));
         // Reads keep working; the refused write left nothing behind.
         assert!(store.contact(&key).unwrap().is_some());
-        assert!(store.contact(&ContactKey::new("t", "c2")).unwrap().is_none());
+        assert!(
+            store
+                .contact(&ContactKey::new("t", "c2"))
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(store.refused(), 3);
         store.set_fault(None);
         store.commit(put("c2")).unwrap();
-        assert!(store.contact(&ContactKey::new("t", "c2")).unwrap().is_some());
+        assert!(
+            store
+                .contact(&ContactKey::new("t", "c2"))
+                .unwrap()
+                .is_some()
+        );
     }
 }
