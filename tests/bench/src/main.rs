@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub welcome_accounts: u32,
     /// ramp: callback rates to try, in order; the ramp stops at the first that misses p99 < 1 s.
-    #[arg(long, value_delimiter = ',', default_values_t = [250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0])]
+    #[arg(long, value_delimiter = ',', default_values_t = [200.0, 300.0, 400.0, 500.0, 700.0, 1000.0, 2000.0, 5000.0])]
     pub ramp_rates: Vec<f64>,
     /// ramp: seconds per step.
     #[arg(long, default_value_t = 20.0)]

@@ -74,7 +74,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -269,7 +269,7 @@ pub fn parse_invoke(out: &str) -> Option<(f64, f64)> {
     let line = out.lines().find(|l| l.contains("plugin invoke"))?;
     let after = |key: &str| -> Option<f64> {
         let rest = &line[line.find(key)? + key.len()..];
-        rest.trim_start().split_whitespace().next()?.parse().ok()
+        rest.split_whitespace().next()?.parse().ok()
     };
     Some((after("median")?, after("p99")?))
 }
