@@ -51,8 +51,10 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// Set when the clock is virtual, so `/_emulator/clock` can move it.
     pub manual_clock: Option<VirtualClock>,
-    /// Callback crypto of the configured WeCom app.
+    /// Callback crypto of the configured WeCom app (the first corp's receive id).
     pub crypto: Crypto,
+    /// Callback crypto per corp (index 0 = `crypto`'s corp), for `--corps N`.
+    pub corp_crypto: Vec<Crypto>,
     /// Mutable state.
     pub state: Mutex<State>,
     /// Fault injection settings.
@@ -73,6 +75,12 @@ impl App {
         let w = &config.wecom;
         let crypto = Crypto::new(&w.callback_token, &w.encoding_aes_key, &w.corp_id)
             .map_err(|e| format!("wecom callback configuration: {e}"))?;
+        let corp_crypto = w
+            .corp_ids()
+            .iter()
+            .map(|id| Crypto::new(&w.callback_token, &w.encoding_aes_key, id))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("wecom callback configuration: {e}"))?;
         let now = unix_ms(clock.as_ref());
         let state = State {
             world: World::generate(&config.world, config.seed, now),
@@ -92,6 +100,7 @@ impl App {
             clock,
             manual_clock,
             crypto,
+            corp_crypto,
             state: Mutex::new(state),
             faults: Mutex::new(faults),
             deliverer,

@@ -90,6 +90,11 @@ pub enum ReceiveLimit {
 pub struct WecomConfig {
     /// The corp id (also the receive id of callbacks).
     pub corp_id: String,
+    /// How many corps the emulator serves (default 1). Corp 1 is `corp_id`, corp n ≥ 2 is
+    /// `{corp_id}_{n}` ([`WecomConfig::corp_ids`]); all share the secrets, the people and the
+    /// callbacks, each has its own tokens and its own per-API limits, so benchmarks can run
+    /// many platform accounts against one emulator.
+    pub corps: u32,
     /// Secrets accepted by `gettoken`; each is one app with its own token.
     pub secrets: Vec<String>,
     /// Agent id of the self-built app (for `message/send` and callbacks).
@@ -134,6 +139,7 @@ impl Default for WecomConfig {
     fn default() -> Self {
         Self {
             corp_id: "ww0emulator000001".into(),
+            corps: 1,
             secrets: vec!["emu-secret".into()],
             agent_id: 1_000_002,
             token_ttl_s: 7_200,
@@ -153,6 +159,38 @@ impl Default for WecomConfig {
             kf_keep_messages: 100_000,
             kf_sync_without_token_per_min: 10,
         }
+    }
+}
+
+impl WecomConfig {
+    /// The id of corp `index` (0-based): `corp_id`, then `{corp_id}_2`, `{corp_id}_3`, …
+    pub fn corp_id_at(&self, index: usize) -> String {
+        if index == 0 {
+            self.corp_id.clone()
+        } else {
+            format!("{}_{}", self.corp_id, index + 1)
+        }
+    }
+
+    /// Every corp id served, in order.
+    pub fn corp_ids(&self) -> Vec<String> {
+        (0..self.corps.max(1) as usize)
+            .map(|i| self.corp_id_at(i))
+            .collect()
+    }
+
+    /// The index of corp `id`, if served.
+    pub fn corp_index(&self, id: &str) -> Option<usize> {
+        if id == self.corp_id {
+            return Some(0);
+        }
+        let n: usize = id
+            .strip_prefix(&self.corp_id)?
+            .strip_prefix('_')?
+            .parse()
+            .ok()?;
+        // Only the canonical spelling: `_02` or `_1` are not corps.
+        (n >= 2 && n <= self.corps as usize && self.corp_id_at(n - 1) == id).then_some(n - 1)
     }
 }
 
@@ -246,6 +284,33 @@ impl Default for TrafficConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn corp_ids_are_numbered_from_the_second() {
+        let w = WecomConfig {
+            corps: 3,
+            ..WecomConfig::default()
+        };
+        assert_eq!(
+            w.corp_ids(),
+            [
+                "ww0emulator000001",
+                "ww0emulator000001_2",
+                "ww0emulator000001_3"
+            ]
+        );
+        assert_eq!(w.corp_index("ww0emulator000001"), Some(0));
+        assert_eq!(w.corp_index("ww0emulator000001_3"), Some(2));
+        for bad in [
+            "ww0emulator000001_4",
+            "ww0emulator000001_1",
+            "ww0emulator000001_02",
+            "x",
+        ] {
+            assert_eq!(w.corp_index(bad), None, "{bad}");
+        }
+        assert_eq!(WecomConfig::default().corp_ids(), ["ww0emulator000001"]);
+    }
 
     #[test]
     fn partial_json_keeps_defaults() {

@@ -164,11 +164,27 @@ pub fn douyin_signature(client_secret: &str, body: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where one event goes when not to the configured receiver: a WeCom callback of another
+/// corp (encrypted for its receive id) and, optionally, another URL.
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    /// Corp index (`WecomConfig::corps`); 0 = the configured corp.
+    pub corp: usize,
+    /// Deliver here instead of the configured URL.
+    pub url: Option<String>,
+}
+
 /// Record an event and start delivering it. Returns its id.
 pub fn dispatch(app: &App, out: Outbound) -> u64 {
+    dispatch_to(app, out, Route::default())
+}
+
+/// [`dispatch`] along `route`.
+pub fn dispatch_to(app: &App, out: Outbound, route: Route) -> u64 {
     let cfg = &app.config().delivery;
     let now = app.now_ms();
     let url = match out.platform {
+        _ if route.url.is_some() => route.url.clone(),
         Platform::Wecom => cfg.wecom_url.clone(),
         Platform::Douyin => cfg.douyin_url.clone(),
     };
@@ -199,10 +215,10 @@ pub fn dispatch(app: &App, out: Outbound) -> u64 {
                 let ts = (now / 1_000).to_string();
                 let nonce = nonce.to_string();
                 let agent = app.config().wecom.agent_id.to_string();
+                let shared = app.shared();
+                let crypto = shared.corp_crypto.get(route.corp).unwrap_or(&shared.crypto);
                 let (body, sig) =
-                    app.shared()
-                        .crypto
-                        .encrypt_callback(&out.payload, random, &ts, &nonce, &agent);
+                    crypto.encrypt_callback(&out.payload, random, &ts, &nonce, &agent);
                 let sep = if url.contains('?') { '&' } else { '?' };
                 let uri = format!("{url}{sep}msg_signature={sig}&timestamp={ts}&nonce={nonce}");
                 Prepared {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::delivery::{Outbound, Platform, dispatch};
+use crate::delivery::{Outbound, Platform, Route, dispatch_to};
 use crate::douyin::webhook;
 use crate::ids;
 use crate::wecom::{callback, kf};
@@ -24,6 +24,14 @@ pub enum Event {
         /// Channel code index (`State` = `channel_<n>`).
         #[serde(default)]
         channel: Option<u16>,
+        /// The corp whose customer this is (`WecomConfig::corp_ids`; default the first):
+        /// the callback names it and is encrypted for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        corp: Option<String>,
+        /// Send this event's callback here instead of the configured URL (one receiver
+        /// per corp in many-account benchmarks).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback_url: Option<String>,
     },
     /// The customer deletes the staff member (`del_follow_user`: churn).
     CustomerDeletesStaff {
@@ -133,6 +141,7 @@ pub fn apply(app: &App, ev: Event) -> Result<Value, String> {
     let dy = &cfg.douyin;
     let now = app.now_ms();
     let now_s = now / 1_000;
+    let mut route = Route::default();
     let (summary, out) = {
         let mut st = app.lock();
         let st = &mut *st;
@@ -141,7 +150,20 @@ pub fn apply(app: &App, ev: Event) -> Result<Value, String> {
         crate::wecom::mass_send_settle(st, &cfg.wecom, now);
         let known = st.world.contacts.len();
         match ev {
-            Event::AddContact { staff, channel } => {
+            Event::AddContact {
+                staff,
+                channel,
+                corp: corp_id,
+                callback_url,
+            } => {
+                if let Some(id) = corp_id {
+                    route.corp = cfg
+                        .wecom
+                        .corp_index(&id)
+                        .ok_or_else(|| format!("unknown corp {id:?}"))?;
+                }
+                route.url = callback_url;
+                let corp_name = cfg.wecom.corp_id_at(route.corp);
                 let s = match staff {
                     Some(s) => ids::parse_staff(&s)
                         .filter(|&i| st.world.has_staff(i))
@@ -170,7 +192,7 @@ pub fn apply(app: &App, ev: Event) -> Result<Value, String> {
                 };
                 let (staff_id, contact_id) = (ids::staff_id(s), ids::contact_id(c));
                 let xml = callback::add_external_contact(
-                    corp,
+                    &corp_name,
                     now_s,
                     &staff_id,
                     &contact_id,
@@ -400,7 +422,7 @@ pub fn apply(app: &App, ev: Event) -> Result<Value, String> {
     };
     let mut summary = summary;
     if let Some(out) = out {
-        summary["callback_id"] = dispatch(app, out).into();
+        summary["callback_id"] = dispatch_to(app, out, route).into();
     }
     Ok(summary)
 }

@@ -79,6 +79,7 @@ async fn world(State(app): State<App>) -> Response {
     let w = &st.world;
     Json(json!({
         "corp_id": cfg.wecom.corp_id,
+        "corp_ids": cfg.wecom.corp_ids(),
         "agent_id": cfg.wecom.agent_id,
         "staff": w.staff,
         "contacts": w.contacts.len(),
@@ -100,7 +101,17 @@ async fn world(State(app): State<App>) -> Response {
 }
 
 async fn counters(State(app): State<App>) -> Response {
-    Json(app.lock().counters.clone()).into_response()
+    let st = app.lock();
+    let mut v = json!(st.counters);
+    // WeCom calls per corp (with a valid token), so many-account runs can see each one.
+    let ids = app.config().wecom.corp_ids();
+    v["wecom_corps"] = ids
+        .into_iter()
+        .zip(&st.wecom.by_corp)
+        .map(|(id, c)| (id, json!(c)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    Json(v).into_response()
 }
 
 async fn tokens(State(app): State<App>) -> Response {
@@ -311,7 +322,11 @@ async fn burst(State(app): State<App>, Json(req): Json<BurstReq>) -> Response {
     }
     let mut st = app.lock();
     match req.platform.as_deref().unwrap_or("wecom") {
-        "wecom" => st.wecom.limiter.add_burst(b.clone()),
+        "wecom" => st
+            .wecom
+            .limiters
+            .iter_mut()
+            .for_each(|l| l.add_burst(b.clone())),
         "douyin" => st.douyin.limiter_mut().add_burst(b.clone()),
         other => {
             return bad(

@@ -63,6 +63,9 @@ struct Cli {
     /// WeCom calls per API per minute.
     #[arg(long)]
     api_limit_per_min: Option<u32>,
+    /// Corps served (each with its own tokens and API limits; ids `{corp_id}_{n}` from 2).
+    #[arg(long)]
+    corps: Option<u32>,
     /// Probability of a platform "system busy" error, every endpoint.
     #[arg(long)]
     error_rate: Option<f64>,
@@ -147,6 +150,10 @@ fn build_config(cli: &Cli) -> Result<Config, String> {
         c.wecom.group_receive_limit = l;
     }
     set!(c.wecom.api_limit_per_min, cli.api_limit_per_min);
+    set!(c.wecom.corps, cli.corps);
+    if c.wecom.corps == 0 {
+        return Err("--corps must be at least 1".into());
+    }
     let f = &mut c.faults.default;
     set!(f.error_rate, cli.error_rate);
     set!(f.status_5xx_rate, cli.status_5xx_rate);

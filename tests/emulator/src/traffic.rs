@@ -58,6 +58,8 @@ pub fn pick(app: &App) -> Option<Event> {
         return Some(Event::AddContact {
             staff: None,
             channel: None,
+            corp: None,
+            callback_url: None,
         });
     }
     // An active customer: a few tries to skip silent ones.

@@ -371,3 +371,65 @@ async fn generated_traffic_arrives_decryptable_and_signed() {
         "both platforms in the mix: {wecom} / {douyin}"
     );
 }
+
+/// With several corps, an add-contact event can belong to another corp and go to another
+/// receiver: its callback names that corp and is encrypted for that corp's receive id.
+#[tokio::test]
+async fn add_contact_of_another_corp_goes_to_its_own_receiver() {
+    let mut cfg = Config::default();
+    cfg.wecom.corps = 2;
+    let mut f = fixture_with(cfg).await;
+    let base = f
+        .emu
+        .running
+        .app
+        .config()
+        .delivery
+        .wecom_url
+        .clone()
+        .unwrap();
+    let url = format!("{base}?account=second");
+    let added = f
+        .emu
+        .event(json!({"kind": "add_contact", "corp": "ww0emulator000001_2", "callback_url": url}))
+        .await;
+    let got = next(&mut f.rx).await;
+    assert_eq!(got.query.get("account").map(String::as_str), Some("second"));
+    let q = |k: &str| got.query.get(k).cloned().unwrap_or_default();
+    let (sig, ts, nonce) = (q("msg_signature"), q("timestamp"), q("nonce"));
+    assert!(
+        f.crypto
+            .decrypt_callback(&sig, &ts, &nonce, &got.body)
+            .is_err(),
+        "the first corp's receive id does not match"
+    );
+    let w = &f.emu.running.app.config().wecom;
+    let second = Crypto::new(
+        &w.callback_token,
+        &w.encoding_aes_key,
+        "ww0emulator000001_2",
+    )
+    .unwrap();
+    let inner = second
+        .decrypt_callback(&sig, &ts, &nonce, &got.body)
+        .expect("encrypted for the second corp");
+    assert_eq!(
+        xml_field(&inner, "ToUserName").as_deref(),
+        Some("ww0emulator000001_2")
+    );
+    assert_eq!(
+        xml_field(&inner, "WelcomeCode"),
+        added["welcome_code"].as_str().map(String::from)
+    );
+    let v = f
+        .emu
+        .http
+        .send(
+            "POST",
+            "/_emulator/events",
+            &[],
+            Some(&json!({"kind": "add_contact", "corp": "ww0emulator000001_3"})),
+        )
+        .await;
+    assert_eq!(v.0, 400, "an unknown corp is refused: {}", v.1);
+}

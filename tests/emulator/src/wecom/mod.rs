@@ -39,8 +39,10 @@ use crate::rate_limit::RateLimiter;
 pub struct WecomState {
     /// Access tokens per app.
     pub tokens: Tokens,
-    /// Per-API frequency limits of the corp.
-    pub limiter: RateLimiter,
+    /// Per-API frequency limits, one limiter per corp (`WecomConfig::corps`).
+    pub limiters: Vec<RateLimiter>,
+    /// Calls and frequency-limit answers per corp id, for calls with a valid token.
+    pub by_corp: Vec<CorpCount>,
     /// Welcome codes issued with add-contact callbacks.
     pub welcome: WelcomeCodes,
     /// Mass-send tasks.
@@ -56,13 +58,32 @@ impl WecomState {
     pub fn new(cfg: &WecomConfig) -> Self {
         Self {
             tokens: Tokens::default(),
-            limiter: RateLimiter::new(cfg.api_limit_per_min, cfg.api_limit_per_hour),
+            limiters: (0..cfg.corps.max(1))
+                .map(|_| RateLimiter::new(cfg.api_limit_per_min, cfg.api_limit_per_hour))
+                .collect(),
+            by_corp: vec![CorpCount::default(); cfg.corps.max(1) as usize],
             welcome: WelcomeCodes::default(),
             tasks: Tasks::default(),
             app_messages: message::AppMessageQuota::default(),
             kf: kf::KfState::new(cfg),
         }
     }
+}
+
+impl WecomState {
+    /// The limiter of corp `corp` (an index from `Tokens::check` or `corp_index`).
+    pub fn limiter(&mut self, corp: usize) -> &mut RateLimiter {
+        &mut self.limiters[corp]
+    }
+}
+
+/// One corp's API traffic (calls that presented a valid token).
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct CorpCount {
+    /// Calls.
+    pub calls: u64,
+    /// Answered 45009.
+    pub rate_limited: u64,
 }
 
 /// Routes of the WeCom API.
@@ -123,10 +144,14 @@ pub(crate) fn call<T: Serialize>(
             .wecom
             .tokens
             .check(query.get("access_token").map(String::as_str), now)
-            .and_then(|()| {
-                if st.wecom.limiter.allow(api, now) {
+            .and_then(|corp| {
+                let allowed = st.wecom.limiter(corp).allow(api, now);
+                let count = &mut st.wecom.by_corp[corp];
+                count.calls += 1;
+                if allowed {
                     Ok(())
                 } else {
+                    count.rate_limited += 1;
                     Err(WxError::FREQUENCY_LIMIT)
                 }
             })

@@ -14,6 +14,8 @@ use crate::app::App;
 /// One issued token.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenInfo {
+    /// Which corp it belongs to (0 = the first; see `WecomConfig::corps`).
+    pub corp: usize,
     /// Which secret (app) it was issued to.
     pub app: usize,
     /// Issue time, Unix milliseconds.
@@ -28,14 +30,26 @@ pub struct TokenInfo {
 #[derive(Debug, Default)]
 pub struct Tokens {
     by_token: HashMap<String, TokenInfo>,
-    current: HashMap<usize, String>,
+    current: HashMap<(usize, usize), String>,
     issued: u64,
 }
 
 impl Tokens {
-    /// Token for app `app`: the current one if still valid, else a new one.
+    /// Token for app `app` of the first corp: the current one if still valid, else a new one.
     pub fn issue(&mut self, app: usize, ttl_s: u64, now_ms: u64, salt: u64) -> (String, u64) {
-        if let Some(t) = self.current.get(&app)
+        self.issue_for(0, app, ttl_s, now_ms, salt)
+    }
+
+    /// Token for app `app` of corp `corp`: the current one if still valid, else a new one.
+    pub fn issue_for(
+        &mut self,
+        corp: usize,
+        app: usize,
+        ttl_s: u64,
+        now_ms: u64,
+        salt: u64,
+    ) -> (String, u64) {
+        if let Some(t) = self.current.get(&(corp, app))
             && let Some(info) = self.by_token.get(t)
             && !info.revoked
             && now_ms < info.expires_ms
@@ -45,18 +59,19 @@ impl Tokens {
         self.issued += 1;
         let token = format!("emu{app}x{:06}x{salt:016x}", self.issued);
         let info = TokenInfo {
+            corp,
             app,
             issued_ms: now_ms,
             expires_ms: now_ms.saturating_add(ttl_s.saturating_mul(1_000)),
             revoked: false,
         };
         self.by_token.insert(token.clone(), info);
-        self.current.insert(app, token.clone());
+        self.current.insert((corp, app), token.clone());
         (token, ttl_s)
     }
 
-    /// Check a token presented with a call.
-    pub fn check(&self, token: Option<&str>, now_ms: u64) -> Result<(), WxError> {
+    /// Check a token presented with a call; the corp it belongs to.
+    pub fn check(&self, token: Option<&str>, now_ms: u64) -> Result<usize, WxError> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(WxError::MISSING_TOKEN)?;
@@ -67,7 +82,7 @@ impl Tokens {
         if now_ms >= info.expires_ms {
             return Err(WxError::TOKEN_EXPIRED);
         }
-        Ok(())
+        Ok(info.corp)
     }
 
     /// Expire every valid token now (the platform may do this early). Returns how many.
@@ -111,23 +126,24 @@ pub(super) async fn gettoken(AxState(app): AxState<App>, AxQuery(q): AxQuery<Que
         let secret = q.get("corpsecret").filter(|s| !s.is_empty());
         let corpid = corpid.ok_or(WxError::MISSING_CORPID)?;
         let secret = secret.ok_or(WxError::MISSING_SECRET)?;
-        if *corpid != cfg.corp_id {
-            return Err(WxError::INVALID_CORPID);
-        }
+        let corp = cfg.corp_index(corpid).ok_or(WxError::INVALID_CORPID)?;
         let app_idx = cfg
             .secrets
             .iter()
             .position(|s| s == secret)
             .ok_or(WxError::INVALID_SECRET)?;
-        if !st.wecom.limiter.allow(API, now) {
+        if !st.wecom.limiter(corp).allow(API, now) {
             return Err(WxError::FREQUENCY_LIMIT);
         }
-        Ok(app_idx)
+        Ok((corp, app_idx))
     })();
     match result {
-        Ok(app_idx) => {
+        Ok((corp, app_idx)) => {
             let salt = st.rng.next_u64();
-            let (token, expires_in) = st.wecom.tokens.issue(app_idx, cfg.token_ttl_s, now, salt);
+            let (token, expires_in) =
+                st.wecom
+                    .tokens
+                    .issue_for(corp, app_idx, cfg.token_ttl_s, now, salt);
             ok(json!({"access_token": token, "expires_in": expires_in}))
         }
         Err(e) => {
@@ -152,7 +168,7 @@ mod tests {
         let (c, _) = t.issue(0, 7_200, 7_200_000, 3);
         assert_ne!(a, c);
         assert_eq!(t.check(Some(&a), 7_200_000), Err(WxError::TOKEN_EXPIRED));
-        assert_eq!(t.check(Some(&c), 7_200_000), Ok(()));
+        assert_eq!(t.check(Some(&c), 7_200_000), Ok(0));
     }
 
     #[test]
@@ -161,6 +177,21 @@ mod tests {
         let (a, _) = t.issue(0, 10, 0, 1);
         let (b, _) = t.issue(1, 10, 0, 1);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn tokens_are_per_corp_and_name_their_corp() {
+        let mut t = Tokens::default();
+        let (a, _) = t.issue_for(0, 0, 10, 0, 1);
+        let (b, _) = t.issue_for(3, 0, 10, 0, 1);
+        assert_ne!(a, b);
+        assert_eq!(
+            t.issue_for(3, 0, 10, 1, 2).0,
+            b,
+            "the same inside its window"
+        );
+        assert_eq!(t.check(Some(&a), 1), Ok(0));
+        assert_eq!(t.check(Some(&b), 1), Ok(3));
     }
 
     #[test]

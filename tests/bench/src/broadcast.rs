@@ -1,0 +1,430 @@
+//! Broadcasts: `accounts` WeCom accounts (one emulated corp each), a broadcast playbook per
+//! account started through the admin API for its share of the contacts, one mass-send task
+//! per contact. Progress is read from the emulator's counters once a second.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::json;
+use sop_harness::{Http, World};
+
+use crate::Args;
+use crate::emu;
+use crate::load::paced;
+use crate::machine;
+use crate::report::{Row, ScenarioReport};
+use crate::setup;
+use crate::stats::{fmt_ms, summarize};
+use crate::welcome;
+
+const SEND_API: &str = "externalcontact/add_msg_template";
+/// The calls the gate paces on an account in these scenarios (the outcome checks start
+/// 5 minutes after a task and are not paced by the gate).
+const GATED: [&str; 3] = [
+    SEND_API,
+    "externalcontact/send_welcome_msg",
+    "externalcontact/mark_tag",
+];
+/// Ids per start request (the admin API takes at most 100,000; smaller bodies are kinder).
+const START_CHUNK: usize = 10_000;
+
+/// The interpolated time at which a monotone series of `(seconds, count)` samples reached
+/// `level`, if it did.
+pub fn crossing(samples: &[(f64, u64)], level: f64) -> Option<f64> {
+    let mut prev: Option<(f64, u64)> = None;
+    for &(t, n) in samples {
+        if n as f64 >= level {
+            return Some(match prev {
+                Some((t0, n0)) if (n as f64) > n0 as f64 => {
+                    t0 + (t - t0) * (level - n0 as f64) / (n as f64 - n0 as f64)
+                }
+                _ => t,
+            });
+        }
+        prev = Some((t, n));
+    }
+    None
+}
+
+/// The rate (per second) between the moments the series reached `lo` and `hi` of `total`,
+/// with those moments: the steady state, without the start-up ramp and the tail.
+pub fn window_rate(
+    samples: &[(f64, u64)],
+    total: u64,
+    lo: f64,
+    hi: f64,
+) -> Option<(f64, f64, f64)> {
+    let (a, b) = (lo * total as f64, hi * total as f64);
+    let (ta, tb) = (crossing(samples, a)?, crossing(samples, b)?);
+    (tb > ta).then(|| ((b - a) / (tb - ta), ta, tb))
+}
+
+/// What one broadcast measured.
+#[derive(Debug)]
+struct Driven {
+    contacts: u32,
+    /// Seconds the start requests took (enrolment of every run).
+    enrol_s: f64,
+    /// Seconds from the first start request to the last send.
+    total_s: f64,
+    /// Sends per second between 5 % and 95 % of the sends.
+    send_rate: Option<f64>,
+    /// Gated calls per second in the same window.
+    gated_rate: Option<f64>,
+    sends: u64,
+    rate_limited: u64,
+    welcome: Vec<f64>,
+    welcome_missing: usize,
+    daemon_cpu: f64,
+    daemon_peak_mib: f64,
+}
+
+async fn counts(http: &Http) -> Result<(u64, u64, u64)> {
+    let c = emu::counters(http).await?;
+    let gated = GATED.iter().map(|a| emu::endpoint(&c, a).0).sum();
+    Ok((
+        emu::endpoint(&c, SEND_API).0,
+        gated,
+        emu::rate_limited_total(&c),
+    ))
+}
+
+async fn start(world: &World, accounts: u32, contacts: u32) -> Result<()> {
+    for i in 0..accounts {
+        let ids: Vec<String> = setup::share(contacts, accounts, i)
+            .map(setup::contact_id)
+            .collect();
+        for chunk in ids.chunks(START_CHUNK) {
+            let path = format!("/api/playbooks/{}/start", setup::broadcast_id(i));
+            let v = world
+                .admin
+                .post(&path, &json!({ "contacts": chunk }))
+                .await
+                .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+            let enrolled = v["enrolled"].as_array().map_or(0, Vec::len);
+            if enrolled != chunk.len() {
+                bail!("{path}: enrolled {enrolled} of {}: {v}", chunk.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts the world, runs the broadcast (and `welcome_rate` new contacts a second on the
+/// first account while it lasts), and measures.
+async fn drive(
+    a: &Args,
+    accounts: u32,
+    limit_per_min: u32,
+    contacts: u32,
+    welcome_rate: f64,
+) -> Result<Driven> {
+    let (spec, _playbooks) = setup::accounts_spec(
+        &a.daemon_env,
+        accounts,
+        limit_per_min,
+        contacts,
+        welcome_rate > 0.0,
+        true,
+    )?;
+    let world = World::start(spec)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let emu = world.emulator.http().clone();
+    let pid = world.daemon.pid().context("the daemon is not running")?;
+    let (base_sends, base_gated, _) = counts(&emu).await?;
+    let cpu0 = machine::cpu_seconds(pid).unwrap_or(0.0);
+    let t0 = Instant::now();
+
+    let starting = start(&world, accounts, contacts);
+    // Welcomes on the first account while the broadcast saturates it: for about as long as
+    // the backlog lasts (when paced), else for the first 30 s.
+    let expected_s = if limit_per_min > 0 {
+        f64::from(contacts) / (f64::from(accounts) * f64::from(limit_per_min) * 0.98 / 60.0)
+    } else {
+        30.0
+    };
+    let welcomes = async {
+        if welcome_rate <= 0.0 {
+            return Vec::new();
+        }
+        // Let the backlog build first.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let event = json!({
+            "kind": "add_contact",
+            "corp": setup::corp_id(0),
+            "callback_url": world.daemon.hook_url("wecom", &setup::account_id(0)),
+        });
+        paced(
+            welcome_rate,
+            Duration::from_secs_f64((expected_s * 0.8 - 5.0).max(5.0)),
+            64,
+            |_| {
+                let (emu, event) = (emu.clone(), event.clone());
+                async move { emu::add_contact(&emu, &event).await }
+            },
+        )
+        .await
+        .results
+    };
+    let mut samples: Vec<(f64, u64)> = Vec::new();
+    let mut gated: Vec<(f64, u64)> = Vec::new();
+    let sampling = async {
+        let deadline = Duration::from_secs_f64(expected_s * 3.0 + 600.0);
+        let mut last_move = Instant::now();
+        let mut last = 0;
+        loop {
+            let (s, g, _) = counts(&emu).await?;
+            let t = t0.elapsed().as_secs_f64();
+            samples.push((t, s - base_sends));
+            gated.push((t, g - base_gated));
+            if s - base_sends >= u64::from(contacts) {
+                return Ok::<_, anyhow::Error>(());
+            }
+            if s != last {
+                (last, last_move) = (s, Instant::now());
+            }
+            if last_move.elapsed() > Duration::from_secs(120) || t0.elapsed() > deadline {
+                bail!(
+                    "the broadcast stalled at {} of {contacts} sends after {:.0} s",
+                    s - base_sends,
+                    t
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    let ((started, enrol_s), sampled, sent) = tokio::join!(
+        async {
+            let r = starting.await;
+            (r, t0.elapsed().as_secs_f64())
+        },
+        sampling,
+        welcomes
+    );
+    started?;
+    sampled?;
+    let total_s = samples.last().map_or(0.0, |s| s.0);
+    let cpu = machine::cpu_seconds(pid).unwrap_or(0.0) - cpu0;
+    let mem = machine::memory(pid);
+    // Let the last welcomes land before reading them.
+    let sent: Vec<(u64, String)> = sent.into_iter().filter_map(Result::ok).collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (welcome, welcome_missing) = welcome::latencies(&emu, &sent).await?;
+    let (_, _, rate_limited) = counts(&emu).await?;
+    let n = u64::from(contacts);
+    Ok(Driven {
+        contacts,
+        enrol_s,
+        total_s,
+        send_rate: window_rate(&samples, n, 0.05, 0.95).map(|w| w.0),
+        gated_rate: window_rate(&samples, n, 0.05, 0.95).and_then(|(_, a, b)| {
+            let at = |t: f64| {
+                // The gated count at time t, interpolated.
+                let i = gated.iter().position(|g| g.0 >= t)?;
+                let (t1, n1) = gated[i];
+                let (t0, n0) = if i > 0 { gated[i - 1] } else { gated[i] };
+                Some(if t1 > t0 {
+                    n0 as f64 + (n1 as f64 - n0 as f64) * (t - t0) / (t1 - t0)
+                } else {
+                    n1 as f64
+                })
+            };
+            Some((at(b)? - at(a)?) / (b - a))
+        }),
+        sends: samples.last().map_or(0, |s| s.1),
+        rate_limited,
+        welcome,
+        welcome_missing,
+        daemon_cpu: cpu / total_s.max(1e-9),
+        daemon_peak_mib: mem.map_or(0.0, |m| m.hwm_kib as f64 / 1024.0),
+    })
+}
+
+/// Issue #6's check: many accounts at a low limit, a broadcast that saturates them all, and
+/// new contacts welcomed on one of them meanwhile.
+pub async fn accounts(a: &Args) -> Result<ScenarioReport> {
+    let d = drive(
+        a,
+        a.accounts,
+        a.account_limit_per_min,
+        a.accounts_contacts,
+        a.accounts_welcome_rate,
+    )
+    .await?;
+    let allowed = f64::from(a.accounts) * f64::from(a.account_limit_per_min) / 60.0;
+    let mut rows = vec![
+        Row::info(
+            "sends (mass-send tasks)",
+            format!(
+                "{} in {:.0} s (enrolment {:.1} s)",
+                d.sends, d.total_s, d.enrol_s
+            ),
+        ),
+        Row::info(
+            "allowed rate",
+            format!(
+                "{allowed:.2}/s ({} × {}/min)",
+                a.accounts, a.account_limit_per_min
+            ),
+        ),
+    ];
+    match d.gated_rate {
+        Some(r) => {
+            let share = r / allowed * 100.0;
+            rows.push(Row::target(
+                "share of the allowed rate used while a backlog exists (5–95 % of sends)",
+                format!("{share:.1} % ({r:.2} calls/s)"),
+                "≥ 95 %",
+                share >= 95.0,
+            ));
+        }
+        None => rows.push(Row::target(
+            "share of the allowed rate used",
+            "not measured",
+            "≥ 95 %",
+            false,
+        )),
+    }
+    rows.push(Row::target(
+        "45009 answers from the emulator",
+        d.rate_limited.to_string(),
+        "0",
+        d.rate_limited == 0,
+    ));
+    match summarize(&d.welcome) {
+        Some(w) => {
+            let worst_ok = d.welcome_missing == 0 && w.max < 2000.0;
+            rows.push(Row::target(
+                format!("welcomes during the broadcast ({}): p50 / p99 / max", w.n),
+                format!("{} / {} / {}", fmt_ms(w.p50), fmt_ms(w.p99), fmt_ms(w.max)),
+                "every one < 2 s",
+                worst_ok,
+            ));
+        }
+        None if a.accounts_welcome_rate > 0.0 => rows.push(Row::target(
+            "welcomes during the broadcast",
+            "none delivered",
+            "every one < 2 s",
+            false,
+        )),
+        None => {}
+    }
+    if d.welcome_missing > 0 {
+        rows.push(Row::target(
+            "welcomes never sent",
+            d.welcome_missing.to_string(),
+            "0",
+            false,
+        ));
+    }
+    rows.push(Row::info(
+        "daemon CPU (cores busy)",
+        format!("{:.2}", d.daemon_cpu),
+    ));
+    rows.push(Row::info(
+        "daemon peak RSS",
+        format!("{:.0} MiB", d.daemon_peak_mib),
+    ));
+    Ok(ScenarioReport {
+        name: "accounts".into(),
+        setup: format!(
+            "{} WeCom accounts (one emulated corp each) at {}/min, a {}-contact broadcast over them, {} new contacts/s welcomed on the first meanwhile",
+            a.accounts, a.account_limit_per_min, d.contacts, a.accounts_welcome_rate
+        ),
+        rows,
+        notes: Vec::new(),
+    })
+}
+
+/// Issue #8's broadcast without a platform limit: how fast the daemon makes durable sends.
+pub async fn unlimited(a: &Args) -> Result<ScenarioReport> {
+    let d = drive(a, a.broadcast_accounts, 0, a.broadcast_contacts, 0.0).await?;
+    // The manifest's 10,000/min per account still paces each account (98 % of it).
+    let cap = f64::from(a.broadcast_accounts) * 10_000.0 * 0.98 / 60.0;
+    let mut rows = vec![
+        Row::info(
+            "sends (mass-send tasks)",
+            format!("{} in {:.1} s", d.sends, d.total_s),
+        ),
+        Row::info(
+            "enrolment (start requests)",
+            format!(
+                "{:.1} s ({:.0} runs/s)",
+                d.enrol_s,
+                f64::from(d.contacts) / d.enrol_s.max(1e-9)
+            ),
+        ),
+    ];
+    let rate = d.send_rate.unwrap_or(0.0);
+    rows.push(Row::target(
+        "durable sends/s (5–95 % of sends)",
+        format!("{rate:.0}/s"),
+        "≥ 20,000/s",
+        rate >= 20_000.0,
+    ));
+    rows.push(Row::info(
+        "end-to-end sends/s (first request to last send)",
+        format!("{:.0}/s", d.sends as f64 / d.total_s.max(1e-9)),
+    ));
+    rows.push(Row::info(
+        "pacing ceiling of the accounts (manifest 10,000/min each)",
+        format!("{cap:.0}/s"),
+    ));
+    rows.push(Row::info(
+        "daemon CPU (cores busy)",
+        format!("{:.2}", d.daemon_cpu),
+    ));
+    rows.push(Row::info(
+        "daemon peak RSS",
+        format!("{:.0} MiB", d.daemon_peak_mib),
+    ));
+    let mut notes = Vec::new();
+    if rate > cap * 0.9 {
+        notes.push("the send rate is near the accounts' pacing ceiling: run with more --broadcast-accounts".into());
+    }
+    Ok(ScenarioReport {
+        name: "broadcast".into(),
+        setup: format!(
+            "a {}-contact broadcast over {} WeCom accounts, no emulator limit",
+            d.contacts, a.broadcast_accounts
+        ),
+        rows,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crossing_interpolates_between_samples() {
+        let s = [(0.0, 0), (1.0, 10), (2.0, 30), (3.0, 30), (4.0, 50)];
+        assert_eq!(crossing(&s, 0.0), Some(0.0));
+        assert_eq!(crossing(&s, 5.0), Some(0.5));
+        assert_eq!(crossing(&s, 20.0), Some(1.5));
+        assert_eq!(crossing(&s, 40.0), Some(3.5));
+        assert_eq!(crossing(&s, 51.0), None);
+    }
+
+    #[test]
+    fn window_rate_ignores_ramp_and_tail() {
+        // Slow start (1/s for 10 s), steady 10/s, slow tail.
+        let mut s = vec![(0.0, 0)];
+        for t in 1..=10 {
+            s.push((f64::from(t), u64::from(t as u32)));
+        }
+        for t in 11..=29 {
+            s.push((f64::from(t), 10 + 10 * u64::from((t - 10) as u32)));
+        }
+        s.push((40.0, 200));
+        let (rate, a, b) = window_rate(&s, 200, 0.1, 0.9).unwrap();
+        assert!((rate - 10.0).abs() < 1e-9, "{rate}");
+        assert!(
+            (a - 11.0).abs() < 1e-9 && (b - 27.0).abs() < 1e-9,
+            "{a} {b}"
+        );
+        assert_eq!(window_rate(&[(0.0, 0), (1.0, 5)], 200, 0.1, 0.9), None);
+    }
+}
