@@ -19,6 +19,13 @@ pub struct Config {
     /// The callback `EncodingAESKey` (43 characters); needed for webhooks only.
     #[serde(default)]
     pub encoding_aes_key: Option<String>,
+    /// How long after creating a mass-send task its outcome is first checked, and how long
+    /// between later checks while a sender has not confirmed, in milliseconds (default: 5
+    /// minutes, then 30). For corps whose staff confirm at once (and for tests against the
+    /// emulator): the run waits for the outcome, so a long interval delays the rest of it.
+    #[serde(default)]
+    #[schemars(range(min = 1000))]
+    pub mass_send_check_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for Config {
@@ -27,6 +34,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
+            .field("mass_send_check_ms", &self.mass_send_check_ms)
             .finish_non_exhaustive()
     }
 }

@@ -424,6 +424,51 @@ fn unconfirmed_mass_send_fails_after_the_window() {
 }
 
 #[test]
+fn mass_send_check_interval_follows_the_account_setting() {
+    let host = FakeHost::new(0);
+    token_ok(&host, "T");
+    host.respond("POST", TEMPLATE, ok(json!({"fail_list": [], "msgid": "msgF"})));
+    let mut fast = account();
+    let mut config: Value = serde_json::from_str(&fast.config).unwrap();
+    config["mass_send_check_ms"] = json!(2_000);
+    fast.config = config.to_string();
+    let invocation = Invocation {
+        account: fast.clone(),
+        ..call("mass_send_contacts", json!({"contacts": ["wmA"], "text": "t"}))
+    };
+    let InvokeOutcome::Accepted(pending) = WeCom::invoke(&host, invocation).unwrap() else {
+        panic!("a mass send is accepted");
+    };
+    assert_eq!(pending.check_after_ms, 2_000);
+    host.respond(
+        "POST",
+        TASK,
+        ok(json!({"task_list": [{"userid": "li", "status": 0}]})),
+    );
+    let status = WeCom::check_outcome(
+        &host,
+        fast.clone(),
+        "mass_send_contacts".to_owned(),
+        "run-1/mass_send_contacts/0".to_owned(),
+        Some(pending.handle),
+    );
+    assert_eq!(status.unwrap(), OutcomeStatus::Pending(2_000));
+
+    // Below a second is raised to a second: the runtime must not poll in a loop.
+    config["mass_send_check_ms"] = json!(10);
+    fast.config = config.to_string();
+    host.respond("POST", TEMPLATE, ok(json!({"fail_list": [], "msgid": "msgH"})));
+    let invocation = Invocation {
+        account: fast,
+        ..call("mass_send_contacts", json!({"contacts": ["wmA"], "text": "t"}))
+    };
+    let InvokeOutcome::Accepted(pending) = WeCom::invoke(&host, invocation).unwrap() else {
+        panic!("a mass send is accepted");
+    };
+    assert_eq!(pending.check_after_ms, 1_000);
+}
+
+#[test]
 fn mass_send_to_groups_needs_a_sender() {
     let host = FakeHost::new(0);
     token_ok(&host, "T");

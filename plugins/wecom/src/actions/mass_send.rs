@@ -22,6 +22,15 @@ const MAX_GROUPS: usize = 2_000;
 pub const FIRST_CHECK_MS: u64 = 5 * 60_000;
 /// Later looks while the task waits for confirmation.
 pub const RECHECK_MS: u64 = 30 * 60_000;
+/// The account's `mass_send_check_ms`, else `default`; never below a second (a plugin must
+/// not make the runtime poll the platform in a loop).
+fn check_interval(client: &Client<'_>, default: u64) -> u64 {
+    client
+        .config
+        .mass_send_check_ms
+        .map_or(default, |ms| ms.max(1_000))
+}
+
 /// A task nobody confirmed within this long is reported as failed.
 pub const CONFIRM_WINDOW_MS: i64 = 3 * 24 * 3_600_000;
 /// Pages read per list before giving up (1,000 rows each).
@@ -121,7 +130,7 @@ fn add_msg_template(
     }
     Ok(InvokeOutcome::Accepted(Pending {
         handle: msgid,
-        check_after_ms: FIRST_CHECK_MS,
+        check_after_ms: check_interval(client, FIRST_CHECK_MS),
         output: json::to_json(&super::strip_envelope(answer)),
     }))
 }
@@ -298,7 +307,7 @@ pub fn check(
         .collect();
     let expired = client.host.now_ms() - record.created_at_ms >= CONFIRM_WINDOW_MS;
     if !waiting.is_empty() && !expired {
-        return Ok(OutcomeStatus::Pending(RECHECK_MS));
+        return Ok(OutcomeStatus::Pending(check_interval(client, RECHECK_MS)));
     }
     if confirmed.is_empty() {
         return Ok(OutcomeStatus::Failed(format!(
