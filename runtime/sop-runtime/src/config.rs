@@ -24,6 +24,10 @@ pub struct RuntimeConfig {
     /// How often housekeeping forgets old dedupe ids and expired plugin values (seconds;
     /// default 1 hour), so each retention batch stays small.
     pub housekeeping_seconds: u64,
+    /// How long to wait before asking again about an accepted action's outcome when the
+    /// plugin could not answer (a platform error, no free plugin instance), in seconds;
+    /// default 15 minutes. The engine's outcome timeout bounds the whole wait.
+    pub outcome_recheck_seconds: u64,
     /// Retry policy, step budget.
     #[serde(skip)]
     pub engine: EngineConfig,
@@ -38,6 +42,7 @@ impl Default for RuntimeConfig {
             cron: sop_triggers::CronPolicy::default(),
             dedupe_retention_seconds: 7 * 24 * 3600,
             housekeeping_seconds: 3600,
+            outcome_recheck_seconds: 15 * 60,
             engine: EngineConfig::default(),
         }
     }

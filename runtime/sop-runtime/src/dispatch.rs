@@ -374,7 +374,7 @@ impl Inner {
             .await
             // Cannot tell yet: ask again later; the engine's outcome timeout bounds the wait.
             .unwrap_or(OutcomeStatus::Pending {
-                check_after_ms: 15 * 60_000,
+                check_after_ms: self.config.outcome_recheck_seconds.saturating_mul(1000),
             });
         let input = Input::Outcome {
             key: invocation.key.clone(),

@@ -124,9 +124,11 @@ impl Runtime {
             || config.timer_page == 0
             || config.audience_page == 0
             || config.housekeeping_seconds == 0
+            || config.outcome_recheck_seconds == 0
         {
             return Err(RuntimeError::BadRequest(
-                "runtime.shards, timer_page, audience_page and housekeeping_seconds must be at least 1"
+                "runtime.shards, timer_page, audience_page, housekeeping_seconds and \
+                 outcome_recheck_seconds must be at least 1"
                     .into(),
             ));
         }

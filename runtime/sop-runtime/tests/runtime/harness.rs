@@ -40,6 +40,9 @@ pub struct FakePlugins {
     pub reconcile: Mutex<Option<OutcomeStatus>>,
     /// Calls whose input `text` is this never answer (a platform that hangs for one account).
     pub hang_on_text: Mutex<Option<String>>,
+    /// Outcome checks with a handle left without an answer (a platform error) before the
+    /// next ones answer done.
+    pub unanswered_checks: Mutex<u32>,
 }
 
 impl FakePlugins {
@@ -52,6 +55,7 @@ impl FakePlugins {
             checks: Mutex::new(Vec::new()),
             reconcile: Mutex::new(None),
             hang_on_text: Mutex::new(None),
+            unanswered_checks: Mutex::new(0),
         })
     }
 
@@ -152,7 +156,12 @@ impl Plugins for FakePlugins {
             .lock()
             .unwrap()
             .push((call.key.clone(), handle.map(str::to_string)));
+        let mut unanswered = self.unanswered_checks.lock().unwrap();
         let answer = match handle {
+            Some(_) if *unanswered > 0 => {
+                *unanswered -= 1;
+                None
+            }
             Some(_) => Some(OutcomeStatus::Done {
                 output: json!({"delivered": 1}),
             }),
@@ -275,12 +284,22 @@ impl Harness {
         plugins: Arc<FakePlugins>,
         gate: Arc<dyn PolicyGate>,
     ) -> Harness {
+        Harness::with_config(store, clock, plugins, gate, RuntimeConfig::default())
+    }
+
+    pub fn with_config(
+        store: Arc<dyn Store>,
+        clock: VirtualClock,
+        plugins: Arc<FakePlugins>,
+        gate: Arc<dyn PolicyGate>,
+        config: RuntimeConfig,
+    ) -> Harness {
         let rt = Runtime::new(RuntimeDeps {
             store: store.clone(),
             clock: Arc::new(clock.clone()),
             plugins: plugins.clone(),
             gate,
-            config: RuntimeConfig::default(),
+            config,
         })
         .expect("runtime");
         Harness {

@@ -146,6 +146,44 @@ async fn transient_errors_are_retried_with_the_same_key() {
     h.shutdown().await;
 }
 
+/// An outcome check the plugin cannot answer (a platform error) is asked again after
+/// `outcome_recheck_seconds`, not earlier, and the run completes on the next answer.
+#[tokio::test]
+async fn an_unanswered_outcome_check_is_asked_again_after_the_configured_wait() {
+    let config = sop_runtime::RuntimeConfig {
+        outcome_recheck_seconds: 20,
+        ..Default::default()
+    };
+    let mut h = Harness::with_config(
+        std::sync::Arc::new(sop_store::MemoryStore::new()),
+        sop_clock::VirtualClock::new(t0()),
+        FakePlugins::new(),
+        std::sync::Arc::new(sop_runtime::PassThrough),
+        config,
+    );
+    h.deploy(vec![inline(
+        "id: mass\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: promo\n    action: wecom.mass_send_contacts\n    params: {contacts: [c], text: hi}\n",
+    )]);
+    *h.plugins.unanswered_checks.lock().unwrap() = 1;
+    h.serve().await;
+    let run =
+        h.rt.start_manual("mass", ManualAudience::Contacts(vec!["c".into()]), "ops")
+            .await
+            .unwrap()
+            .enrolled[0];
+    h.settle().await;
+    // The fake accepts with a first check after a minute; that check gets no answer.
+    h.run_for(TimeDelta::seconds(61)).await;
+    assert_eq!(h.plugins.checks.lock().unwrap().len(), 1);
+    assert_eq!(h.state(run).status, RunStatus::WaitingOutcome);
+    h.run_for(TimeDelta::seconds(18)).await;
+    assert_eq!(h.plugins.checks.lock().unwrap().len(), 1, "asked again too early");
+    h.run_for(TimeDelta::seconds(3)).await;
+    assert_eq!(h.plugins.checks.lock().unwrap().len(), 2);
+    assert_eq!(h.state(run).status, RunStatus::Completed);
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn cancel_disarms_the_wait_and_later_inputs_are_ignored() {
     let mut h = Harness::new();
