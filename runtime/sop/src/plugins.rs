@@ -29,6 +29,10 @@ pub struct HostPlugins {
     catalog: Catalog,
     plugins: BTreeMap<String, Plugin>,
     accounts: BTreeMap<String, Account>,
+    /// One permit per instance of the host's pool: calls beyond it wait here instead of
+    /// failing with "no free instance" (a broadcast dispatches hundreds of sends at once,
+    /// and a failed instantiation would cost each a back-off of half a minute or more).
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Why the plugins cannot be used as configured.
@@ -83,7 +87,9 @@ impl HostPlugins {
             }
         }
         match Self::from_parts(plugins, extra, config.accounts.clone()) {
-            Ok(p) if problems.is_empty() => Ok(p),
+            Ok(p) if problems.is_empty() => {
+                Ok(p.with_call_slots(config.file.plugins.host.max_concurrent_calls))
+            }
             Ok(_) => Err(PluginsError(problems)),
             Err(PluginsError(more)) => {
                 problems.extend(more);
@@ -132,10 +138,29 @@ impl HostPlugins {
                 catalog,
                 plugins,
                 accounts,
+                slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                    sop_plugin_host::HostConfig::default().max_concurrent_calls as usize,
+                )),
             })
         } else {
             Err(PluginsError(problems))
         }
+    }
+
+    /// At most `n` plugin calls at once (the host's `max_concurrent_calls`); more wait.
+    pub fn with_call_slots(mut self, n: u32) -> Self {
+        self.slots = std::sync::Arc::new(tokio::sync::Semaphore::new(n.max(1) as usize));
+        self
+    }
+
+    /// Waits for a free instance of the host's pool. The semaphore is never closed.
+    async fn slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.slots.acquire().await.ok()
+    }
+
+    /// Calls that may start now without waiting (for tests and metrics).
+    pub fn free_call_slots(&self) -> usize {
+        self.slots.available_permits()
     }
 
     /// The configured accounts by id.
@@ -221,6 +246,7 @@ impl HostPlugins {
             input: input.clone(),
             idempotency_key: key.to_owned(),
         };
+        let _slot = self.slot().await;
         match p.invoke(&invocation).await {
             Ok(InvokeOutcome::Done(output)) => ActionResult::Done { output },
             Ok(InvokeOutcome::Accepted(pending)) => ActionResult::Accepted {
@@ -250,6 +276,7 @@ impl HostPlugins {
     ) -> Option<OutcomeStatus> {
         let p = self.plugins.get(plugin)?;
         let acc = self.host_account(plugin, account)?;
+        let _slot = self.slot().await;
         match p.check_outcome(&acc, action, key, handle).await {
             Ok(sop_plugin_host::OutcomeStatus::Done(output)) => {
                 Some(OutcomeStatus::Done { output })
@@ -281,6 +308,7 @@ impl HostPlugins {
         let p = self.plugins.get(plugin).ok_or_else(unknown)?;
         let acc = self.host_account(plugin, account).ok_or_else(unknown)?;
         let tenant = self.accounts[account].tenant.clone();
+        let _slot = self.slot().await;
         match p.parse_webhook(&acc, request).await {
             Ok(outcome) => Ok((tenant, outcome)),
             Err(CallError::Plugin(e)) => Err(HookError::Refused(e)),
