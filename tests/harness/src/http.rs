@@ -132,4 +132,17 @@ impl Http {
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Error> {
         self.post_raw(path, body).await?.ok_json()
     }
+
+    /// `PUT path` with a JSON body, whatever the status.
+    pub async fn put_raw(&self, path: &str, body: &Value) -> Result<Reply, Error> {
+        let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON serializes"));
+        self.send(Method::PUT, path, Some(bytes), "application/json")
+            .await
+    }
+
+    /// `PUT path` with a JSON body, expecting 2xx JSON (e.g. the emulator's
+    /// `/_emulator/faults`).
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        self.put_raw(path, body).await?.ok_json()
+    }
 }

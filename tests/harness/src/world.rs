@@ -95,6 +95,22 @@ impl World {
             std::fs::copy(plugins.join(wasm), dir.join("plugins").join(wasm))
                 .map_err(|e| io(wasm, e))?;
         }
+        // The binaries are linked (or copied) into the scratch dir: the target dir is shared,
+        // and a build from another checkout replaces `target/debug/sop` in place, so a
+        // restart of the daemon could otherwise run another version than the one started.
+        std::fs::create_dir_all(dir.join("bin")).map_err(|e| io("bin dir", e))?;
+        let pin = |from: &std::path::Path| -> Result<PathBuf, Error> {
+            let name = from.file_name().unwrap_or_default();
+            let to = dir.join("bin").join(name);
+            std::fs::hard_link(from, &to)
+                .or_else(|_| std::fs::copy(from, &to).map(|_| ()))
+                .map_err(|e| io(&from.display().to_string(), e))?;
+            Ok(to)
+        };
+        let bins = crate::build::Binaries {
+            sop: pin(&bins.sop)?,
+            emulator: pin(&bins.emulator)?,
+        };
         std::fs::write(dir.join("admin.token"), DEMO_ADMIN_TOKEN)
             .map_err(|e| io("admin.token", e))?;
         let (emu, ingress, admin) = (free_port(), free_port(), free_port());
