@@ -427,14 +427,21 @@ fn unconfirmed_mass_send_fails_after_the_window() {
 fn mass_send_check_interval_follows_the_account_setting() {
     let host = FakeHost::new(0);
     token_ok(&host, "T");
-    host.respond("POST", TEMPLATE, ok(json!({"fail_list": [], "msgid": "msgF"})));
+    host.respond(
+        "POST",
+        TEMPLATE,
+        ok(json!({"fail_list": [], "msgid": "msgF"})),
+    );
     let mut fast = account();
     let mut config: Value = serde_json::from_str(&fast.config).unwrap();
     config["mass_send_check_ms"] = json!(2_000);
     fast.config = config.to_string();
     let invocation = Invocation {
         account: fast.clone(),
-        ..call("mass_send_contacts", json!({"contacts": ["wmA"], "text": "t"}))
+        ..call(
+            "mass_send_contacts",
+            json!({"contacts": ["wmA"], "text": "t"}),
+        )
     };
     let InvokeOutcome::Accepted(pending) = WeCom::invoke(&host, invocation).unwrap() else {
         panic!("a mass send is accepted");
@@ -457,10 +464,17 @@ fn mass_send_check_interval_follows_the_account_setting() {
     // Below a second is raised to a second: the runtime must not poll in a loop.
     config["mass_send_check_ms"] = json!(10);
     fast.config = config.to_string();
-    host.respond("POST", TEMPLATE, ok(json!({"fail_list": [], "msgid": "msgH"})));
+    host.respond(
+        "POST",
+        TEMPLATE,
+        ok(json!({"fail_list": [], "msgid": "msgH"})),
+    );
     let invocation = Invocation {
         account: fast,
-        ..call("mass_send_contacts", json!({"contacts": ["wmA"], "text": "t"}))
+        ..call(
+            "mass_send_contacts",
+            json!({"contacts": ["wmA"], "text": "t"}),
+        )
     };
     let InvokeOutcome::Accepted(pending) = WeCom::invoke(&host, invocation).unwrap() else {
         panic!("a mass send is accepted");
