@@ -177,7 +177,11 @@ async fn an_unanswered_outcome_check_is_asked_again_after_the_configured_wait() 
     assert_eq!(h.plugins.checks.lock().unwrap().len(), 1);
     assert_eq!(h.state(run).status, RunStatus::WaitingOutcome);
     h.run_for(TimeDelta::seconds(18)).await;
-    assert_eq!(h.plugins.checks.lock().unwrap().len(), 1, "asked again too early");
+    assert_eq!(
+        h.plugins.checks.lock().unwrap().len(),
+        1,
+        "asked again too early"
+    );
     h.run_for(TimeDelta::seconds(3)).await;
     assert_eq!(h.plugins.checks.lock().unwrap().len(), 2);
     assert_eq!(h.state(run).status, RunStatus::Completed);
