@@ -1,0 +1,223 @@
+//! Platform faults (issue #9): a broadcast and live welcomes against an emulator that answers
+//! 10 % of calls with HTTP 503, holds 2 % until they time out, resets 2 % of connections,
+//! revokes the access token in the middle and forces 45009 ("API frequency limit") bursts.
+//! At the end every delivery either reached the person once or is reported with its reason
+//! (the outbox record's or the run's, over the admin API), and nothing reached anyone twice
+//! (the emulator's delivery log).
+//!
+//! `SOP_FAULTS_CONTACTS` (default 150), `SOP_FAULTS_WELCOMES` (default 30) and
+//! `SOP_FAULTS_SEED` (default 11) size and seed it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sop_harness::{Profile, World, wait_for};
+use sop_reliability::{Audit, BROADCAST, WELCOME, contact_id, deliveries, env_or, spec};
+
+/// How long the daemon may take to finish the work: retries wait for back-offs (a 45009
+/// waits a minute), so this is generous; nothing here measures time.
+const SETTLE: Duration = Duration::from_secs(900);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_send_completes_or_is_reported_and_none_twice_under_platform_faults() {
+    let contacts: usize = env_or("SOP_FAULTS_CONTACTS", 150);
+    let welcomes: usize = env_or("SOP_FAULTS_WELCOMES", 30);
+    let seed: u64 = env_or("SOP_FAULTS_SEED", 11);
+    let started = Instant::now();
+    let world = World::start(spec(Profile::Debug, seed, contacts))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let emulator = world.emulator.http().clone();
+    let faults = json!({
+        "default": {"status_5xx_rate": 0.10, "timeout_rate": 0.02, "reset_rate": 0.02},
+        "hang_ms": 2_000,
+    });
+    emulator
+        .put("/_emulator/faults", &faults)
+        .await
+        .unwrap_or_else(|e| panic!("PUT faults: {e}"));
+    // A 45009 burst from the start: the first sends are told to come back in a minute.
+    for api in [
+        "externalcontact/add_msg_template",
+        "externalcontact/send_welcome_msg",
+    ] {
+        world
+            .emulator
+            .post(
+                "/_emulator/rate_limit/burst",
+                &json!({"platform": "wecom", "api": api, "calls": 5}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("burst: {e}"));
+    }
+
+    let audience: Vec<String> = (0..contacts).map(contact_id).collect();
+    let start = world
+        .admin
+        .post(
+            &format!("/api/playbooks/{BROADCAST}/start"),
+            &json!({ "contacts": audience }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("start: {e}\n{}", world.logs()));
+    assert_eq!(
+        start["enrolled"].as_array().map(Vec::len),
+        Some(contacts),
+        "{start}"
+    );
+    let mut added = Vec::new();
+    for _ in 0..welcomes {
+        let answer = world
+            .emulator
+            .post("/_emulator/events", &json!({"kind": "add_contact"}))
+            .await
+            .unwrap();
+        added.push(answer["external_userid"].as_str().unwrap().to_owned());
+    }
+
+    // In the middle: the token is revoked (the plugin must notice 40014 and fetch a new
+    // one), and a second burst of 45009.
+    wait_for("a third of the sends", SETTLE, || {
+        let emulator = emulator.clone();
+        async move {
+            let n = deliveries(&emulator).await.ok()?.len();
+            (n >= (contacts + welcomes) / 3).then_some(())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
+    world
+        .emulator
+        .post("/_emulator/tokens/revoke", &json!({"platform": "wecom"}))
+        .await
+        .unwrap();
+    world
+        .emulator
+        .post(
+            "/_emulator/rate_limit/burst",
+            &json!({"platform": "wecom", "api": "externalcontact/add_msg_template", "calls": 5}),
+        )
+        .await
+        .unwrap();
+
+    let admin = world.admin.clone();
+    wait_for("every run to end", SETTLE, || {
+        let (admin, emulator) = (admin.clone(), emulator.clone());
+        async move {
+            if !sop_reliability::callbacks_settled(&emulator).await? {
+                return None;
+            }
+            for playbook in [BROADCAST, WELCOME] {
+                let live = admin
+                    .get(&format!("/api/runs?playbook={playbook}&limit=1"))
+                    .await
+                    .ok()?;
+                if !live["runs"].as_array()?.is_empty() {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
+
+    let audit = Audit::read(&world.admin, &emulator, &[BROADCAST, WELCOME])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut problems = Vec::new();
+    let mut sent = 0;
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for (playbook, step, who) in [
+        (BROADCAST, "promo", &audience),
+        (WELCOME, "welcome", &added),
+    ] {
+        for contact in who {
+            let runs = audit.runs_of(playbook, contact);
+            let [run] = runs else {
+                problems.push(format!("{playbook} {contact}: {} runs", runs.len()));
+                continue;
+            };
+            if run.is_live() {
+                problems.push(format!(
+                    "{playbook} {contact}: run {} still {}",
+                    run.id, run.state
+                ));
+            }
+            let delivered = audit.delivered(contact, step);
+            if delivered > 1 {
+                problems.push(format!("{contact}: {step} delivered {delivered} times"));
+            }
+            let outbox = audit.outbox_of(contact, step);
+            // The record's own reason for an unknown or failed send, else the run's.
+            let reported = outbox
+                .iter()
+                .filter(|e| e.state == "unknown" || e.state == "failed")
+                .find_map(|e| e.reason.clone().map(|r| format!("{} {r}", e.state)))
+                .or_else(|| {
+                    (run.state == "failed")
+                        .then(|| run.reason.clone())
+                        .flatten()
+                });
+            match (delivered, reported) {
+                (1, None) => sent += 1,
+                (_, Some(reason)) => {
+                    // Group by the reason's words, without ids and numbers.
+                    let class: String = reason
+                        .split_whitespace()
+                        .take(6)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    *reasons.entry(format!("{step}, delivered {delivered}: {class}")).or_default() += 1;
+                }
+                (0, None) => problems.push(format!(
+                    "{contact}: {step} neither delivered nor reported (run {run:?}, outbox {outbox:?})"
+                )),
+                (_, None) => {}
+            }
+        }
+    }
+    if !audit.stray.is_empty() {
+        problems.push(format!("deliveries naming no step: {:?}", audit.stray));
+    }
+    let counters = world.emulator.get("/_emulator/counters").await.unwrap();
+    let faults: u64 = counters["faults"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    let rate_limited: u64 = counters["endpoints"].as_object().map_or(0, |m| {
+        m.values().filter_map(|e| e["rate_limited"].as_u64()).sum()
+    });
+    let tokens = counters["endpoints"]["gettoken"]["calls"]
+        .as_u64()
+        .unwrap_or(0);
+    println!(
+        "platform faults: seed {seed}, {contacts} broadcast contacts + {} welcomes; {sent} sent once, \
+         {} reported; {:.1} s",
+        added.len(),
+        reasons.values().sum::<usize>(),
+        started.elapsed().as_secs_f64()
+    );
+    for (reason, n) in &reasons {
+        println!("  {n:>4}  {reason}");
+    }
+    println!(
+        "  emulator: {faults} faults injected ({:?}), {rate_limited} answers 45009, {tokens} token requests",
+        counters["faults"]
+    );
+    // The faults really happened, else this test proves nothing.
+    assert!(
+        faults > 0 && rate_limited > 0,
+        "no faults injected: {counters}"
+    );
+    assert!(
+        tokens >= 2,
+        "the revoked token was never replaced: {counters}"
+    );
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
