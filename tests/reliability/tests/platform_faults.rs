@@ -37,7 +37,9 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
         .put("/_emulator/faults", &faults)
         .await
         .unwrap_or_else(|e| panic!("PUT faults: {e}"));
-    // A 45009 burst from the start: the first sends are told to come back in a minute.
+    // A 45009 burst from the start: the first sends are told to come back in a minute (the
+    // plugin's back-off for 45009, which also backs the whole account off in the gate; a
+    // burst of several calls would cost a minute each, one call going through per minute).
     for api in [
         "externalcontact/add_msg_template",
         "externalcontact/send_welcome_msg",
@@ -46,7 +48,7 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
             .emulator
             .post(
                 "/_emulator/rate_limit/burst",
-                &json!({"platform": "wecom", "api": api, "calls": 5}),
+                &json!({"platform": "wecom", "api": api, "duration_ms": 1_000}),
             )
             .await
             .unwrap_or_else(|e| panic!("burst: {e}"));
@@ -77,7 +79,7 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
     }
 
     // In the middle: the token is revoked (the plugin must notice 40014 and fetch a new
-    // one), and a second burst of 45009.
+    // one), and a second burst of 45009 (one second long).
     wait_for("a third of the sends", SETTLE, || {
         let emulator = emulator.clone();
         async move {
@@ -96,7 +98,7 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
         .emulator
         .post(
             "/_emulator/rate_limit/burst",
-            &json!({"platform": "wecom", "api": "externalcontact/add_msg_template", "calls": 5}),
+            &json!({"platform": "wecom", "api": "externalcontact/add_msg_template", "duration_ms": 1_000}),
         )
         .await
         .unwrap();
