@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use sop_clock::VirtualClock;
 use sop_runtime::Runtime;
 
 use crate::config::{AdminConfig, IngressConfig};
@@ -46,6 +47,7 @@ struct Inner {
     ready: AtomicBool,
     metrics: Option<PrometheusHandle>,
     reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    manual_clock: Option<VirtualClock>,
 }
 
 /// A reload asked over the admin API; the answer says what happened.
@@ -70,6 +72,9 @@ pub struct Parts {
     pub metrics: Option<PrometheusHandle>,
     /// Where `POST /api/reload` sends its request; none: reloads are refused.
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    /// The clock the runtime reads when the daemon runs on a manual clock (`--manual-clock`,
+    /// tests and simulations only); moved by `POST /api/clock`. None: the system clock.
+    pub manual_clock: Option<VirtualClock>,
 }
 
 impl Shared {
@@ -84,6 +89,7 @@ impl Shared {
                 ready: AtomicBool::new(false),
                 metrics: parts.metrics,
                 reload: parts.reload,
+                manual_clock: parts.manual_clock,
             }),
         }
     }
@@ -130,6 +136,11 @@ impl Shared {
     /// The Prometheus handle.
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
         self.inner.metrics.as_ref()
+    }
+
+    /// The manual clock, when the daemon runs on one.
+    pub fn manual_clock(&self) -> Option<&VirtualClock> {
+        self.inner.manual_clock.as_ref()
     }
 
     /// The reload channel.
