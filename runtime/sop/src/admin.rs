@@ -11,6 +11,7 @@ use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sop_clock::Clock;
 use sop_runtime::{ManualAudience, PlaybookSource, Plugins, RuntimeError};
 use sop_store::{ContactKey, IdempotencyKey, OutboxStateKind, RunId, RunState, Store, Subject};
 
@@ -37,6 +38,8 @@ pub const ROUTES: &[(&str, &str, Scope)] = &[
     ("GET", "/api/outbox", Scope::Read),
     ("GET", "/api/gate", Scope::Read),
     ("POST", "/api/reload", Scope::Admin),
+    ("GET", "/api/clock", Scope::Read),
+    ("POST", "/api/clock", Scope::Admin),
 ];
 
 /// Largest page any list route returns.
@@ -85,6 +88,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("GET", "/api/outbox") => get(outbox),
         ("GET", "/api/gate") => get(gate),
         ("POST", "/api/reload") => post(reload),
+        ("GET", "/api/clock") => get(clock),
+        ("POST", "/api/clock") => post(move_clock),
         _ => return None,
     })
 }
@@ -629,6 +634,71 @@ async fn reload(State(shared): State<Shared>) -> ApiResult {
             "shutting down".into(),
         )),
     }
+}
+
+// --- the manual clock (tests and simulations only)
+
+async fn clock(State(shared): State<Shared>) -> ApiResult {
+    let now = shared
+        .manual_clock()
+        .map_or_else(chrono::Utc::now, Clock::now);
+    Ok(Json(json!({
+        "now_ms": now.timestamp_millis(), "now": now.to_rfc3339(),
+        "manual": shared.manual_clock().is_some(),
+    })))
+}
+
+/// `POST /api/clock`: where to move the manual clock.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockMove {
+    /// Move forward by this many milliseconds.
+    advance_ms: Option<u64>,
+    /// Move to this Unix time in milliseconds (then add `advance_ms`, if given).
+    set_ms: Option<u64>,
+}
+
+/// Moves the manual clock forward and wakes what became due. Never backwards: the runtime's
+/// committed timers and history assume time only grows. The whole move is checked before
+/// any of it is made, so a refused request changes nothing.
+async fn move_clock(State(shared): State<Shared>, Json(body): Json<ClockMove>) -> ApiResult {
+    let Some(clock) = shared.manual_clock() else {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "the daemon runs on the system clock (start it with --manual-clock to move time)"
+                .into(),
+        ));
+    };
+    if body.advance_ms.is_none() && body.set_ms.is_none() {
+        return Err(bad_request("give \"advance_ms\" or \"set_ms\""));
+    }
+    let now = clock.now();
+    let base = match body.set_ms {
+        Some(t) => i64::try_from(t)
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .ok_or_else(|| bad_request("set_ms is out of range"))?,
+        None => now,
+    };
+    let advance = i64::try_from(body.advance_ms.unwrap_or(0))
+        .ok()
+        .and_then(chrono::TimeDelta::try_milliseconds)
+        .ok_or_else(|| bad_request("advance_ms is out of range"))?;
+    let target = base
+        .checked_add_signed(advance)
+        .ok_or_else(|| bad_request("the clock would leave its range"))?;
+    if target < now {
+        return Err(bad_request(format!(
+            "the clock never goes backwards: {} is before now ({})",
+            target.to_rfc3339(),
+            now.to_rfc3339()
+        )));
+    }
+    let woken = clock.advance_to(target);
+    tracing::info!(now = %target, woken, "manual clock moved over the admin API");
+    Ok(Json(json!({
+        "now_ms": target.timestamp_millis(), "now": target.to_rfc3339(), "woken": woken,
+    })))
 }
 
 #[cfg(test)]

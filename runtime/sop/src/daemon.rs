@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use sop_clock::{Clock, SystemClock};
+use sop_clock::{Clock, SystemClock, VirtualClock};
 use sop_plugin_host::{HostServices, PluginHost};
 use sop_runtime::{PlaybookSource, Plugins, Runtime, RuntimeDeps, RuntimeError};
 use sop_store::Store;
@@ -46,9 +46,12 @@ pub type StartError = String;
 impl Daemon {
     /// Builds everything up to (not including) the listeners: lock, store, plugins, gate,
     /// runtime, deployed playbooks. `metrics` is the installed exporter, if any.
+    /// `manual_clock`: run on this clock instead of the system clock (tests and simulations
+    /// only); the runtime, the gate and the plugins all read it, `POST /api/clock` moves it.
     pub async fn build(
         config: Config,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+        manual_clock: Option<VirtualClock>,
     ) -> Result<Daemon, StartError> {
         let lock = DataDirLock::acquire(&config.file.data_dir)?;
         let store_dir = config.file.data_dir.join("store");
@@ -58,8 +61,19 @@ impl Daemon {
         );
         let storage = StorageHealth::default();
         let store: Arc<dyn Store> = Arc::new(WatchedStore::new(sled, storage.clone()));
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let host = PluginHost::new(config.file.plugins.host.clone(), HostServices::default())
+        let clock: Arc<dyn Clock> = match &manual_clock {
+            Some(manual) => {
+                tracing::warn!(now = %manual.now(), "running on a manual clock (tests and simulations only)");
+                Arc::new(manual.clone())
+            }
+            None => Arc::new(SystemClock),
+        };
+        // Plugins read the same time (token expiry, signatures) as the runtime.
+        let services = HostServices {
+            clock: clock.clone(),
+            ..HostServices::default()
+        };
+        let host = PluginHost::new(config.file.plugins.host.clone(), services)
             .map_err(|e| format!("cannot start the plugin host: {e:#}"))?;
         let plugins = Arc::new(
             HostPlugins::load(&host, &config)
@@ -96,6 +110,7 @@ impl Daemon {
             metrics,
             reload: Some(reload_tx),
             storage,
+            manual_clock,
         });
         Ok(Daemon {
             shared,
@@ -385,10 +400,11 @@ fn log_join(what: &str, r: Result<std::io::Result<()>, tokio::task::JoinError>) 
     }
 }
 
-/// Loads the configuration, installs logging and metrics, builds and serves the daemon.
-pub async fn run(config_path: &Path) -> Result<(), StartError> {
+/// Loads the configuration, installs logging and metrics, builds and serves the daemon
+/// (on a manual clock when given one; see [`Daemon::build`]).
+pub async fn run(config_path: &Path, manual_clock: Option<VirtualClock>) -> Result<(), StartError> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
     let metrics = crate::observability::install_metrics()?;
-    let daemon = Daemon::build(config, Some(metrics)).await?;
+    let daemon = Daemon::build(config, Some(metrics), manual_clock).await?;
     daemon.serve(std::future::pending()).await
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use sop_clock::VirtualClock;
 use sop_runtime::Runtime;
 
 use crate::config::{AdminConfig, IngressConfig};
@@ -48,6 +49,7 @@ struct Inner {
     storage: StorageHealth,
     metrics: Option<PrometheusHandle>,
     reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    manual_clock: Option<VirtualClock>,
 }
 
 /// A reload asked over the admin API; the answer says what happened.
@@ -75,6 +77,9 @@ pub struct Parts {
     /// Whether the runtime's store takes writes (the same health its
     /// [`WatchedStore`](crate::storage::WatchedStore) reports to, if it has one).
     pub storage: StorageHealth,
+    /// The clock the runtime reads when the daemon runs on a manual clock (`--manual-clock`,
+    /// tests and simulations only); moved by `POST /api/clock`. None: the system clock.
+    pub manual_clock: Option<VirtualClock>,
 }
 
 impl Shared {
@@ -90,6 +95,7 @@ impl Shared {
                 storage: parts.storage,
                 metrics: parts.metrics,
                 reload: parts.reload,
+                manual_clock: parts.manual_clock,
             }),
         }
     }
@@ -142,6 +148,11 @@ impl Shared {
     /// The Prometheus handle.
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
         self.inner.metrics.as_ref()
+    }
+
+    /// The manual clock, when the daemon runs on one.
+    pub fn manual_clock(&self) -> Option<&VirtualClock> {
+        self.inner.manual_clock.as_ref()
     }
 
     /// The reload channel.

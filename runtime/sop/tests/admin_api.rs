@@ -55,6 +55,7 @@ fn body_for(path: &str) -> &'static str {
             r#"{"source": "id: hello\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: pause\n    wait: 1h\n", "account": "acct"}"#
         }
         p if p.ends_with("/start") => r#"{"contacts": ["c1"]}"#,
+        "/api/clock" => r#"{"advance_ms": 1000}"#,
         _ => "{}",
     }
 }
@@ -92,7 +93,10 @@ async fn every_route_refuses_a_missing_or_wrong_token() {
 
 #[tokio::test]
 async fn the_read_only_token_reads_but_cannot_change_anything() {
-    let (shared, store) = support::shared(support::manifest_plugins());
+    // On a manual clock, so that `POST /api/clock` could move it.
+    let clock = sop_clock::VirtualClock::new("2026-03-02T02:00:00Z".parse().unwrap());
+    let start = sop_clock::Clock::now(&clock);
+    let (shared, store) = support::shared_on(support::manifest_plugins(), Some(clock.clone()));
     let app = sop::admin::router(shared, 1 << 20);
     for (method, path, scope) in ROUTES {
         let path = concrete(path);
@@ -116,6 +120,11 @@ async fn the_read_only_token_reads_but_cannot_change_anything() {
             .is_none()
     );
     assert!(store.events(None, 10).unwrap().is_empty());
+    assert_eq!(
+        sop_clock::Clock::now(&clock),
+        start,
+        "a read-only token moved the clock"
+    );
     // The admin token passes every route's gate (the route itself may still say 404 etc.).
     for (method, path, _) in ROUTES {
         let path = concrete(path);

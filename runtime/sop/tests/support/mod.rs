@@ -29,11 +29,21 @@ pub fn manifest_plugins() -> Arc<HostPlugins> {
     Arc::new(HostPlugins::from_parts(BTreeMap::new(), bundled_catalog(), BTreeMap::new()).unwrap())
 }
 
-/// Shared state over `plugins` and a fresh in-memory store.
+/// Shared state over `plugins` and a fresh in-memory store, the runtime on a virtual clock
+/// that the admin API does not know about (as if on the system clock).
 pub fn shared(plugins: Arc<HostPlugins>) -> (Shared, Arc<dyn Store>) {
+    shared_on(plugins, None)
+}
+
+/// [`shared`], the runtime on `manual` when given (the daemon's `--manual-clock`), moved by
+/// `POST /api/clock`.
+pub fn shared_on(
+    plugins: Arc<HostPlugins>,
+    manual: Option<sop_clock::VirtualClock>,
+) -> (Shared, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     (
-        shared_over(plugins, store.clone(), Default::default()),
+        shared_with(plugins, store.clone(), Default::default(), manual),
         store,
     )
 }
@@ -44,12 +54,21 @@ pub fn shared_over(
     store: Arc<dyn Store>,
     storage: StorageHealth,
 ) -> Shared {
-    let clock = Arc::new(sop_clock::VirtualClock::new(
-        "2026-03-02T02:00:00Z".parse().unwrap(),
-    ));
+    shared_with(plugins, store, storage, None)
+}
+
+fn shared_with(
+    plugins: Arc<HostPlugins>,
+    store: Arc<dyn Store>,
+    storage: StorageHealth,
+    manual: Option<sop_clock::VirtualClock>,
+) -> Shared {
+    let clock = manual
+        .clone()
+        .unwrap_or_else(|| sop_clock::VirtualClock::new("2026-03-02T02:00:00Z".parse().unwrap()));
     let runtime = Runtime::new(RuntimeDeps {
         store: store.clone(),
-        clock,
+        clock: Arc::new(clock),
         plugins: plugins.clone(),
         gate: Arc::new(PassThrough),
         config: RuntimeConfig::default(),
@@ -70,6 +89,7 @@ pub fn shared_over(
         metrics: None,
         reload: None,
         storage,
+        manual_clock: manual,
     })
 }
 
