@@ -42,6 +42,7 @@ mod serde_time;
 mod store;
 mod timer;
 mod touch;
+mod write_hook;
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -53,7 +54,7 @@ pub use codec::FORMAT;
 pub use contact::{Consent, Contact, ContactKey, FriendStatus, OptOut};
 pub use error::{Result, StoreError};
 pub use event::EventRecord;
-pub use fault::{FaultyStore, WriteFault};
+pub use fault::{FaultyStore, WriteFault, WriteFaults};
 pub use flow::{FlowKey, FlowRecord, HeldStart};
 pub use group::{Group, GroupKey};
 pub use kv::{KvStore, OrderedKv, Pair, Visit, Write};
@@ -66,3 +67,4 @@ pub use sop_clock::Timestamp;
 pub use store::Store;
 pub use timer::{Subscription, Timer, TimerKey};
 pub use touch::TouchKey;
+pub use write_hook::{HookedStore, WriteHook};

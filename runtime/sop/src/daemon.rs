@@ -60,7 +60,7 @@ impl Daemon {
                 .map_err(|e| format!("cannot open the store in {}: {e}", store_dir.display()))?,
         );
         let storage = StorageHealth::default();
-        let store: Arc<dyn Store> = Arc::new(WatchedStore::new(sled, storage.clone()));
+        let store: Arc<dyn Store> = Arc::new(WatchedStore::with_hook(sled, storage.clone()));
         let clock: Arc<dyn Clock> = match &manual_clock {
             Some(manual) => {
                 tracing::warn!(now = %manual.now(), "running on a manual clock (tests and simulations only)");

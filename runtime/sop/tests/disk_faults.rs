@@ -18,7 +18,7 @@ type Faulty = Arc<FaultyStore<MemoryStore>>;
 fn watched() -> (Faulty, Arc<dyn Store>, StorageHealth) {
     let faulty = Arc::new(FaultyStore::new(MemoryStore::new()));
     let health = StorageHealth::default();
-    let store: Arc<dyn Store> = Arc::new(WatchedStore::new(faulty.clone(), health.clone()));
+    let store: Arc<dyn Store> = Arc::new(WatchedStore::with_hook(faulty.clone(), health.clone()));
     (faulty, store, health)
 }
 
