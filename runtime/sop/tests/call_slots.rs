@@ -5,17 +5,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sop::config::Account;
 use sop::plugins::HostPlugins;
-use sop_plugin_host::{HostConfig, HostServices, PluginHost, WebhookRequest};
+use sop_plugin_host::{HostConfig, WebhookRequest};
 use wecom_crypto::Crypto;
 
-const CORP: &str = "ww0emulator000001";
-const TOKEN: &str = "emuToken";
-const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+use support::{WECOM_AES_KEY as AES_KEY, WECOM_CORP as CORP, WECOM_TOKEN as TOKEN};
 const POOL: u32 = 2;
 
 async fn plugins() -> Arc<HostPlugins> {
@@ -23,29 +19,10 @@ async fn plugins() -> Arc<HostPlugins> {
         max_concurrent_calls: POOL,
         ..HostConfig::default()
     };
-    let host = PluginHost::new(config, HostServices::default()).unwrap();
-    let plugin = host
-        .load_file(
-            &support::plugin_dir().join("sop_plugin_wecom.wasm"),
-            &BTreeMap::new(),
-        )
-        .await
-        .unwrap();
-    let account = Account {
-        tenant: "demo-brand".into(),
-        plugin: "wecom".into(),
-        id: "acme".into(),
-        config: serde_json::json!({"corp_id": CORP, "secret": "emu-secret", "agent_id": 1000002,
-                                   "token": TOKEN, "encoding_aes_key": AES_KEY}),
-    };
     Arc::new(
-        HostPlugins::from_parts(
-            BTreeMap::from([("wecom".to_owned(), plugin)]),
-            sop_dsl::Catalog::default(),
-            BTreeMap::from([("acme".to_owned(), account)]),
-        )
-        .unwrap()
-        .with_call_slots(POOL),
+        support::wecom_host_plugins(config)
+            .await
+            .with_call_slots(POOL),
     )
 }
 

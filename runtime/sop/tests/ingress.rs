@@ -4,47 +4,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use sop::config::Account;
-use sop::plugins::HostPlugins;
-use sop_plugin_host::{HostConfig, HostServices, PluginHost};
 use sop_store::Store;
 use tower::ServiceExt;
 use wecom_crypto::Crypto;
 
-const CORP: &str = "ww0emulator000001";
-const TOKEN: &str = "emuToken";
-const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
-
-async fn wecom_plugins() -> Arc<HostPlugins> {
-    let host = PluginHost::new(HostConfig::default(), HostServices::default()).unwrap();
-    let plugin = host
-        .load_file(
-            &support::plugin_dir().join("sop_plugin_wecom.wasm"),
-            &BTreeMap::new(),
-        )
-        .await
-        .unwrap();
-    let account = Account {
-        tenant: "demo-brand".into(),
-        plugin: "wecom".into(),
-        id: "acme".into(),
-        config: serde_json::json!({"corp_id": CORP, "secret": "emu-secret", "agent_id": 1000002,
-                                   "token": TOKEN, "encoding_aes_key": AES_KEY}),
-    };
-    Arc::new(
-        HostPlugins::from_parts(
-            BTreeMap::from([("wecom".to_owned(), plugin)]),
-            sop_dsl::Catalog::default(),
-            BTreeMap::from([("acme".to_owned(), account)]),
-        )
-        .unwrap(),
-    )
-}
+use support::{WECOM_AES_KEY as AES_KEY, WECOM_CORP as CORP, WECOM_TOKEN as TOKEN};
 
 fn add_contact_xml() -> String {
     format!(
@@ -76,7 +42,7 @@ async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_valid_callback_is_committed_before_200_and_a_forged_one_changes_nothing() {
-    let (shared, store) = support::shared(wecom_plugins().await);
+    let (shared, store) = support::shared(support::wecom_plugins().await);
     let app = sop::ingress::router(shared, 1 << 20);
     let crypto = Crypto::new(TOKEN, AES_KEY, CORP).unwrap();
     let (ts, nonce) = ("1709604000", "nonce1");
@@ -136,7 +102,7 @@ async fn a_valid_callback_is_committed_before_200_and_a_forged_one_changes_nothi
 
 #[tokio::test(flavor = "multi_thread")]
 async fn url_verification_answers_the_bare_plaintext_and_limits_hold() {
-    let (shared, store) = support::shared(wecom_plugins().await);
+    let (shared, store) = support::shared(support::wecom_plugins().await);
     let app = sop::ingress::router(shared, 4096);
     let crypto = Crypto::new(TOKEN, AES_KEY, CORP).unwrap();
     let echostr = crypto.encrypt("echo-1234567890", [3; 16]);

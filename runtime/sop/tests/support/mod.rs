@@ -102,8 +102,13 @@ pub const WECOM_SECRET: &str = "emu-secret";
 
 /// The bundled WeCom plugin with account `acme` (tenant `demo-brand`).
 pub async fn wecom_plugins() -> Arc<HostPlugins> {
-    use sop_plugin_host::{HostConfig, HostServices, PluginHost};
-    let host = PluginHost::new(HostConfig::default(), HostServices::default()).unwrap();
+    Arc::new(wecom_host_plugins(sop_plugin_host::HostConfig::default()).await)
+}
+
+/// [`wecom_plugins`] in a plugin host configured by `config`, not yet shared.
+pub async fn wecom_host_plugins(config: sop_plugin_host::HostConfig) -> HostPlugins {
+    use sop_plugin_host::{HostServices, PluginHost};
+    let host = PluginHost::new(config, HostServices::default()).unwrap();
     let plugin = host
         .load_file(
             &plugin_dir().join("sop_plugin_wecom.wasm"),
@@ -118,14 +123,12 @@ pub async fn wecom_plugins() -> Arc<HostPlugins> {
         config: serde_json::json!({"corp_id": WECOM_CORP, "secret": WECOM_SECRET,
             "agent_id": 1000002, "token": WECOM_TOKEN, "encoding_aes_key": WECOM_AES_KEY}),
     };
-    Arc::new(
-        HostPlugins::from_parts(
-            BTreeMap::from([("wecom".to_owned(), plugin)]),
-            sop_dsl::Catalog::default(),
-            BTreeMap::from([("acme".to_owned(), account)]),
-        )
-        .unwrap(),
+    HostPlugins::from_parts(
+        BTreeMap::from([("wecom".to_owned(), plugin)]),
+        sop_dsl::Catalog::default(),
+        BTreeMap::from([("acme".to_owned(), account)]),
     )
+    .unwrap()
 }
 
 /// A WeCom "contact added" callback XML for external contact `contact`.
