@@ -106,3 +106,25 @@ pub async fn callbacks_settled(emulator: &sop_harness::Http) -> Option<bool> {
     let n = |k: &str| c[k].as_u64().unwrap_or(0);
     Some(n("callbacks_acked") + n("callbacks_failed") >= n("events_generated"))
 }
+
+/// True when the work is done: every callback settled ([`callbacks_settled`]) and no run of
+/// `playbooks` is still live; `None` while it is not or cannot be read (for `wait_for`).
+pub async fn work_finished(
+    admin: &sop_harness::Http,
+    emulator: &sop_harness::Http,
+    playbooks: &[&str],
+) -> Option<()> {
+    if !callbacks_settled(emulator).await? {
+        return None;
+    }
+    for playbook in playbooks {
+        let live = admin
+            .get(&format!("/api/runs?playbook={playbook}&limit=1"))
+            .await
+            .ok()?;
+        if !live["runs"].as_array()?.is_empty() {
+            return None;
+        }
+    }
+    Some(())
+}

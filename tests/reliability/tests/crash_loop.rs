@@ -146,21 +146,7 @@ async fn broadcast_and_welcomes_survive_a_sigkill_loop() {
     let emulator = world.emulator.http().clone();
     sop_harness::wait_for("the daemon to finish the work", SETTLE, || {
         let (admin, emulator) = (admin.clone(), emulator.clone());
-        async move {
-            if !sop_reliability::callbacks_settled(&emulator).await? {
-                return None;
-            }
-            for playbook in [BROADCAST, WELCOME] {
-                let live = admin
-                    .get(&format!("/api/runs?playbook={playbook}&limit=1"))
-                    .await
-                    .ok()?;
-                if !live["runs"].as_array()?.is_empty() {
-                    return None;
-                }
-            }
-            Some(())
-        }
+        async move { sop_reliability::work_finished(&admin, &emulator, &[BROADCAST, WELCOME]).await }
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));

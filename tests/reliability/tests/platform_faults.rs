@@ -106,21 +106,7 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
     let admin = world.admin.clone();
     wait_for("every run to end", SETTLE, || {
         let (admin, emulator) = (admin.clone(), emulator.clone());
-        async move {
-            if !sop_reliability::callbacks_settled(&emulator).await? {
-                return None;
-            }
-            for playbook in [BROADCAST, WELCOME] {
-                let live = admin
-                    .get(&format!("/api/runs?playbook={playbook}&limit=1"))
-                    .await
-                    .ok()?;
-                if !live["runs"].as_array()?.is_empty() {
-                    return None;
-                }
-            }
-            Some(())
-        }
+        async move { sop_reliability::work_finished(&admin, &emulator, &[BROADCAST, WELCOME]).await }
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
