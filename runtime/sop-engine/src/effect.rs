@@ -36,6 +36,9 @@ pub struct Invocation {
 pub enum SubscriptionPurpose {
     WaitFor,
     Goal,
+    /// For the run's whole life, the kinds its `wait_for` steps wait for: what arrives while
+    /// the run is busy elsewhere is kept for its next `wait_for`.
+    Keep,
 }
 
 /// Interest in events of one kind about one subject.

@@ -70,4 +70,9 @@ impl SubscriptionId {
     pub fn goal(run: &RunId, index: usize) -> Self {
         SubscriptionId(format!("{run}/goal/{index}"))
     }
+
+    /// The run-long subscription to an event kind its `wait_for` steps wait for.
+    pub fn keep(run: &RunId, kind: &str) -> Self {
+        SubscriptionId(format!("{run}/keep/{kind}"))
+    }
 }

@@ -52,7 +52,7 @@ pub use ids::{IdempotencyKey, RunId, SubscriptionId, TimerId};
 pub use input::{ActionResult, Input, OutcomeStatus, PluginError};
 pub use local_time::next_local_time;
 pub use retry::transient_delay_ms;
-pub use routing::{Route, route_event, route_event_to_runs};
+pub use routing::{KEPT_EVENTS, Route, route_event, route_event_to_runs, waited_event_kinds};
 pub use run_state::{
     Attempts, Finish, RunState, RunStatus, STATE_FORMAT, StepFailure, Subject, SubjectKind, Waiting,
 };

@@ -1,10 +1,13 @@
 //! Which runs an event concerns: a goal event ends a run as converted wherever it is; an event
-//! a `wait_for` waits for resumes it. The store finds candidates by (event kind, subject) from
-//! the subscriptions; this decides with the filters.
+//! a `wait_for` waits for resumes it; an event a later `wait_for` may wait for, arriving while
+//! the run is busy elsewhere, is kept for it. The store finds candidates by (event kind,
+//! subject) from the subscriptions; this decides with the filters.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use sop_dsl::Playbook;
-use sop_dsl::model::{Expression, StepId, StepKind};
+use sop_dsl::model::{Expression, Step, StepId, StepKind};
 
 use crate::contact::ContactView;
 use crate::event::Event;
@@ -18,6 +21,31 @@ pub enum Route {
     Convert { goal: String },
     /// The run's `wait_for` at `step` matched: the run continues after it.
     Resume { step: StepId },
+    /// The run is not waiting in a `wait_for` (it is busy with an action, its asynchronous
+    /// outcome, a timer or a hand-off) and one of its `wait_for` steps waits for this kind:
+    /// the event is kept for the run's next `wait_for` (docs/playbooks.md, `wait_for`).
+    Keep,
+}
+
+/// How many events a run keeps for its next `wait_for`; the oldest go first.
+pub const KEPT_EVENTS: usize = 16;
+
+/// The event kinds the playbook's `wait_for` steps wait for, nested steps included: a run
+/// is subscribed to them for its whole life so that none is lost while it is busy.
+pub fn waited_event_kinds(playbook: &Playbook) -> BTreeSet<String> {
+    fn walk(steps: &[Step], kinds: &mut BTreeSet<String>) {
+        for step in steps {
+            if let StepKind::WaitFor(wait) = &step.kind {
+                kinds.insert(wait.wait_for.event.0.clone());
+            }
+            for nested in step.nested() {
+                walk(nested, kinds);
+            }
+        }
+    }
+    let mut kinds = BTreeSet::new();
+    walk(&playbook.steps, &mut kinds);
+    kinds
 }
 
 /// What `Input::Event` will do to this run, without doing it. Goals win over waits. A filter
@@ -76,7 +104,10 @@ pub(crate) fn classify(
         }
     }
     let Some(Waiting::Event { .. }) = &run.waiting else {
-        return None;
+        // Busy elsewhere: keep what a later `wait_for` may want.
+        return waited_event_kinds(playbook)
+            .contains(&event.kind)
+            .then_some(Route::Keep);
     };
     let step = run.step.as_ref()?;
     let index = playbook.index();

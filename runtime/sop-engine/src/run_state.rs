@@ -173,6 +173,11 @@ pub struct RunState {
     pub variables: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<StartCause>,
+    /// Events that arrived while the run was not waiting in a `wait_for`, of kinds one of its
+    /// `wait_for` steps waits for, oldest first (at most `KEPT_EVENTS`). The next `wait_for`
+    /// takes the first that matches it, and forgets them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_events: Vec<Event>,
     /// The triggering event, or the last one a `wait_for` received: templates' `event`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<Event>,
@@ -209,6 +214,7 @@ impl RunState {
             outputs: BTreeMap::new(),
             variables: BTreeMap::new(),
             cause: None,
+            kept_events: Vec::new(),
             event: None,
             created_at: now,
             started_at: None,

@@ -9,6 +9,7 @@ use crate::ids::{SubscriptionId, TimerId};
 use crate::local_time::next_local_time;
 use crate::run_state::{RunStatus, Waiting};
 use crate::split::choose_arm;
+use crate::template::Scope;
 use crate::transition::{Flow, Machine};
 
 impl<'a> Machine<'a> {
@@ -31,6 +32,12 @@ impl<'a> Machine<'a> {
             }
             StepKind::WaitFor(wait) => {
                 let spec = &wait.wait_for;
+                if let Some(kept) = self.take_kept_event(spec) {
+                    let what = format!("event {} (kept since {})", kept.kind, kept.occurred_at);
+                    self.state.event = Some(kept);
+                    self.history(Some(&step.id), what, "received");
+                    return Flow::Next(self.index.after(step.id.as_str()));
+                }
                 let subscription =
                     SubscriptionId::wait_for(&self.state.id, step.id.as_str(), iteration);
                 let timer = TimerId::new(&self.state.id, step.id.as_str(), iteration, "timeout");
@@ -181,6 +188,26 @@ impl<'a> Machine<'a> {
         self.state.status = RunStatus::WaitingTimer;
         self.history(Some(&step.id), what, &format!("until {due}"));
         Flow::Suspended
+    }
+
+    /// The first kept event this `wait_for` accepts (kind and filter, judged now); the other
+    /// kept events are forgotten: they arrived before this wait and it did not want them.
+    fn take_kept_event(&mut self, spec: &sop_dsl::model::WaitFor) -> Option<crate::Event> {
+        let kept = std::mem::take(&mut self.state.kept_events);
+        kept.into_iter().find(|event| {
+            event.kind == spec.event.0
+                && spec.filter.as_ref().is_none_or(|filter| {
+                    Scope::new(
+                        self.playbook,
+                        &self.state,
+                        Some(event),
+                        &self.contact,
+                        self.ctx.now,
+                    )
+                    .condition(&self.env, filter.as_str())
+                    .unwrap_or(false)
+                })
+        })
     }
 
     pub(crate) fn failed(&mut self, step: &Step, reason: String) -> Flow<'a> {

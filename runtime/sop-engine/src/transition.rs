@@ -11,7 +11,7 @@ use crate::effect::{Effect, HistoryEntry};
 use crate::event::{Event, StartCause};
 use crate::ids::SubscriptionId;
 use crate::input::Input;
-use crate::routing::{Route, classify};
+use crate::routing::{KEPT_EVENTS, Route, classify, waited_event_kinds};
 use crate::run_state::{Finish, RunState, RunStatus, Waiting};
 use crate::template::{Scope, environment};
 
@@ -152,6 +152,16 @@ impl<'a> Machine<'a> {
                     purpose: crate::effect::SubscriptionPurpose::Goal,
                 }));
         }
+        for kind in waited_event_kinds(self.playbook) {
+            self.effects
+                .push(Effect::Subscribe(crate::effect::Subscription {
+                    id: SubscriptionId::keep(&self.state.id, &kind),
+                    event: kind,
+                    subject: self.state.subject.id.clone(),
+                    filter: None,
+                    purpose: crate::effect::SubscriptionPurpose::Keep,
+                }));
+        }
         self.run_from(self.index.first());
         Ok(())
     }
@@ -185,6 +195,16 @@ impl<'a> Machine<'a> {
                 let step = self.current_step();
                 self.history(step.as_ref(), format!("event {}", event.kind), "received");
                 self.continue_after(step);
+                Ok(())
+            }
+            Some(Route::Keep) => {
+                if self.state.kept_events.len() >= KEPT_EVENTS {
+                    self.state.kept_events.remove(0);
+                }
+                self.state.kept_events.push(event.clone());
+                let step = self.current_step();
+                let what = format!("event {}", event.kind);
+                self.history(step.as_ref(), what, "kept for the next wait_for");
                 Ok(())
             }
             None => Err(format!(
@@ -380,6 +400,12 @@ impl<'a> Machine<'a> {
                 subscription: SubscriptionId::goal(&self.state.id, position),
             });
         }
+        for kind in waited_event_kinds(self.playbook) {
+            self.effects.push(Effect::Unsubscribe {
+                subscription: SubscriptionId::keep(&self.state.id, &kind),
+            });
+        }
+        self.state.kept_events.clear();
         let step = self.current_step();
         self.history(step.as_ref(), "finish".into(), &reason);
         self.effects.push(Effect::FinishRun {

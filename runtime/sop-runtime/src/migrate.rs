@@ -120,6 +120,9 @@ impl Runtime {
                 .entry(goal.event.0.clone())
                 .or_insert_with(|| format!("goal/{position}"));
         }
+        for kind in sop_engine::waited_event_kinds(&target) {
+            kinds.entry(kind).or_insert_with(|| "keep".to_string());
+        }
         for (event, step) in kinds {
             batch.push(Op::Subscribe(Subscription {
                 subject: subject.clone(),

@@ -353,6 +353,11 @@ fn wanted_subscriptions(playbook: &Playbook, state: &EngineState) -> Vec<(String
             .entry(goal.event.0.clone())
             .or_insert_with(|| format!("goal/{position}"));
     }
+    // What a later `wait_for` waits for reaches the run while it is busy elsewhere, to be
+    // kept (docs/engine.md, "Kept events").
+    for kind in sop_engine::waited_event_kinds(playbook) {
+        wanted.entry(kind).or_insert_with(|| "keep".to_string());
+    }
     wanted.into_iter().collect()
 }
 

@@ -60,7 +60,7 @@ fn wait_for_ignores_non_matching_events_and_resumes_on_a_match() {
         "steps:\n  - id: w\n    wait_for:\n      event: wecom.message_received\n      filter: \"event.attributes.text == 'yes'\"\n      timeout: 1d\n  - id: tag\n    add_tags: replied\n",
     );
     d.start_manual();
-    assert_eq!(d.subscriptions.len(), 1);
+    assert_eq!(d.subscriptions.len(), 2, "the wait, and the run-long keep");
     d.send_event("wecom.message_received", json!({ "text": "no" }));
     assert_eq!(d.status(), RunStatus::WaitingEvent);
     assert_eq!(d.ignored.len(), 1);
@@ -279,7 +279,11 @@ fn cancel_disarms_everything_and_finished_runs_ignore_inputs() {
         "goals: [{event: shop.order_paid}]\nsteps:\n  - id: w\n    wait_for: {event: wecom.message_received, timeout: 1d}\n",
     );
     d.start_manual();
-    assert_eq!(d.subscriptions.len(), 2, "the wait and the goal");
+    assert_eq!(
+        d.subscriptions.len(),
+        3,
+        "the wait, the goal and the run-long keep"
+    );
     d.feed(Input::Cancel {
         reason: "operator".into(),
     });

@@ -88,6 +88,87 @@ fn reactivation_reply_tags_reactivated_and_hands_off_to_the_owner() {
     assert!(d.timers.is_empty() && d.subscriptions.is_empty());
 }
 
+/// Story 4 as the daemon sees it: WeCom confirms the touch at once, but sop only learns so
+/// at the outcome check (a minute later here, 5 minutes with the WeCom plugin), and the
+/// contact may answer before that. The reply is kept and the `wait_for` takes it.
+#[test]
+fn reactivation_reply_before_the_touch_outcome_is_kept_for_the_wait() {
+    let mut d = reactivation();
+    assert_eq!(d.status(), RunStatus::WaitingOutcome);
+    d.advance_time(TimeDelta::seconds(20));
+    d.send_event("wecom.message_received", json!({ "text": "还有券吗" }));
+    assert_eq!(
+        d.status(),
+        RunStatus::WaitingOutcome,
+        "still waiting for the outcome"
+    );
+    assert_eq!(d.state.kept_events.len(), 1);
+
+    d.advance_time(TimeDelta::minutes(1));
+    assert!(d.contact.tags.contains("reactivated"));
+    let (to, note, _) = d.handoffs.last().cloned().unwrap();
+    assert_eq!(to, "staff_zhang");
+    assert_eq!(note.unwrap(), "沉睡客户 李女士 回复了唤醒消息：还有券吗");
+    assert!(d.state.kept_events.is_empty());
+    assert!(
+        d.history
+            .iter()
+            .any(|h| h.outcome == "kept for the next wait_for"),
+        "{:#?}",
+        d.history
+    );
+}
+
+/// A kept event counts only for the next `wait_for`, and only if it matches it; what that
+/// wait did not take is forgotten, so an old reply never resumes a later wait.
+#[test]
+fn kept_events_count_once_for_the_next_wait_for_only() {
+    let src = "id: keep\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: pause\n    wait: 1h\n  - id: first\n    wait_for:\n      event: wecom.message_received\n      filter: \"event.attributes.text == 'yes'\"\n      timeout: 1d\n      on_timeout:\n        - id: gave_up\n          end: cancelled\n  - id: second\n    wait_for:\n      event: wecom.message_received\n      timeout: 1d\n      on_timeout:\n        - id: silent\n          end: completed\n  - id: answered\n    end: converted\n";
+    let playbook = crate::driver::parse(src);
+    let now = utc("2026-04-01T03:00:00Z");
+    let mut d = Driver::new(playbook, ContactView::new("wm_li"), now);
+    d.start_manual();
+    assert_eq!(d.status(), RunStatus::WaitingTimer);
+    // During the pause: one that `first` does not want, then one it does, then another.
+    d.send_event("wecom.message_received", json!({ "text": "no" }));
+    d.send_event("wecom.message_received", json!({ "text": "yes" }));
+    d.send_event("wecom.message_received", json!({ "text": "later" }));
+    assert_eq!(d.state.kept_events.len(), 3);
+    d.advance_time(TimeDelta::hours(1));
+    // `first` took "yes" at once; "no" and "later" are forgotten, so `second` waits.
+    assert_eq!(d.state.step.as_ref().unwrap().as_str(), "second");
+    assert_eq!(d.status(), RunStatus::WaitingEvent);
+    assert!(d.state.kept_events.is_empty());
+    d.advance_time(TimeDelta::days(1));
+    assert_eq!(d.status(), RunStatus::Completed);
+    assert!(d.finish_reason().contains("silent"));
+    assert!(d.subscriptions.is_empty(), "{:#?}", d.subscriptions);
+}
+
+/// A run keeps a bounded number of events: a chatty contact cannot grow its record.
+#[test]
+fn a_run_keeps_at_most_the_newest_events() {
+    let src = "id: keep\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: pause\n    wait: 1h\n  - id: reply\n    wait_for:\n      event: wecom.message_received\n      filter: \"event.attributes.text == 'first'\"\n      timeout: 1d\n";
+    let playbook = crate::driver::parse(src);
+    let mut d = Driver::new(
+        playbook,
+        ContactView::new("wm_li"),
+        utc("2026-04-01T03:00:00Z"),
+    );
+    d.start_manual();
+    d.send_event("wecom.message_received", json!({ "text": "first" }));
+    for n in 0..KEPT_EVENTS {
+        d.send_event(
+            "wecom.message_received",
+            json!({ "text": format!("more {n}") }),
+        );
+    }
+    assert_eq!(d.state.kept_events.len(), KEPT_EVENTS);
+    d.advance_time(TimeDelta::hours(1));
+    // The oldest ("first") was dropped to keep the newest: the wait does not see it.
+    assert_eq!(d.status(), RunStatus::WaitingEvent);
+}
+
 #[test]
 fn reactivation_missed_handoff_alerts_the_owner() {
     let mut d = reactivation();

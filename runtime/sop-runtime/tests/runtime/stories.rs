@@ -274,6 +274,40 @@ async fn reactivation_reply_hands_off_and_a_purchase_converts() {
     h.shutdown().await;
 }
 
+/// Story 4 in the daemon: the contact answers the touch before sop has checked the mass
+/// send's outcome (WeCom tells only when asked). The reply is committed, kept by the run, and
+/// taken by `wait_reply_1` once the outcome is in: no reply is lost.
+#[tokio::test]
+async fn reactivation_reply_before_the_outcome_check_is_not_lost() {
+    let mut h = Harness::new();
+    h.deploy(vec![bundled("reactivation.yaml")]);
+    h.put_contact(dormant_candidate("wm_hal"));
+    h.serve().await;
+    let run = reactivate(&h, "wm_hal").await;
+    assert_eq!(h.state(run).status, RunStatus::WaitingOutcome);
+    assert!(
+        h.plugins.checks.lock().unwrap().is_empty(),
+        "not checked yet"
+    );
+    let reply = h.event(
+        "wecom.message_received",
+        "wm_hal",
+        "r-early",
+        json!({"text": "收到，谢谢"}),
+    );
+    let receipt = h.ingest(vec![reply]).await;
+    assert_eq!(receipt.resumed, vec![run], "the run took the event");
+    assert_eq!(h.state(run).kept_events.len(), 1);
+    h.run_for(TimeDelta::minutes(10)).await;
+    assert_eq!(h.plugins.checks.lock().unwrap().len(), 1);
+    assert!(h.tags("wm_hal").contains(&"reactivated".to_string()));
+    let state = h.state(run);
+    assert_eq!(state.status, RunStatus::WaitingEvent, "hand-off waits");
+    assert_eq!(state.step.as_ref().unwrap().as_str(), "to_owner");
+    assert!(state.kept_events.is_empty());
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn group_nurture_sends_weekday_content_to_tagged_groups() {
     let mut h = Harness::new();
