@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
     pub plugins: BTreeMap<String, PluginSpec>,
+    /// The platform accounts the daemon serves, when known: tenant → account id → plugin.
+    /// With it the checker refuses an action step's `account:` that the playbook's tenant
+    /// does not have, or that belongs to another plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 /// One plugin's manifest.

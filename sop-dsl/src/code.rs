@@ -85,6 +85,8 @@ codes! {
     ErrorWithoutOnError = 56, Warning, "`error` used where no failure is handled";
     BadFlow = 57, Error, "invalid flow control";
     FlowConcurrencyNoEffect = 58, Warning, "flow concurrency above one run per subject";
+    UnknownAccount = 59, Error, "unknown platform account";
+    AccountPlugin = 60, Error, "account of another plugin";
 }
 
 impl Code {

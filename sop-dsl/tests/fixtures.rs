@@ -10,8 +10,29 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The bundled manifests, and the demo daemon's accounts (as `sop run` gives the checker).
 fn catalog() -> Catalog {
-    Catalog::load_dir(&root().join("playbooks/plugins")).expect("bundled plugin manifests load")
+    let mut catalog = Catalog::load_dir(&root().join("playbooks/plugins"))
+        .expect("bundled plugin manifests load");
+    let account = |id: &str, plugin: &str| (id.to_string(), plugin.to_string());
+    catalog.accounts = Some(
+        [
+            (
+                "demo-brand".to_string(),
+                [
+                    account("demo-wecom", "wecom"),
+                    account("demo-douyin", "douyin"),
+                ]
+                .into(),
+            ),
+            (
+                "other-brand".to_string(),
+                [account("other-brand-wecom", "wecom")].into(),
+            ),
+        ]
+        .into(),
+    );
+    catalog
 }
 
 #[test]

@@ -35,7 +35,12 @@ impl<'a> Machine<'a> {
             iteration,
             plugin: action.action.plugin().to_string(),
             action: action.action.name().to_string(),
-            account: self.state.subject.account.clone(),
+            // A step may act through another account of the tenant (a WeCom alert from a
+            // Douyin conversation); the checker made sure the tenant has it.
+            account: action
+                .account
+                .clone()
+                .unwrap_or_else(|| self.state.subject.account.clone()),
             input,
             key: IdempotencyKey::new(&self.state.id, step.id.as_str(), iteration),
             delivery: spec.map_or(Delivery::AtMostOnce, |s| s.delivery),

@@ -122,6 +122,15 @@ impl HostPlugins {
                 let _ = catalog.insert(spec);
             }
         }
+        // The checker validates action steps' `account:` against these.
+        let mut served: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for account in accounts.values() {
+            served
+                .entry(account.tenant.clone())
+                .or_default()
+                .insert(account.id.clone(), account.plugin.clone());
+        }
+        catalog.accounts = Some(served);
         for account in accounts.values() {
             let key = format!("tenants.{}.accounts.{}", account.tenant, account.id);
             match catalog.plugin(&account.plugin) {

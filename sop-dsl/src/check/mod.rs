@@ -35,6 +35,7 @@ pub fn check(ast: &Ast, catalog: Option<&Catalog>) -> (Playbook, Vec<Diagnostic>
         first_plugin_use: None,
         target: AudienceTarget::Contacts,
         quiet_hours: None,
+        tenant: None,
     };
     let playbook = match &ast.root {
         Some(root) => ctx.playbook(root),
@@ -105,6 +106,8 @@ pub(crate) struct Ctx<'a> {
     /// The playbook's audience target and quiet hours, for checks on actions.
     target: AudienceTarget,
     quiet_hours: Option<QuietHours>,
+    /// The playbook's tenant, for checks of action steps' `account`.
+    tenant: Option<String>,
 }
 
 impl std::fmt::Debug for Ctx<'_> {

@@ -62,6 +62,7 @@ impl Ctx<'_> {
             .get("description")
             .and_then(|n| self.string(n, "description"));
         playbook.tenant = map.get("tenant").and_then(|n| self.string(n, "tenant"));
+        self.tenant = playbook.tenant.clone();
         playbook.owner = map.get("owner").and_then(|n| self.string(n, "owner"));
         if let Some(n) = map.get("timezone") {
             playbook.timezone = self.zone(n).unwrap_or_default();

@@ -11,6 +11,68 @@ use crate::syntax::{Node, Value};
 use super::Ctx;
 
 impl Ctx<'_> {
+    /// An action step's `account`: the playbook's tenant must have it (any tenant when the
+    /// playbook names none), and it must be an account of the action's plugin. Only when the
+    /// catalog knows the accounts (the daemon's); `sop validate` cannot tell.
+    pub fn check_account(&mut self, action: &QualifiedName, id: &str, node: &Node) {
+        let Some(accounts) = self.catalog.and_then(|c| c.accounts.as_ref()) else {
+            return;
+        };
+        let tenants: Vec<(&String, &std::collections::BTreeMap<String, String>)> =
+            match &self.tenant {
+                Some(tenant) => accounts.get_key_value(tenant).into_iter().collect(),
+                None => accounts.iter().collect(),
+            };
+        let whose = match &self.tenant {
+            Some(tenant) => format!("tenant `{tenant}`"),
+            None => "no tenant".to_string(),
+        };
+        let found = tenants.iter().find_map(|(_, of)| of.get(id));
+        match found {
+            None => {
+                let known: Vec<String> = tenants
+                    .iter()
+                    .flat_map(|(_, of)| of.iter().map(|(a, p)| format!("{a} ({p})")))
+                    .collect();
+                let mut diagnostic = Diagnostic::new(
+                    Code::UnknownAccount,
+                    node.span.clone(),
+                    format!("{whose} has no platform account `{id}`"),
+                );
+                let names: Vec<&str> = tenants
+                    .iter()
+                    .flat_map(|(_, of)| of.keys().map(String::as_str))
+                    .collect();
+                if let Some(close) = suggestion(id, names.iter().copied()) {
+                    diagnostic = diagnostic.with_label(close);
+                }
+                let help = if known.is_empty() {
+                    format!("{whose} has no accounts configured in the daemon")
+                } else {
+                    format!("the accounts it has: {}", known.join(", "))
+                };
+                self.push(diagnostic.with_help(help));
+            }
+            Some(plugin) if plugin != action.plugin() => {
+                self.push(
+                    Diagnostic::new(
+                        Code::AccountPlugin,
+                        node.span.clone(),
+                        format!(
+                            "account `{id}` is a {plugin} account, but `{action}` is a {} action",
+                            action.plugin()
+                        ),
+                    )
+                    .with_help(format!(
+                        "name one of the tenant's {} accounts, or drop `account:` to act through the run's own account",
+                        action.plugin()
+                    )),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
     fn note_plugin_use(&mut self, node: &Node) {
         if self.first_plugin_use.is_none() {
             self.first_plugin_use = Some(node.span.clone());

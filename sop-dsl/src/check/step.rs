@@ -34,7 +34,7 @@ const COMMON: &[&str] = &["id", "name", "policy"];
 /// Keys a step of this kind may have besides [`COMMON`].
 fn kind_keys(kind: &str) -> &'static [&'static str] {
     match kind {
-        "action" => &["action", "params", "on_error"],
+        "action" => &["action", "params", "account", "on_error"],
         "if" => &["if", "then", "else"],
         "wait" => &["wait"],
         "wait_until" => &["wait_until"],
@@ -133,7 +133,7 @@ impl Ctx<'_> {
         let follow = vec![Edge::Follow];
         match kind {
             "action" => {
-                let action = self.action(value, map.get("params"));
+                let action = self.action(value, map.get("params"), map.get("account"));
                 let mut edges = follow;
                 let on_error = map.get("on_error").map(|n| {
                     self.has_on_error = true;
@@ -475,7 +475,12 @@ impl Ctx<'_> {
         }
     }
 
-    fn action(&mut self, name: &Node, params: Option<&Node>) -> Option<ActionStep> {
+    fn action(
+        &mut self,
+        name: &Node,
+        params: Option<&Node>,
+        account: Option<&Node>,
+    ) -> Option<ActionStep> {
         let action = self.qualified(name, "action");
         let mut values = BTreeMap::new();
         if let Some(params) = params {
@@ -494,11 +499,19 @@ impl Ctx<'_> {
                 None => self.wrong_type(params, "a mapping for `params`"),
             }
         }
+        let account = account.and_then(|node| {
+            let id = self.identifier(node, "account id")?;
+            if let Some(action) = &action {
+                self.check_account(action, &id, node);
+            }
+            Some(id)
+        });
         let action = action?;
         self.check_action(&action, name, params);
         Some(ActionStep {
             action,
             params: values,
+            account,
             on_error: None,
         })
     }

@@ -52,6 +52,11 @@ pub struct ActionStep {
     /// The action's input. Every string in it is a template.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, serde_json::Value>,
+    /// The tenant's platform account the action acts through, e.g. a WeCom alert sent from a
+    /// run that acts for a Douyin account. Absent: the account the run acts through. The
+    /// gate applies this account's rate limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Where to go when the action fails for good (a permanent error, retries used up, an
     /// asynchronous failure or timeout, an unknown outcome the engine is set to fail on).
     /// Templates there see the failure as `error`. Absent: the run fails.
