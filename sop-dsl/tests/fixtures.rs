@@ -82,3 +82,17 @@ fn without_a_catalog_plugin_checks_are_skipped_with_one_note() {
     assert_eq!(notes.len(), 1);
     assert!(!loaded.has_errors());
 }
+
+/// The bundled Douyin playbook alerts through the tenant's WeCom account: it checks against
+/// the demo daemon's accounts, and the same step with a typo does not.
+#[test]
+fn an_action_account_is_checked_against_the_tenants_accounts() {
+    let src = std::fs::read_to_string(root().join("playbooks/douyin-dm.yaml")).unwrap();
+    let catalog = catalog();
+    let loaded = load(&src, Some(&catalog));
+    assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
+    let typo = src.replace("account: demo-wecom", "account: demo-wecon");
+    let loaded = load(&typo, Some(&catalog));
+    let codes: Vec<_> = loaded.diagnostics.iter().map(|d| d.code).collect();
+    assert!(codes.contains(&sop_dsl::Code::UnknownAccount), "{codes:?}");
+}

@@ -1,8 +1,9 @@
 //! DESIGN.md's six stories, each walked through the real daemon and emulator processes with
 //! the bundled playbooks and WASM plugins, on manual clocks moved together (see `sop_e2e`).
 
-use serde_json::json;
-use sop_e2e::{DAY, HOUR, MINUTE, START_MS, Story, count, text};
+use serde_json::{Value, json};
+use sop_e2e::{DAY, DEADLINE, HOUR, MINUTE, OrFail, START_MS, Story, TICK_MS, count, text};
+use sop_harness::wait_for;
 
 /// Story 1 — Welcome. A contact adds a staff member through a channel QR code: the welcome
 /// (text + mini-program card saying where they came from) goes out with the callback's
@@ -59,9 +60,41 @@ async fn tag_contacts(story: &Story, id: &str, step: &str, contacts: &[&str]) {
     }
 }
 
+/// Waits until the run of `playbook` about `contact` waits at `step` (the admin API's
+/// `waiting` state covers timers, events, hand-offs and asynchronous outcomes).
+async fn wait_run_at(story: &Story, playbook: &str, contact: &str, step: &str) -> Value {
+    wait_for(
+        &format!("the run of {playbook} for {contact} waiting at `{step}`"),
+        DEADLINE,
+        || async move {
+            story.advance(TICK_MS).await;
+            story
+                .runs(playbook, "waiting")
+                .await
+                .into_iter()
+                .find(|r| r["subject"]["contact"] == contact && r["step"].as_str() == Some(step))
+        },
+    )
+    .await
+    .or_fail(story)
+}
+
+/// Moves both clocks past a WeCom mass send's outcome check: the plugin asks WeCom 5 minutes
+/// after the send (`mass_send_check_ms`), and the run goes on only once it knows.
+async fn past_the_outcome_check(story: &Story) {
+    story.advance(5 * MINUTE + 10_000).await;
+}
+
 /// Story 3 — Live reminder. 30 minutes before the 19:00 live, contacts tagged as live fans
-/// are reminded 1:1 and one who says they are watching converts; contacts who are not fans
-/// get nothing.
+/// are reminded 1:1 and one who says they are watching converts; after the live, the replay
+/// for the fan who did not come is due at about 21:05, before quiet hours; contacts who are
+/// not fans get nothing.
+///
+/// KNOWN GAP (docs/testing.md): the replay is a second 1:1 WeCom mass send to the contact on
+/// the same day, which WeCom's per-contact limit (1 a day, `wecom.mass_send_per_contact`)
+/// and the default `marketing_per_day` cap forbid, so the gate skips it (`on_cap: skip`).
+/// This asserts that, at the right time: which channel carries a same-day replay is a product
+/// decision left to the lead.
 #[tokio::test]
 async fn story_3_live_reminder() {
     let story = Story::start().await;
@@ -87,9 +120,37 @@ async fn story_3_live_reminder() {
     }
     story.contact_writes(&watcher, "在直播间了").await;
     story.wait_run("live-reminder", &watcher, "converted").await;
-    // Not walked yet (see docs/testing.md, "Gaps"): the replay after the live. The reminder is
-    // an asynchronous mass send whose outcome is seen only at a later clock move, so the
-    // 2.5-hour wait starts late and the replay falls into quiet hours.
+
+    // The 2.5-hour wait starts once the reminder's outcome is known. Moving the clocks in one
+    // jump to after the live would make the daemon learn the outcome only then (its timers
+    // fire at the clock's new time), start the wait late and put the replay into quiet hours
+    // (22:00): walk through the outcome check first, as a real clock would.
+    past_the_outcome_check(&story).await;
+    wait_run_at(&story, "live-reminder", &misser, "wait_live_end").await;
+    // 21:06: the live is over (the wait ended at about 21:05:10); the replay is due, before
+    // quiet hours (22:00), and the caps skip it.
+    story.advance_to(START_MS + 12 * HOUR + 6 * MINUTE).await;
+    story.wait_run("live-reminder", &misser, "completed").await;
+    let view = story.contact(&misser).await;
+    let timeline = view["timeline"].as_array().cloned().unwrap_or_default();
+    let replay = timeline
+        .iter()
+        .find(|h| h["step"] == "send_replay" && h["input"] == "policy gate")
+        .unwrap_or_else(|| panic!("no gate decision for the replay: {view:#}"));
+    let outcome = replay["outcome"].as_str().unwrap_or_default();
+    assert!(
+        outcome.starts_with("skipped: frequency cap")
+            && outcome.contains("wecom.mass_send_per_contact 1/1 per day"),
+        "{replay}"
+    );
+    assert_eq!(
+        replay["at"].as_str().map(|at| &at[..16]),
+        Some("2026-03-02T13:06"),
+        "the replay was due at 21:06 Asia/Shanghai, not deferred by quiet hours: {replay}"
+    );
+    let missed = story.deliveries_to(&misser).await;
+    assert_eq!(count(&missed, "mass_send", ""), 1, "{missed:#?}");
+
     let watched = story.deliveries_to(&watcher).await;
     let bystood = story.deliveries_to(&bystander).await;
     assert_eq!(
@@ -97,6 +158,7 @@ async fn story_3_live_reminder() {
         1,
         "{watched:#?}"
     );
+    assert_eq!(count(&watched, "mass_send", "回放"), 0, "{watched:#?}");
     assert_eq!(
         count(&bystood, "mass_send", ""),
         0,
@@ -104,8 +166,11 @@ async fn story_3_live_reminder() {
     );
 }
 
-/// Story 4 — Reactivation. Past buyers silent for 30 days get a coupon at the 11:00 check; a
-/// contacts who never bought get nothing.
+/// Story 4 — Reactivation. Past buyers silent for 30 days get a coupon at the 11:00 check;
+/// one answers at once (before sop has even checked the touch's outcome), is tagged
+/// `reactivated` and handed to their owner, who is alerted when they do not answer within 4
+/// hours; the other stays silent, gets the second touch after 7 days and the `dormant` tag 7
+/// days later; a contact who never bought gets nothing.
 #[tokio::test]
 async fn story_4_reactivation() {
     let story = Story::start().await;
@@ -129,15 +194,68 @@ async fn story_4_reactivation() {
             })
             .await;
     }
-    // Not walked yet (see docs/testing.md, "Gaps"): the reply that tags them `reactivated`
-    // (it did in some runs and not in others: to be investigated).
-    // Not walked yet (see docs/testing.md, "Gaps"): the second touch after 7 silent days and
-    // the dormant tag after 7 more.
+
+    // The replier answers while the run still waits for the touch's outcome (checked 5
+    // minutes after the send): the reply is kept for `wait_reply_1`, not lost.
+    story.contact_writes(&replier, "在的，券怎么用？").await;
+    story
+        .wait_contact("the reply kept by the run", &replier, |v| {
+            v["timeline"]
+                .to_string()
+                .contains("kept for the next wait_for")
+        })
+        .await;
+    past_the_outcome_check(&story).await;
+    story
+        .wait_contact("the replier tagged reactivated", &replier, |v| {
+            v["contact"]["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == "reactivated"))
+        })
+        .await;
+    wait_run_at(&story, "reactivation", &replier, "to_owner").await;
+    // Nobody answers the hand-off within 4 hours: the owner is alerted on WeCom.
+    story.advance(4 * HOUR + MINUTE).await;
+    story
+        .wait_deliveries_to("the owner's alert", "emu_staff_3", |d| {
+            count(d, "app_message", "已等待 4 小时未回复") == 1
+        })
+        .await;
+    story.wait_run("reactivation", &replier, "converted").await;
+
+    // The sleeper's run has been waiting for a reply since the outcome check (about 11:05):
+    // 7 silent days later (12:00 on day 37, the wait ended at about 11:05) the second touch.
+    story.advance_to(START_MS + 37 * DAY + 3 * HOUR).await;
+    story
+        .wait_deliveries_to("the second touch", &sleeper, |d| {
+            count(d, "mass_send", "回归券明天就过期啦") == 1
+        })
+        .await;
+    past_the_outcome_check(&story).await;
+    wait_run_at(&story, "reactivation", &sleeper, "wait_reply_2").await;
+    // 7 more silent days: `dormant`, and the run ends.
+    story.advance(7 * DAY + HOUR).await;
+    story.wait_run("reactivation", &sleeper, "completed").await;
+    let tags = story.tags(&sleeper).await;
+    assert!(tags.contains(&"dormant".to_owned()), "{tags:?}");
+    assert!(!tags.contains(&"reactivated".to_owned()), "{tags:?}");
+
     let replier_got = story.deliveries_to(&replier).await;
     assert_eq!(
         count(&replier_got, "mass_send", "好久不见"),
         1,
         "{replier_got:#?}"
+    );
+    assert_eq!(
+        count(&replier_got, "mass_send", "回归券明天就过期啦"),
+        0,
+        "no second touch after a reply: {replier_got:#?}"
+    );
+    let sleeper_got = story.deliveries_to(&sleeper).await;
+    assert_eq!(
+        count(&sleeper_got, "mass_send", ""),
+        2,
+        "two touches: {sleeper_got:#?}"
     );
     let never = story.deliveries_to(&never_bought).await;
     assert_eq!(
@@ -145,14 +263,41 @@ async fn story_4_reactivation() {
         0,
         "only past buyers: {never:#?}"
     );
+    let alerts = story.deliveries_to("emu_staff_3").await;
+    assert_eq!(count(&alerts, "app_message", ""), 1, "{alerts:#?}");
 }
 
 /// Story 5 — Douyin private messages. A question gets the menu answer and the fan-group
 /// invitation; after-sales words get an acknowledgement and a hand-off whose 30-minute
-/// deadline alerts when missed.
+/// deadline, when missed, alerts the after-sales lead on WeCom: a step of a run acting for
+/// the Douyin account that acts through the tenant's WeCom account (`account:`).
 #[tokio::test]
 async fn story_5_douyin_dm() {
     let story = Story::start().await;
+    // The operator names their after-sales lead (a WeCom staff member of the emulated corp)
+    // and deploys the bundled playbook as a new version.
+    let bundled = include_str!("../../../playbooks/douyin-dm.yaml");
+    assert!(bundled.contains("touser: after-sales-lead") && bundled.contains("version: 1"));
+    let source = bundled
+        .replace("touser: after-sales-lead", "touser: emu_staff_4")
+        .replace("version: 1", "version: 2");
+    story.deploy(&source, "demo-douyin").await;
+    // An account the tenant does not have is refused at deploy, with where and why.
+    let typo = story
+        .world
+        .admin
+        .post_raw(
+            "/api/playbooks",
+            &json!({"source": source.replace("account: demo-wecom", "account: demo-wecon").replace("version: 2", "version: 3"), "account": "demo-douyin"}),
+        )
+        .await
+        .or_fail(&story);
+    let refusal = typo.text();
+    assert!(
+        refusal.contains("SOP0059") && refusal.contains("demo-wecon"),
+        "{refusal}"
+    );
+
     let fan = "dyu-0000000011";
     // The fan allowed proactive messages (Douyin's rule for anything but a direct reply).
     story
@@ -178,31 +323,36 @@ async fn story_5_douyin_dm() {
             count(d, "direct_message", "售后专员") == 1
         })
         .await;
-    story.wait_run("douyin-dm", unhappy, "waiting").await;
-    // Nobody answers for 30 minutes: the deadline is missed and the alert is due. KNOWN GAP:
-    // the alert is a WeCom action, but the run acts for the Douyin account, and a run can only
-    // call its own account's plugin, so the alert fails and the run with it (see the report in
-    // docs/testing.md). This asserts what happens today.
+    wait_run_at(&story, "douyin-dm", unhappy, "human").await;
+    // Nobody answers for 30 minutes: the deadline is missed and the lead is alerted on WeCom,
+    // through the tenant's WeCom account.
     story.advance(31 * MINUTE).await;
-    let failed = story.wait_run("douyin-dm", unhappy, "failed").await;
-    let view = story.contact(unhappy).await;
-    let timeline = view["timeline"].to_string();
-    assert!(timeline.contains("hand-off missed"), "{view:#}");
+    let alerts = story
+        .wait_deliveries_to("the after-sales alert", "emu_staff_4", |d| {
+            count(d, "app_message", "超过 30 分钟未响应") == 1
+        })
+        .await;
     assert!(
-        timeline.contains("is not configured for plugin wecom"),
-        "{view:#}\n{failed:#}"
+        alerts.iter().all(|d| d["platform"] == "wecom"),
+        "{alerts:#?}"
     );
-    let alerts: Vec<_> = story
-        .deliveries()
-        .await
-        .into_iter()
-        .filter(|d| d["channel"] == "app_message")
-        .collect();
-    assert!(alerts.is_empty(), "{alerts:#?}");
+    story.wait_run("douyin-dm", unhappy, "completed").await;
+    let view = story.contact(unhappy).await;
+    assert!(
+        view["timeline"].to_string().contains("hand-off missed"),
+        "{view:#}"
+    );
     let unhappy_got = story.deliveries_to(unhappy).await;
     assert_eq!(
         unhappy_got.len(),
         1,
         "only the acknowledgement: {unhappy_got:#?}"
     );
+    let all_alerts: Vec<_> = story
+        .deliveries()
+        .await
+        .into_iter()
+        .filter(|d| d["channel"] == "app_message")
+        .collect();
+    assert_eq!(all_alerts.len(), 1, "one alert: {all_alerts:#?}");
 }
