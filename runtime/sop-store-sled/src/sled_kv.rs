@@ -1,6 +1,8 @@
 //! sled as an [`OrderedKv`]: one tree, batches via `apply_batch`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use sop_store::{OrderedKv, Pair, Result, StoreError, Visit, Write};
 
@@ -22,43 +24,135 @@ impl Default for SledOptions {
     }
 }
 
-/// An open sled database.
+/// An open sled database that reopens itself after a write failure once the disk takes
+/// writes again.
+///
+/// sled 0.34 latches its first I/O error (a full or read-only disk): every later write, and
+/// reads of pages it has to load, fail until the database is reopened, even after space is
+/// freed. So a failed write marks the database failed, and every later operation first
+/// checks that the directory takes writes (a scratch file of [`REOPEN_PROBE_BYTES`],
+/// written, synced and removed; on a full disk that fails at once) and if it does, reopens
+/// sled from its log. Until then the old database stays open: reads of what it holds in
+/// memory keep working. What was durable before the failure is kept; commits applied but not
+/// yet flushed when sled failed are lost, exactly as in a crash, so the daemon restarts its
+/// runtime from the store after such an outage.
 #[derive(Debug, Clone)]
 pub struct SledKv {
-    db: sled::Db,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    path: PathBuf,
+    options: SledOptions,
+    /// `None` only when a reopen dropped the failed database and could not open it again.
+    db: RwLock<Option<sled::Db>>,
+    /// A write failed: sled refuses every write until it is reopened.
+    failed: AtomicBool,
 }
 
 impl SledKv {
     pub fn open(path: &Path, options: &SledOptions) -> Result<Self> {
-        remove_interrupted_snapshots(path)?;
-        let config = sled::Config::new()
-            .path(path)
-            .flush_every_ms(options.flush_every_ms)
-            .cache_capacity(options.cache_capacity_bytes);
-        // sled releases its file lock when its background flusher lets go of the last
-        // handle, a moment after the `Db` is dropped; a reopen by the same process right after
-        // a drop can find the lock still held. Wait briefly for that; a lock held by another
-        // process is still refused, after the same short wait.
-        let mut waited = std::time::Duration::ZERO;
-        let db = loop {
-            match config.open() {
-                // sled reports it as a plain I/O error with this text.
-                Err(sled::Error::Io(e))
-                    if e.to_string().starts_with("could not acquire lock")
-                        && waited < LOCK_WAIT =>
-                {
-                    std::thread::sleep(LOCK_RETRY);
-                    waited += LOCK_RETRY;
-                }
-                other => break other.map_err(map_err)?,
-            }
-        };
-        Ok(Self { db })
+        let db = open_db(path, options)?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                path: path.to_path_buf(),
+                options: options.clone(),
+                db: RwLock::new(Some(db)),
+                failed: AtomicBool::new(false),
+            }),
+        })
     }
 
     /// Bytes sled reports on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        self.db.size_on_disk().map_err(map_err)
+        self.db()?.size_on_disk().map_err(|e| self.check(e))
+    }
+
+    /// The database, reopened first if it failed and the disk takes writes again (if it
+    /// does not, the failed one: it still serves what it holds in memory).
+    fn db(&self) -> Result<sled::Db> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            let _ = self.reopen();
+        }
+        read(&self.shared.db).clone().ok_or_else(|| {
+            StoreError::Io(
+                "the store is closed: reopening it after a write failure failed; retried at the next operation"
+                    .into(),
+            )
+        })
+    }
+
+    /// A sled error as a store error; an I/O error marks the database failed (sled has
+    /// latched it, whichever operation saw it first: sled's own background flush often does).
+    fn check(&self, error: sled::Error) -> StoreError {
+        let error = map_err(error);
+        if matches!(
+            error,
+            StoreError::DiskFull(_) | StoreError::ReadOnly(_) | StoreError::Io(_)
+        ) {
+            self.shared.failed.store(true, Ordering::Release);
+        }
+        error
+    }
+
+    /// Reopens a failed database once its directory takes writes again.
+    fn reopen(&self) -> Result<()> {
+        probe_directory(&self.shared.path)?;
+        let mut slot = self.shared.db.write().unwrap_or_else(|e| e.into_inner());
+        if !self.shared.failed.load(Ordering::Acquire) {
+            return Ok(()); // another writer reopened it meanwhile
+        }
+        // sled's file lock goes with the last handle; `open_db` waits for it briefly.
+        drop(slot.take());
+        *slot = Some(open_db(&self.shared.path, &self.shared.options)?);
+        self.shared.failed.store(false, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn read(lock: &RwLock<Option<sled::Db>>) -> std::sync::RwLockReadGuard<'_, Option<sled::Db>> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Free space a reopen needs at least: sled writes a snapshot of its page table and a fresh
+/// log segment (512 KiB) when it opens.
+pub const REOPEN_PROBE_BYTES: usize = 1024 * 1024;
+
+/// Whether `dir` takes writes: writes, syncs and removes a scratch file.
+fn probe_directory(dir: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let file = dir.join("reopen-probe.tmp");
+    let result = std::fs::File::create(&file).and_then(|mut f| {
+        f.write_all(&vec![0u8; REOPEN_PROBE_BYTES])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&file);
+    result.map_err(|e| StoreError::from_io(&e))
+}
+
+fn open_db(path: &Path, options: &SledOptions) -> Result<sled::Db> {
+    remove_interrupted_snapshots(path)?;
+    let config = sled::Config::new()
+        .path(path)
+        .flush_every_ms(options.flush_every_ms)
+        .cache_capacity(options.cache_capacity_bytes);
+    // sled releases its file lock when its background flusher lets go of the last
+    // handle, a moment after the `Db` is dropped; a reopen by the same process right after
+    // a drop can find the lock still held. Wait briefly for that; a lock held by another
+    // process is still refused, after the same short wait.
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match config.open() {
+            // sled reports it as a plain I/O error with this text.
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock") && waited < LOCK_WAIT =>
+            {
+                std::thread::sleep(LOCK_RETRY);
+                waited += LOCK_RETRY;
+            }
+            other => return other.map_err(map_err),
+        }
     }
 }
 
@@ -102,17 +196,21 @@ pub(crate) fn map_err(err: sled::Error) -> StoreError {
 
 impl OrderedKv for SledKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(key).map_err(map_err)?.map(|v| v.to_vec()))
+        let value = self.db()?.get(key).map_err(|e| self.check(e))?;
+        Ok(value.map(|v| v.to_vec()))
     }
 
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>> {
         if start >= end {
             return Ok(Vec::new());
         }
-        self.db
+        self.db()?
             .range(start..end)
             .take(limit)
-            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(map_err))
+            .map(|kv| {
+                kv.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| self.check(e))
+            })
             .collect()
     }
 
@@ -120,8 +218,8 @@ impl OrderedKv for SledKv {
         if start >= end {
             return Ok(());
         }
-        for kv in self.db.range(start..end).take(limit) {
-            let (k, v) = kv.map_err(map_err)?;
+        for kv in self.db()?.range(start..end).take(limit) {
+            let (k, v) = kv.map_err(|e| self.check(e))?;
             visit(&k, &v)?;
         }
         Ok(())
@@ -131,12 +229,12 @@ impl OrderedKv for SledKv {
         if start >= end {
             return Ok(None);
         }
-        self.db
+        self.db()?
             .range(start..end)
             .next_back()
             .transpose()
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
-            .map_err(map_err)
+            .map_err(|e| self.check(e))
     }
 
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
@@ -147,16 +245,17 @@ impl OrderedKv for SledKv {
                 None => batch.remove(k),
             }
         }
-        self.db.apply_batch(batch).map_err(map_err)
+        self.db()?.apply_batch(batch).map_err(|e| self.check(e))
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(map_err)
+        self.db()?.flush().map(|_| ()).map_err(|e| self.check(e))
     }
 
     fn next_id(&self) -> Result<u64> {
         // sled persists id ranges ahead of use, so ids never repeat after a restart.
-        self.db.generate_id().map(|id| id + 1).map_err(map_err)
+        let id = self.db()?.generate_id().map_err(|e| self.check(e))?;
+        Ok(id + 1)
     }
 }
 
