@@ -365,7 +365,9 @@ pub async fn serve_runtime(
     loop {
         match runtime.serve(wait_true(stop.clone())).await {
             Err(RuntimeError::Store(e)) if is_write_fault(&e) => {
-                storage.failed(&e);
+                // The store's watch has already noted this failure, and the probe may have
+                // seen a successful write since: noting it again here would mark a store
+                // that takes writes as failed until the next probe.
                 tracing::error!(
                     error = %e,
                     "the runtime is paused: the store cannot be written; it resumes once it can"

@@ -168,9 +168,13 @@ async fn the_runtime_pauses_on_a_write_fault_and_serves_again_once_the_store_tak
     faulty.set_fault(None);
     sop::storage::probe(&*store, now).unwrap();
     // Serving again: the housekeeping pass that failed now goes through.
-    while store.event_seen("wecom:acme", "old").unwrap().is_some() {
-        tokio::task::yield_now().await;
-    }
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while store.event_seen("wecom:acme", "old").unwrap().is_some() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the runtime serves again once the store takes writes");
     stop.send(true).unwrap();
     serving.await.unwrap().unwrap();
 }
