@@ -26,7 +26,16 @@ pub struct Config {
     #[serde(default)]
     #[schemars(range(min = 1000))]
     pub mass_send_check_ms: Option<u64>,
+    /// How far a callback's signed `timestamp` may be from the runtime's clock, in seconds,
+    /// before it is refused as a replay (default 3600; 0 turns the check off). WeCom signs
+    /// each callback with the time it sent it and retries within seconds; within the window
+    /// a replay is caught by the runtime's dedupe ids, which live longer (7 days).
+    #[serde(default)]
+    pub callback_max_age_seconds: Option<u64>,
 }
+
+/// The default of [`Config::callback_max_age_seconds`].
+pub const CALLBACK_MAX_AGE_SECONDS: u64 = 3600;
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,6 +44,7 @@ impl std::fmt::Debug for Config {
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
             .field("mass_send_check_ms", &self.mass_send_check_ms)
+            .field("callback_max_age_seconds", &self.callback_max_age_seconds)
             .finish_non_exhaustive()
     }
 }

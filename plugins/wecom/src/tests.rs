@@ -540,7 +540,8 @@ fn url_verification_with_the_official_test_vector() {
         ],
         "",
     );
-    let outcome = WeCom::parse_webhook(&FakeHost::new(0), account(), request).unwrap();
+    let host = FakeHost::new(1_409_659_589_000);
+    let outcome = WeCom::parse_webhook(&host, account(), request).unwrap();
     assert_eq!(outcome.response.status, 200);
     assert_eq!(outcome.response.body, b"1616140317555161061");
     assert!(outcome.events.is_empty());
@@ -571,6 +572,9 @@ fn forged_signatures_are_refused() {
     );
 }
 
+/// When [`signed_callback`] signs (its `timestamp`), in Unix milliseconds.
+pub(crate) const SIGNED_AT_MS: i64 = 1_700_000_000_000;
+
 pub(crate) fn signed_callback(inner: &str) -> WebhookRequest {
     let crypto = wecom_crypto::Crypto::new(TOKEN, AES_KEY, CORP).unwrap();
     let (body, signature) = crypto.encrypt_callback(inner, [7; 16], "1700000000", "n1", "1000002");
@@ -591,8 +595,8 @@ fn signed_callback_round_trip_yields_events_and_success() {
         <CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_contact]]></Event>\
         <ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[li]]></UserID>\
         <ExternalUserID><![CDATA[wmA]]></ExternalUserID><State><![CDATA[live_qr]]></State><WelcomeCode><![CDATA[WC9]]></WelcomeCode></xml>";
-    let outcome =
-        WeCom::parse_webhook(&FakeHost::new(0), account(), signed_callback(inner)).unwrap();
+    let host = FakeHost::new(SIGNED_AT_MS + 5_000);
+    let outcome = WeCom::parse_webhook(&host, account(), signed_callback(inner)).unwrap();
     assert_eq!(outcome.response.body, b"success");
     assert_eq!(outcome.events.len(), 1);
     assert_eq!(outcome.events[0].kind, "contact_added");
@@ -600,8 +604,50 @@ fn signed_callback_round_trip_yields_events_and_success() {
 
     let mut tampered = signed_callback(inner);
     tampered.query[1].1 = "1700000001".to_owned();
-    let err = WeCom::parse_webhook(&FakeHost::new(0), account(), tampered).unwrap_err();
+    let err = WeCom::parse_webhook(&host, account(), tampered).unwrap_err();
     assert!(matches!(err, WebhookError::VerificationFailed(_)));
+}
+
+#[test]
+fn a_callback_signed_too_long_ago_or_in_the_future_is_refused_as_a_replay() {
+    let inner = "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+        <Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[del_follow_user]]></ChangeType>\
+        <UserID><![CDATA[li]]></UserID><ExternalUserID><![CDATA[wmA]]></ExternalUserID></xml>";
+    let hour = 3_600_000;
+    // WeCom's retries come within seconds; an hour is the default window, either way.
+    for (now, fresh) in [
+        (SIGNED_AT_MS + hour, true),
+        (SIGNED_AT_MS - hour, true),
+        (SIGNED_AT_MS + hour + 1_000, false),
+        (SIGNED_AT_MS - hour - 1_000, false),
+    ] {
+        let outcome = WeCom::parse_webhook(&FakeHost::new(now), account(), signed_callback(inner));
+        match (fresh, outcome) {
+            (true, Ok(_)) => {}
+            (false, Err(WebhookError::VerificationFailed(why))) => {
+                assert!(why.contains("stale callback"), "{why}");
+                assert!(why.contains("callback_max_age_seconds"), "{why}");
+            }
+            (fresh, other) => panic!("now {now}: fresh {fresh} but {other:?}"),
+        }
+    }
+    // The window is the account's to set; 0 turns the check off.
+    for (max_age, now, fresh) in [
+        (60, SIGNED_AT_MS + 61_000, false),
+        (60, SIGNED_AT_MS + 59_000, true),
+        (0, SIGNED_AT_MS + 100 * 24 * hour, true),
+    ] {
+        let mut account = account();
+        let mut config: Value = serde_json::from_str(&account.config).unwrap();
+        config["callback_max_age_seconds"] = json!(max_age);
+        account.config = config.to_string();
+        let outcome = WeCom::parse_webhook(&FakeHost::new(now), account, signed_callback(inner));
+        assert_eq!(
+            outcome.is_ok(),
+            fresh,
+            "max age {max_age}, now {now}: {outcome:?}"
+        );
+    }
 }
 
 #[test]

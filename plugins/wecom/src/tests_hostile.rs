@@ -9,7 +9,7 @@ use sop_plugin_sdk::testing::FakeHost;
 use sop_plugin_sdk::{Plugin, WebhookError, WebhookRequest};
 
 use crate::WeCom;
-use crate::tests::{account, signed_callback, webhook};
+use crate::tests::{SIGNED_AT_MS, account, signed_callback, webhook};
 
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
@@ -25,7 +25,7 @@ const VALID: &str = "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName
     <ExternalUserID><![CDATA[wmA]]></ExternalUserID><State><![CDATA[live_qr]]></State><WelcomeCode><![CDATA[WC9]]></WelcomeCode></xml>";
 
 fn parse(request: WebhookRequest) -> Result<sop_plugin_sdk::WebhookOutcome, WebhookError> {
-    WeCom::parse_webhook(&FakeHost::new(0), account(), request)
+    WeCom::parse_webhook(&FakeHost::new(SIGNED_AT_MS), account(), request)
 }
 
 /// `text` with a few characters deleted, replaced or inserted at chosen places.

@@ -8,7 +8,7 @@ use sop_plugin_sdk::{FetchError, NormalizedEvent, Plugin, WebhookError, WebhookO
 
 use crate::WeCom;
 use crate::kf::PAGE_LIMIT;
-use crate::tests::{account, body_of, errcode, ok, signed_callback, token_ok};
+use crate::tests::{SIGNED_AT_MS, account, body_of, errcode, ok, signed_callback, token_ok};
 
 const SYNC: &str = "/cgi-bin/kf/sync_msg";
 
@@ -53,7 +53,7 @@ fn sync_bodies(host: &FakeHost) -> Vec<Value> {
 
 #[test]
 fn a_kf_callback_reads_the_messages_and_keeps_the_cursor() {
-    let host = FakeHost::new(0);
+    let host = FakeHost::new(SIGNED_AT_MS);
     token_ok(&host, "T1");
     page(
         &host,
@@ -97,7 +97,7 @@ fn a_kf_callback_reads_the_messages_and_keeps_the_cursor() {
 
 #[test]
 fn a_retried_callback_reads_again_from_where_it_started() {
-    let host = FakeHost::new(0);
+    let host = FakeHost::new(SIGNED_AT_MS);
     token_ok(&host, "T1");
     page(&host, "c1", false, vec![text("m1", "wmA", "1")]);
     let first = deliver(&host, "ENC1").unwrap();
@@ -122,7 +122,7 @@ fn a_retried_callback_reads_again_from_where_it_started() {
 
 #[test]
 fn a_failed_first_read_asks_for_a_retry_and_a_later_failure_keeps_what_was_read() {
-    let host = FakeHost::new(0);
+    let host = FakeHost::new(SIGNED_AT_MS);
     token_ok(&host, "T1");
     host.respond(
         "POST",
@@ -155,7 +155,7 @@ fn a_failed_first_read_asks_for_a_retry_and_a_later_failure_keeps_what_was_read(
 
 #[test]
 fn reading_stops_after_the_page_budget() {
-    let host = FakeHost::new(0);
+    let host = FakeHost::new(SIGNED_AT_MS);
     token_ok(&host, "T1");
     for i in 0..crate::kf::MAX_PAGES + 1 {
         page(
@@ -178,7 +178,7 @@ fn reading_stops_after_the_page_budget() {
 
 #[test]
 fn an_unreadable_answer_is_reported() {
-    let host = FakeHost::new(0);
+    let host = FakeHost::new(SIGNED_AT_MS);
     token_ok(&host, "T1");
     host.respond(
         "POST",

@@ -39,6 +39,7 @@ pub fn parse(
         let plain = crypto
             .verify_url(signature, timestamp, nonce, echostr)
             .map_err(crypto_error)?;
+        check_fresh(host, &config, timestamp)?;
         // WeCom expects the bare plaintext and nothing else.
         return Ok(WebhookOutcome {
             response: WebhookResponse::text(plain),
@@ -50,6 +51,7 @@ pub fn parse(
     let xml = crypto
         .decrypt_callback(signature, timestamp, nonce, body)
         .map_err(crypto_error)?;
+    check_fresh(host, &config, timestamp)?;
     let events = match crate::callback::parse(&xml)? {
         Callback::Events(events) => events,
         Callback::KfMessages(notice) => {
@@ -70,6 +72,31 @@ pub fn parse(
         response: WebhookResponse::text("success"),
         events,
     })
+}
+
+/// Refuses a signed `timestamp` (Unix seconds) too far from the runtime's clock: a captured
+/// callback replayed later. Checked after the signature, so that a forgery is reported as one.
+fn check_fresh(host: &dyn Host, config: &Config, timestamp: &str) -> Result<(), WebhookError> {
+    let max_age = config
+        .callback_max_age_seconds
+        .unwrap_or(crate::config::CALLBACK_MAX_AGE_SECONDS);
+    if max_age == 0 {
+        return Ok(());
+    }
+    let sent: i64 = timestamp.trim().parse().map_err(|_| {
+        WebhookError::verification_failed(format!("`timestamp` {timestamp:?} is not a number"))
+    })?;
+    let now = host.now_ms().div_euclid(1000);
+    let off = now.saturating_sub(sent);
+    if off.unsigned_abs() > max_age {
+        let when = if off > 0 { "old" } else { "in the future" };
+        return Err(WebhookError::verification_failed(format!(
+            "stale callback: its timestamp is {} s {when}, more than the {max_age} s allowed \
+             (`callback_max_age_seconds`); a replay, or a clock out of step",
+            off.unsigned_abs()
+        )));
+    }
+    Ok(())
 }
 
 /// Signature, key and receiver problems mean we cannot trust the request; anything after a

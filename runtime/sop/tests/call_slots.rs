@@ -29,13 +29,13 @@ async fn plugins() -> Arc<HostPlugins> {
 fn callback(i: usize) -> WebhookRequest {
     let xml = format!(
         "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
-         <CreateTime>1709604000</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <CreateTime>1772416800</CreateTime><MsgType><![CDATA[event]]></MsgType>\
          <Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType>\
          <UserID><![CDATA[emu_staff_1]]></UserID><ExternalUserID><![CDATA[wmEmu{i:010}]]></ExternalUserID>\
          <State><![CDATA[channel_1]]></State><WelcomeCode><![CDATA[CODE{i}]]></WelcomeCode></xml>"
     );
     let crypto = Crypto::new(TOKEN, AES_KEY, CORP).unwrap();
-    let (ts, nonce) = ("1709604000", format!("nonce{i}"));
+    let (ts, nonce) = ("1772416800", format!("nonce{i}"));
     let (body, signature) = crypto.encrypt_callback(&xml, [7; 16], ts, &nonce, "1000002");
     WebhookRequest {
         method: "POST".into(),

@@ -15,7 +15,7 @@ use support::{WECOM_AES_KEY as AES_KEY, WECOM_CORP as CORP, WECOM_TOKEN as TOKEN
 fn add_contact_xml() -> String {
     format!(
         "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
-         <CreateTime>1709604000</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <CreateTime>1772416800</CreateTime><MsgType><![CDATA[event]]></MsgType>\
          <Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType>\
          <UserID><![CDATA[emu_staff_1]]></UserID><ExternalUserID><![CDATA[wmEmu0000000001]]></ExternalUserID>\
          <State><![CDATA[channel_1]]></State><WelcomeCode><![CDATA[WELCOMECODE1]]></WelcomeCode></xml>"
@@ -45,7 +45,7 @@ async fn a_valid_callback_is_committed_before_200_and_a_forged_one_changes_nothi
     let (shared, store) = support::shared(support::wecom_plugins().await);
     let app = sop::ingress::router(shared, 1 << 20);
     let crypto = Crypto::new(TOKEN, AES_KEY, CORP).unwrap();
-    let (ts, nonce) = ("1709604000", "nonce1");
+    let (ts, nonce) = ("1772416800", "nonce1");
     let (body, signature) =
         crypto.encrypt_callback(&add_contact_xml(), [7; 16], ts, nonce, "1000002");
 
@@ -106,7 +106,7 @@ async fn url_verification_answers_the_bare_plaintext_and_limits_hold() {
     let app = sop::ingress::router(shared, 4096);
     let crypto = Crypto::new(TOKEN, AES_KEY, CORP).unwrap();
     let echostr = crypto.encrypt("echo-1234567890", [3; 16]);
-    let sig = crypto.sign("1709604000", "n2", &echostr);
+    let sig = crypto.sign("1772416800", "n2", &echostr);
     let enc = |s: &str| {
         s.replace('+', "%2B")
             .replace('/', "%2F")
@@ -115,7 +115,7 @@ async fn url_verification_answers_the_bare_plaintext_and_limits_hold() {
     let req = Request::builder()
         .method("GET")
         .uri(format!(
-            "/hooks/wecom/acme?msg_signature={sig}&timestamp=1709604000&nonce=n2&echostr={}",
+            "/hooks/wecom/acme?msg_signature={sig}&timestamp=1772416800&nonce=n2&echostr={}",
             enc(&echostr)
         ))
         .body(Body::empty())

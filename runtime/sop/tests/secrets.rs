@@ -71,14 +71,14 @@ async fn secrets_never_appear_in_logs_errors_metrics_or_the_admin_api() {
     let forger =
         wecom_crypto::Crypto::new("notTheToken", support::WECOM_AES_KEY, support::WECOM_CORP)
             .unwrap();
-    let (forged, forged_sig) = forger.encrypt_callback(&xml, [1; 16], "1709604000", "n", "1000002");
+    let (forged, forged_sig) = forger.encrypt_callback(&xml, [1; 16], "1772416800", "n", "1000002");
     let mut requests = vec![
         support::signed_wecom_callback(&xml, "n1"),
         support::signed_wecom_callback(&xml, "n1"),
         Request::builder()
             .method("POST")
             .uri(format!(
-                "/hooks/wecom/acme?msg_signature={forged_sig}&timestamp=1709604000&nonce=n"
+                "/hooks/wecom/acme?msg_signature={forged_sig}&timestamp=1772416800&nonce=n"
             ))
             .body(Body::from(forged))
             .unwrap(),

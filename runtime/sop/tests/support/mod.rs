@@ -135,7 +135,7 @@ pub async fn wecom_host_plugins(config: sop_plugin_host::HostConfig) -> HostPlug
 pub fn add_contact_xml(contact: &str) -> String {
     format!(
         "<xml><ToUserName><![CDATA[{WECOM_CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
-         <CreateTime>1709604000</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <CreateTime>1772416800</CreateTime><MsgType><![CDATA[event]]></MsgType>\
          <Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType>\
          <UserID><![CDATA[emu_staff_1]]></UserID><ExternalUserID><![CDATA[{contact}]]></ExternalUserID>\
          <State><![CDATA[channel_1]]></State><WelcomeCode><![CDATA[WELCOMECODE1]]></WelcomeCode></xml>"
@@ -145,7 +145,7 @@ pub fn add_contact_xml(contact: &str) -> String {
 /// A signed, encrypted callback POST for `/hooks/wecom/acme` carrying `xml`.
 pub fn signed_wecom_callback(xml: &str, nonce: &str) -> axum::http::Request<axum::body::Body> {
     let crypto = wecom_crypto::Crypto::new(WECOM_TOKEN, WECOM_AES_KEY, WECOM_CORP).unwrap();
-    let ts = "1709604000";
+    let ts = "1772416800";
     let (body, signature) = crypto.encrypt_callback(xml, [7; 16], ts, nonce, "1000002");
     axum::http::Request::builder()
         .method("POST")
