@@ -24,10 +24,25 @@ pub struct Binaries {
     pub emulator: PathBuf,
 }
 
-/// The workspace root (this crate lives in `tests/harness`).
+/// The workspace root: the nearest directory with a `[workspace]` manifest above the package
+/// cargo runs the test in (`CARGO_MANIFEST_DIR` at run time), else above this crate.
+///
+/// Run time first: several checkouts (git worktrees) sharing one target dir also share this
+/// crate's compiled library, and cargo may reuse one compiled in another checkout, whose
+/// compile-time path would build and run that checkout's binaries.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    here.ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|manifest| manifest.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+            Path::to_path_buf,
+        )
         .canonicalize()
         .expect("the workspace root exists")
 }
