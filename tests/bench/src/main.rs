@@ -16,6 +16,7 @@ mod machine;
 mod report;
 mod scenarios;
 mod setup;
+mod soak;
 mod stats;
 mod welcome;
 
@@ -26,13 +27,21 @@ use clap::Parser;
 use report::{Context, ScenarioReport};
 
 /// Every scenario, in the order `sop-bench` runs them.
-pub const SCENARIOS: [&str; 6] = ["welcome", "ramp", "idle", "invoke", "accounts", "broadcast"];
+pub const SCENARIOS: [&str; 7] = [
+    "welcome",
+    "ramp",
+    "idle",
+    "invoke",
+    "accounts",
+    "broadcast",
+    "soak",
+];
 
 /// End-to-end benchmarks of the daemon against the emulator (release builds, separate processes).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "sop-bench")]
 pub struct Args {
-    /// Scenarios to run (default: all): welcome, ramp, idle, invoke, accounts, broadcast.
+    /// Scenarios to run (default: all): welcome, ramp, idle, invoke, accounts, broadcast, soak.
     pub scenarios: Vec<String>,
     /// welcome: new-contact callbacks per second.
     #[arg(long, default_value_t = 1000.0)]
@@ -72,6 +81,12 @@ pub struct Args {
     /// manifest's 10,000/min, so enough of them that the daemon, not pacing, is the limit).
     #[arg(long, default_value_t = 20)]
     pub broadcast_accounts: u32,
+    /// soak: new-contact callbacks per second, held for `--soak-seconds`.
+    #[arg(long, default_value_t = 200.0)]
+    pub soak_rate: f64,
+    /// soak: how long the load runs, seconds (at least 180 to judge memory growth).
+    #[arg(long, default_value_t = 600.0)]
+    pub soak_seconds: f64,
     /// Extra environment of the daemon, `KEY=VALUE` (repeatable), e.g. `TOKIO_WORKER_THREADS=8`.
     #[arg(long, value_parser = parse_env)]
     pub daemon_env: Vec<(String, String)>,

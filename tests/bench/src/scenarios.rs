@@ -20,6 +20,7 @@ pub async fn run(name: &str, args: &Args) -> Result<ScenarioReport> {
         "invoke" => invoke().await,
         "accounts" => crate::broadcast::accounts(args).await,
         "broadcast" => crate::broadcast::unlimited(args).await,
+        "soak" => soak(args).await,
         other => bail!("unknown scenario {other}"),
     }
 }
@@ -49,6 +50,10 @@ pub fn flags(name: &str, a: &Args) -> String {
             a.welcome_accounts
         ),
         "idle" => format!(" --idle-seconds {}", a.idle_seconds),
+        "soak" => format!(
+            " --soak-rate {} --soak-seconds {} --welcome-accounts {}",
+            a.soak_rate, a.soak_seconds, a.welcome_accounts
+        ),
         "accounts" => format!(
             " --accounts {} --account-limit-per-min {} --accounts-contacts {} --accounts-welcome-rate {}",
             a.accounts, a.account_limit_per_min, a.accounts_contacts, a.accounts_welcome_rate
@@ -151,6 +156,74 @@ async fn welcome_at_rate(a: &Args) -> Result<ScenarioReport> {
         setup: format!(
             "new-contact callbacks at {}/s for {} s through the welcome playbook, spread over {} WeCom accounts (one tenant and emulated corp each)",
             a.welcome_rate, a.welcome_seconds, r.accounts
+        ),
+        rows,
+        notes,
+    })
+}
+
+/// Memory may grow this much (a fraction) from the second minute to the last and still count
+/// as flat: caches and pools fill in the first minute, sled's page cache is bounded.
+const FLAT: f64 = 0.05;
+
+async fn soak(a: &Args) -> Result<ScenarioReport> {
+    let accounts = welcome_accounts(a, a.soak_rate);
+    let run = crate::soak::run(
+        a,
+        accounts,
+        a.soak_rate,
+        a.soak_seconds,
+        Duration::from_secs(5),
+    )
+    .await?;
+    let r = &run.welcome;
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    rows.push(Row::target(
+        "callbacks answered late (> 5 s) or not 2xx / given up",
+        format!(
+            "{} / {}",
+            thousands(r.callback_retries),
+            thousands(r.callbacks_failed)
+        ),
+        "0 / 0",
+        r.callback_retries == 0 && r.callbacks_failed == 0,
+    ));
+    match crate::soak::growth(&run.rss, a.soak_seconds) {
+        Some(g) => {
+            rows.push(Row::info(
+                "daemon RSS, 2nd minute → last minute",
+                format!("{:.0} MiB → {:.0} MiB", g.settled_mib, g.final_mib),
+            ));
+            rows.push(Row::target(
+                "RSS growth after the first minute",
+                format!(
+                    "{:+.1} % ({:+.2} MiB/min)",
+                    (g.final_mib / g.settled_mib - 1.0) * 100.0,
+                    g.slope_mib_per_min
+                ),
+                "flat (< 5 %)",
+                g.is_flat(FLAT),
+            ));
+        }
+        None => notes.push(format!(
+            "{} s is too short to judge memory growth (at least 180 s)",
+            a.soak_seconds
+        )),
+    }
+    welcome_rows(r, &mut rows, &mut notes);
+    let samples: Vec<String> = run
+        .rss
+        .iter()
+        .filter(|(t, _)| (*t as u64) % 60 < 5)
+        .map(|(t, m)| format!("{:.0} s {m:.0} MiB", t))
+        .collect();
+    notes.push(format!("RSS each minute: {}", samples.join(", ")));
+    Ok(ScenarioReport {
+        name: "soak".into(),
+        setup: format!(
+            "new-contact callbacks at {}/s for {} s through the welcome playbook over {} WeCom accounts, the daemon's RSS sampled every 5 s",
+            a.soak_rate, a.soak_seconds, r.accounts
         ),
         rows,
         notes,

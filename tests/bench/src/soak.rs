@@ -1,0 +1,168 @@
+//! Sustained load (issue #9's load check): new-contact callbacks at a steady rate for many
+//! minutes while the daemon's resident memory is sampled, to show that memory stays flat (no
+//! leak) and that every callback is answered within WeCom's 5 s (the emulator's callback
+//! timeout: an answer later than that, or not 2xx, is a retry).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+
+use crate::machine;
+use crate::welcome::{self, WelcomeRun};
+
+/// Resident memory over time: (seconds since the load started, MiB).
+pub type Samples = Vec<(f64, f64)>;
+
+/// What a soak run measured.
+#[derive(Debug, Clone)]
+pub struct SoakRun {
+    /// The welcome run the load was (latencies, retries, …).
+    pub welcome: WelcomeRun,
+    /// The daemon's RSS during the run.
+    pub rss: Samples,
+}
+
+/// How memory moved between the end of the first minute (warm caches, full pools) and the
+/// end of the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Growth {
+    /// Median RSS over the second minute, MiB.
+    pub settled_mib: f64,
+    /// Median RSS over the last minute, MiB.
+    pub final_mib: f64,
+    /// Least-squares slope over the samples after the first minute, MiB per minute.
+    pub slope_mib_per_min: f64,
+}
+
+impl Growth {
+    /// Flat: the last minute is within `tolerance` (a fraction) of the second.
+    pub fn is_flat(&self, tolerance: f64) -> bool {
+        self.final_mib <= self.settled_mib * (1.0 + tolerance)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// The growth of `samples` over a run of `seconds`; `None` when the run is shorter than three
+/// minutes or has too few samples to tell.
+pub fn growth(samples: &[(f64, f64)], seconds: f64) -> Option<Growth> {
+    if seconds < 180.0 {
+        return None;
+    }
+    let within = |from: f64, to: f64| -> Vec<f64> {
+        samples
+            .iter()
+            .filter(|(t, _)| *t >= from && *t < to)
+            .map(|(_, m)| *m)
+            .collect()
+    };
+    let settled_mib = median(within(60.0, 120.0))?;
+    let final_mib = median(within(seconds - 60.0, seconds + 1.0))?;
+    let tail: Vec<(f64, f64)> = samples
+        .iter()
+        .copied()
+        .filter(|(t, _)| *t >= 60.0)
+        .collect();
+    if tail.len() < 3 {
+        return None;
+    }
+    let n = tail.len() as f64;
+    let (mean_t, mean_m) = (
+        tail.iter().map(|(t, _)| t).sum::<f64>() / n,
+        tail.iter().map(|(_, m)| m).sum::<f64>() / n,
+    );
+    let cov: f64 = tail.iter().map(|(t, m)| (t - mean_t) * (m - mean_m)).sum();
+    let var: f64 = tail.iter().map(|(t, _)| (t - mean_t).powi(2)).sum();
+    let slope_per_s = if var > 0.0 { cov / var } else { 0.0 };
+    Some(Growth {
+        settled_mib,
+        final_mib,
+        slope_mib_per_min: slope_per_s * 60.0,
+    })
+}
+
+/// Runs `rate` callbacks a second for `seconds` over `accounts`, sampling the daemon's RSS
+/// every `every`.
+pub async fn run(
+    a: &crate::Args,
+    accounts: u32,
+    rate: f64,
+    seconds: f64,
+    every: Duration,
+) -> Result<SoakRun> {
+    let (world, _dir) = welcome::world(a, accounts).await?;
+    let pid = world.daemon.pid().context("the daemon is not running")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut samples = Samples::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(m) = machine::memory(pid) {
+                    samples.push((start.elapsed().as_secs_f64(), m.rss_kib as f64 / 1024.0));
+                }
+                tokio::time::sleep(every).await;
+            }
+            samples
+        })
+    };
+    // The warm-up inside the welcome run takes a few seconds: the samples' clock starts
+    // slightly before the load, which only shifts the first minute's window.
+    let welcome = welcome::run(&world, accounts, rate, seconds).await;
+    stop.store(true, Ordering::Relaxed);
+    let rss = sampler.await.context("the memory sampler")?;
+    Ok(SoakRun {
+        welcome: welcome?,
+        rss,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp_then(level: f64, slope_per_min: f64, seconds: f64) -> Samples {
+        (0..=(seconds as usize / 10))
+            .map(|i| {
+                let t = i as f64 * 10.0;
+                let m = if t < 60.0 {
+                    level * t / 60.0
+                } else {
+                    level + slope_per_min * (t - 60.0) / 60.0
+                };
+                (t, m)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flat_run_is_flat_after_its_warm_up() {
+        let g = growth(&ramp_then(100.0, 0.0, 600.0), 600.0).unwrap();
+        assert_eq!((g.settled_mib, g.final_mib), (100.0, 100.0));
+        assert!(g.slope_mib_per_min.abs() < 1e-9);
+        assert!(g.is_flat(0.05));
+    }
+
+    #[test]
+    fn a_leak_shows_as_growth_and_slope() {
+        let g = growth(&ramp_then(100.0, 2.0, 600.0), 600.0).unwrap();
+        assert!((g.slope_mib_per_min - 2.0).abs() < 1e-6, "{g:?}");
+        assert!(g.final_mib > 115.0, "{g:?}");
+        assert!(!g.is_flat(0.05));
+    }
+
+    #[test]
+    fn short_or_sparse_runs_tell_nothing() {
+        assert_eq!(growth(&ramp_then(100.0, 0.0, 120.0), 120.0), None);
+        assert_eq!(growth(&[(0.0, 1.0), (300.0, 1.0)], 300.0), None);
+    }
+}
