@@ -5,19 +5,43 @@
 //! (the outbox record's or the run's, over the admin API), and nothing reached anyone twice
 //! (the emulator's delivery log).
 //!
+//! The daemon and the emulator run on manual clocks that the test moves together, 20 times
+//! faster than real time: the back-offs (a 45009 waits a minute, the engine's transient
+//! back-off doubles from 30 s) are the same on their clocks and take seconds of the test's.
+//!
 //! `SOP_FAULTS_CONTACTS` (default 150), `SOP_FAULTS_WELCOMES` (default 30) and
 //! `SOP_FAULTS_SEED` (default 11) size and seed it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sop_harness::{Profile, World, wait_for};
+use sop_harness::{Http, Profile, World, wait_for};
 use sop_reliability::{Audit, BROADCAST, WELCOME, contact_id, deliveries, env_or, spec};
 
 /// How long the daemon may take to finish the work: retries wait for back-offs (a 45009
 /// waits a minute), so this is generous; nothing here measures time.
 const SETTLE: Duration = Duration::from_secs(900);
+
+/// Where both clocks start (2026-03-02 01:00 UTC).
+const START_MS: i64 = 1_772_413_200_000;
+/// How far both clocks move every [`TICK`]: 20 times real time.
+const STEP_MS: i64 = 1_000;
+const TICK: Duration = Duration::from_millis(50);
+
+/// Moves the emulator's clock and then the daemon's by [`STEP_MS`] every [`TICK`] until
+/// `stop`. A failed move (the daemon busy) is tried again at the next tick.
+async fn drive_clocks(emulator: Http, admin: Http, stop: Arc<AtomicBool>) {
+    let step = json!({ "advance_ms": STEP_MS });
+    while !stop.load(Ordering::Relaxed) {
+        if emulator.post("/_emulator/clock", &step).await.is_ok() {
+            let _ = admin.post("/api/clock", &step).await;
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_send_completes_or_is_reported_and_none_twice_under_platform_faults() {
@@ -25,10 +49,21 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
     let welcomes: usize = env_or("SOP_FAULTS_WELCOMES", 30);
     let seed: u64 = env_or("SOP_FAULTS_SEED", 11);
     let started = Instant::now();
-    let world = World::start(spec(Profile::Debug, seed, contacts))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut spec = spec(Profile::Debug, seed, contacts);
+    let start = START_MS.to_string();
+    spec.daemon_args
+        .extend(["--manual-clock".to_owned(), start.clone()]);
+    spec.emulator_args
+        .extend(["--manual-clock".to_owned(), start]);
+    let world = World::start(spec).await.unwrap_or_else(|e| panic!("{e}"));
+    let booted = started.elapsed();
     let emulator = world.emulator.http().clone();
+    let stop_clocks = Arc::new(AtomicBool::new(false));
+    let clocks = tokio::spawn(drive_clocks(
+        emulator.clone(),
+        world.admin.clone(),
+        stop_clocks.clone(),
+    ));
     let faults = json!({
         "default": {"status_5xx_rate": 0.10, "timeout_rate": 0.02, "reset_rate": 0.02},
         "hang_ms": 2_000,
@@ -37,7 +72,7 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
         .put("/_emulator/faults", &faults)
         .await
         .unwrap_or_else(|e| panic!("PUT faults: {e}"));
-    // A 45009 burst from the start: the first sends are told to come back in a minute (the
+    // A 45009 burst from the start (20 s on the platform's clock): the first sends are told to come back in a minute (the
     // plugin's back-off for 45009, which also backs the whole account off in the gate; a
     // burst of several calls would cost a minute each, one call going through per minute).
     for api in [
@@ -48,7 +83,7 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
             .emulator
             .post(
                 "/_emulator/rate_limit/burst",
-                &json!({"platform": "wecom", "api": api, "duration_ms": 1_000}),
+                &json!({"platform": "wecom", "api": api, "duration_ms": 20_000}),
             )
             .await
             .unwrap_or_else(|e| panic!("burst: {e}"));
@@ -79,7 +114,7 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
     }
 
     // In the middle: the token is revoked (the plugin must notice 40014 and fetch a new
-    // one), and a second burst of 45009 (one second long).
+    // one), and a second burst of 45009 (20 s on the platform's clock, one of the test's).
     wait_for("a third of the sends", SETTLE, || {
         let emulator = emulator.clone();
         async move {
@@ -89,6 +124,7 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
+    let third = started.elapsed();
     world
         .emulator
         .post("/_emulator/tokens/revoke", &json!({"platform": "wecom"}))
@@ -98,7 +134,7 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
         .emulator
         .post(
             "/_emulator/rate_limit/burst",
-            &json!({"platform": "wecom", "api": "externalcontact/add_msg_template", "duration_ms": 1_000}),
+            &json!({"platform": "wecom", "api": "externalcontact/add_msg_template", "duration_ms": 20_000}),
         )
         .await
         .unwrap();
@@ -110,6 +146,9 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
+    let ended = started.elapsed();
+    stop_clocks.store(true, Ordering::Relaxed);
+    clocks.await.expect("the clock driver");
 
     let audit = Audit::read(&world.admin, &emulator, &[BROADCAST, WELCOME])
         .await
@@ -181,10 +220,13 @@ async fn every_send_completes_or_is_reported_and_none_twice_under_platform_fault
         .unwrap_or(0);
     println!(
         "platform faults: seed {seed}, {contacts} broadcast contacts + {} welcomes; {sent} sent once, \
-         {} reported; {:.1} s",
+         {} reported; {:.1} s (built and started {:.1} s, a third sent at {:.1} s, all ended at {:.1} s)",
         added.len(),
         reasons.values().sum::<usize>(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        booted.as_secs_f64(),
+        third.as_secs_f64(),
+        ended.as_secs_f64(),
     );
     for (reason, n) in &reasons {
         println!("  {n:>4}  {reason}");
