@@ -1,5 +1,5 @@
 //! `playbooks/plugins/*.json`, which `sop validate --plugins` and the playbook tests use, are
-//! exactly what the WeCom and Douyin plugins describe. Regenerate with
+//! exactly what the WeCom, Douyin and shop plugins describe. Regenerate with
 //! `cargo run -q -p sop-plugin-wecom --example wecom-manifest > playbooks/plugins/wecom.json`.
 
 use std::path::PathBuf;
@@ -27,6 +27,16 @@ fn douyin_manifest_is_current() {
     assert!(
         committed("douyin") == described,
         "playbooks/plugins/douyin.json is stale"
+    );
+}
+
+#[test]
+fn shop_manifest_is_current() {
+    let described = sop_plugin_sdk::manifest::to_json(&sop_plugin_shop::Shop::describe());
+    assert!(
+        committed("shop") == described,
+        "playbooks/plugins/shop.json is stale: cargo run -q -p sop-plugin-shop --example \
+         shop-manifest > playbooks/plugins/shop.json"
     );
 }
 
