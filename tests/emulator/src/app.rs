@@ -32,6 +32,8 @@ pub struct State {
     pub callbacks: CallbackLog,
     /// Orders placed by customers.
     pub orders: Vec<Order>,
+    /// The demo shop: members, points, paid orders.
+    pub shop: crate::shop::ShopState,
     /// Counters.
     pub counters: Counters,
     /// Ids, nonces and traffic choices.
@@ -89,6 +91,7 @@ impl App {
             ledger: Ledger::default(),
             callbacks: CallbackLog::with_capacity(config.delivery.keep_records),
             orders: Vec::new(),
+            shop: crate::shop::ShopState::default(),
             counters: Counters::default(),
             rng: Rng::new(config.seed.wrapping_add(0x5eed)),
         };

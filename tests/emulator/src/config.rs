@@ -17,6 +17,8 @@ pub struct Config {
     pub wecom: WecomConfig,
     /// Douyin settings.
     pub douyin: DouyinConfig,
+    /// The demo shop's account.
+    pub shop: crate::shop::ShopConfig,
     /// Where events are delivered.
     pub delivery: DeliveryConfig,
     /// Synthetic traffic.
@@ -32,6 +34,7 @@ impl Default for Config {
             world: WorldConfig::default(),
             wecom: WecomConfig::default(),
             douyin: DouyinConfig::default(),
+            shop: crate::shop::ShopConfig::default(),
             delivery: DeliveryConfig::default(),
             traffic: TrafficConfig::default(),
             faults: FaultConfig::default(),
@@ -239,6 +242,8 @@ pub struct DeliveryConfig {
     pub wecom_url: Option<String>,
     /// Douyin webhook URL (`None`: Douyin events are only recorded).
     pub douyin_url: Option<String>,
+    /// Shop webhook URL (`None`: order events are only recorded).
+    pub shop_url: Option<String>,
     /// How long the receiver has to answer, in milliseconds.
     pub timeout_ms: u64,
     /// Retries after the first attempt.
@@ -254,6 +259,7 @@ impl Default for DeliveryConfig {
         Self {
             wecom_url: None,
             douyin_url: None,
+            shop_url: None,
             timeout_ms: 5_000,
             retries: 3,
             retry_backoff_ms: 1_000,

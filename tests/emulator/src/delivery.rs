@@ -26,6 +26,8 @@ pub enum Platform {
     Wecom,
     /// Douyin webhook (JSON, signed).
     Douyin,
+    /// Demo shop webhook (JSON, HMAC-signed with a timestamp; see `crate::shop::webhook`).
+    Shop,
 }
 
 /// Where a callback stands.
@@ -59,7 +61,7 @@ pub struct CallbackRecord {
     pub status: CallbackStatus,
     /// Last failure, if any.
     pub last_error: Option<String>,
-    /// Douyin `Msg-Id`.
+    /// Douyin `Msg-Id`; the shop's `X-Shop-Event-Id`.
     pub msg_id: Option<String>,
     /// The plaintext payload (decrypted XML or JSON).
     pub payload: String,
@@ -136,7 +138,7 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 /// The HTTP side of delivery.
 #[derive(Debug)]
 pub struct Deliverer {
-    client: HttpClient,
+    pub(crate) client: HttpClient,
     permits: Arc<Semaphore>,
 }
 
@@ -187,6 +189,7 @@ pub fn dispatch_to(app: &App, out: Outbound, route: Route) -> u64 {
         _ if route.url.is_some() => route.url.clone(),
         Platform::Wecom => cfg.wecom_url.clone(),
         Platform::Douyin => cfg.douyin_url.clone(),
+        Platform::Shop => cfg.shop_url.clone(),
     };
     let (id, request) = {
         let mut st = app.lock();
@@ -194,7 +197,13 @@ pub fn dispatch_to(app: &App, out: Outbound, route: Route) -> u64 {
         let id = st.callbacks.next_id;
         let random = st.rng.bytes16();
         let nonce = st.rng.next_u64() % 10_000_000_000;
-        let msg_id = (out.platform == Platform::Douyin).then(|| format!("dymsg-{id:010}"));
+        let msg_id = match out.platform {
+            Platform::Douyin => Some(format!("dymsg-{id:010}")),
+            Platform::Shop => serde_json::from_str::<serde_json::Value>(&out.payload)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_owned)),
+            Platform::Wecom => None,
+        };
         st.callbacks.push(|id| CallbackRecord {
             id,
             platform: out.platform,
@@ -239,6 +248,18 @@ pub fn dispatch_to(app: &App, out: Outbound, route: Route) -> u64 {
                         ),
                         ("msg-id", msg_id.unwrap_or_default()),
                     ],
+                    body: out.payload,
+                }
+            }
+            Platform::Shop => {
+                // Signed once per delivery; retries of this record resend the same bytes.
+                let ts = (now / 1_000).to_string();
+                let secret = &app.config().shop.webhook_secret;
+                let headers = crate::shop::webhook::headers(secret, &ts, &out.payload);
+                st.shop.signed_at.insert(id, ts);
+                Prepared {
+                    uri: url,
+                    headers,
                     body: out.payload,
                 }
             }

@@ -74,7 +74,7 @@ pub enum Event {
         /// The user.
         open_id: String,
     },
-    /// A customer places an order (no platform pushes orders: recorded for inspection only).
+    /// A customer pays an order in the demo shop, which sends `order.paid` (see `shop`).
     Order {
         /// The customer.
         external_userid: String,
@@ -313,15 +313,24 @@ pub fn apply(app: &App, ev: Event) -> Result<Value, String> {
                 amount_fen,
             } => {
                 contact(&external_userid, known)?;
+                // The customer pays in the shop, which announces the order to the daemon.
+                let order = crate::shop::OrderRequest {
+                    external_userid: Some(external_userid.clone()),
+                    open_id: None,
+                    amount_cents: amount_fen,
+                    order_id: None,
+                    secret: None,
+                };
+                let (mut summary, out) =
+                    crate::shop::pay_locked(st, &cfg.shop.shop_id, now, &order)?;
                 st.orders.push(Order {
                     external_userid: external_userid.clone(),
                     amount_fen,
                     at_ms: now,
                 });
-                (
-                    json!({"external_userid": external_userid, "amount_fen": amount_fen}),
-                    None,
-                )
+                summary["external_userid"] = external_userid.into();
+                summary["amount_fen"] = amount_fen.into();
+                (summary, Some(out))
             }
             Event::StaffEditsContact { external_userid } => {
                 let c = contact(&external_userid, known)?;

@@ -148,6 +148,7 @@ pub async fn intercept(app: &App, path: &str) -> Option<Response> {
         Action::Error if path.starts_with("/cgi-bin/") => {
             Some(WxError::SYSTEM_BUSY.into_response())
         }
+        Action::Error if path.starts_with("/api/v1/") => Some(crate::shop::busy()),
         Action::Error => Some(DyError::BUSY.into_response()),
     }
 }

@@ -1,4 +1,4 @@
-//! Local WeCom and Douyin platform emulator for runs, tests and benchmarks.
+//! Local WeCom, Douyin and demo-shop platform emulator for runs, tests and benchmarks.
 //!
 //! A real HTTP server that answers at the platforms' real paths with their JSON shapes and
 //! error codes, so a client written against the real APIs works unchanged with its base URL
@@ -33,6 +33,7 @@ pub mod ledger;
 pub mod rate_limit;
 pub mod rng;
 pub mod server;
+pub mod shop;
 pub mod traffic;
 pub mod wecom;
 pub mod world;

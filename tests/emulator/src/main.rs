@@ -1,4 +1,4 @@
-//! `sop-emulator`: run the WeCom and Douyin emulator as a process.
+//! `sop-emulator`: run the WeCom, Douyin and shop emulator as a process.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +39,9 @@ struct Cli {
     /// Douyin webhook URL of the daemon.
     #[arg(long)]
     douyin_webhook: Option<String>,
+    /// Shop (order) webhook URL of the daemon.
+    #[arg(long)]
+    shop_webhook: Option<String>,
     /// Milliseconds the receiver has to answer a callback.
     #[arg(long)]
     callback_timeout_ms: Option<u64>,
@@ -135,6 +138,9 @@ fn build_config(cli: &Cli) -> Result<Config, String> {
     }
     if cli.douyin_webhook.is_some() {
         c.delivery.douyin_url = cli.douyin_webhook.clone();
+    }
+    if cli.shop_webhook.is_some() {
+        c.delivery.shop_url = cli.shop_webhook.clone();
     }
     set!(c.delivery.timeout_ms, cli.callback_timeout_ms);
     set!(c.delivery.retries, cli.callback_retries);

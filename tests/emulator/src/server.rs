@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::config::Config;
 use crate::faults::{ResetConnection, intercept};
-use crate::{douyin, inspect, traffic, wecom};
+use crate::{douyin, inspect, shop, traffic, wecom};
 
 /// Which clock the emulator runs on.
 #[derive(Debug, Clone)]
@@ -73,6 +73,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(wecom::router())
         .merge(douyin::router())
+        .merge(shop::router())
         .merge(inspect::router())
         .with_state(app)
 }
