@@ -18,7 +18,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$wo
 
 emu_port=18900 ingress_port=18080 admin_port=19090
 mkdir -p "$work/plugins"
-cp "$wasm/sop_plugin_wecom.wasm" "$wasm/sop_plugin_douyin.wasm" "$work/plugins/"
+cp "$wasm/sop_plugin_wecom.wasm" "$wasm/sop_plugin_douyin.wasm" "$wasm/sop_plugin_shop.wasm" \
+    "$work/plugins/"
 sed -e "s#@ROOT@#$PWD#g" -e "s#@WORK@#$work#g" -e "s#@EMU@#$emu_port#g" \
     -e "s#@INGRESS@#$ingress_port#g" -e "s#@ADMIN@#$admin_port#g" \
     -e "s#@PLAYBOOKS@#$PWD/playbooks#g" \
@@ -27,7 +28,8 @@ sed -e "s#@ROOT@#$PWD#g" -e "s#@WORK@#$work#g" -e "s#@EMU@#$emu_port#g" \
 # The emulator's default credentials (docs/emulator.md), handed over as the operator would.
 export DEMO_WECOM_SECRET=emu-secret DEMO_WECOM_TOKEN=emuToken \
        DEMO_WECOM_AES_KEY=jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C \
-       DEMO_DOUYIN_SECRET=emu-douyin-secret DEMO_DOUYIN_CODE=demo-code
+       DEMO_DOUYIN_SECRET=emu-douyin-secret DEMO_DOUYIN_CODE=demo-code \
+       DEMO_SHOP_API_KEY=emu-shop-key DEMO_SHOP_WEBHOOK_SECRET=emu-shop-webhook-secret
 echo demo-admin-token > "$work/admin.token"
 auth="Authorization: Bearer demo-admin-token"
 
@@ -38,6 +40,7 @@ curl -sf "localhost:$admin_port/readyz" >/dev/null || { echo "sop did not start:
     --confirm-after-ms 2000 \
     --wecom-callback "http://127.0.0.1:$ingress_port/hooks/wecom/demo-wecom" \
     --douyin-webhook "http://127.0.0.1:$ingress_port/hooks/douyin/demo-douyin" \
+    --shop-webhook "http://127.0.0.1:$ingress_port/hooks/shop/demo-shop" \
     > "$work/emulator.log" 2>&1 &
 
 echo "sop admin: http://localhost:$admin_port (token demo-admin-token), emulator: http://localhost:$emu_port"

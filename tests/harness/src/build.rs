@@ -128,7 +128,7 @@ fn own_copy(out: &Path, name: &str) -> PathBuf {
 }
 
 /// The directory holding the bundled plugins (`sop_plugin_wecom.wasm`,
-/// `sop_plugin_douyin.wasm`) built for wasm32-wasip2, release. They are built in their own
+/// `sop_plugin_douyin.wasm`, `sop_plugin_shop.wasm`) built for wasm32-wasip2, release. They are built in their own
 /// target dir beside the caller's (the same one the plugin host's tests use, so a CI run
 /// builds them once). Panics with cargo's output if the build fails.
 pub fn plugin_dir() -> &'static Path {
@@ -145,6 +145,8 @@ pub fn plugin_dir() -> &'static Path {
             "sop-plugin-wecom",
             "-p",
             "sop-plugin-douyin",
+            "-p",
+            "sop-plugin-shop",
         ];
         cargo(&args, &target)
             .map_err(|e| {

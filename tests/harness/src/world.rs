@@ -34,8 +34,8 @@ pub struct WorldSpec {
 }
 
 impl WorldSpec {
-    /// The demo's setup (`runtime/sop/demo/sop.toml.in`): one tenant with a WeCom and a Douyin
-    /// account on the emulator's default credentials, the bundled playbooks and plugins,
+    /// The demo's setup (`runtime/sop/demo/sop.toml.in`): one tenant with a WeCom, a Douyin
+    /// and a shop account on the emulator's default credentials, the bundled playbooks and plugins,
     /// quiet hours off, an emulator with no synthetic traffic.
     pub fn demo() -> Self {
         let root = workspace_root();
@@ -55,6 +55,8 @@ impl WorldSpec {
                 ),
                 ("DEMO_DOUYIN_SECRET", "emu-douyin-secret"),
                 ("DEMO_DOUYIN_CODE", "demo-code"),
+                ("DEMO_SHOP_API_KEY", "emu-shop-key"),
+                ("DEMO_SHOP_WEBHOOK_SECRET", "emu-shop-webhook-secret"),
                 ("RUST_LOG", "info"),
             ]
             .into_iter()
@@ -91,7 +93,11 @@ impl World {
         let dir = work.path();
         let io = |what: &str, e: std::io::Error| Error(format!("{what}: {e}"));
         std::fs::create_dir_all(dir.join("plugins")).map_err(|e| io("plugins dir", e))?;
-        for wasm in ["sop_plugin_wecom.wasm", "sop_plugin_douyin.wasm"] {
+        for wasm in [
+            "sop_plugin_wecom.wasm",
+            "sop_plugin_douyin.wasm",
+            "sop_plugin_shop.wasm",
+        ] {
             std::fs::copy(plugins.join(wasm), dir.join("plugins").join(wasm))
                 .map_err(|e| io(wasm, e))?;
         }
@@ -141,6 +147,8 @@ impl World {
             daemon.hook_url("wecom", "demo-wecom"),
             "--douyin-webhook".to_owned(),
             daemon.hook_url("douyin", "demo-douyin"),
+            "--shop-webhook".to_owned(),
+            daemon.hook_url("shop", "demo-shop"),
         ]);
         let emulator =
             Emulator::start(&bins.emulator, emu, &args, &dir.join("emulator.log")).await?;
