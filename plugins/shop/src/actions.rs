@@ -170,7 +170,9 @@ pub struct Balance {
 
 fn get_balance(client: &Client<'_>, input: GetBalance) -> Result<InvokeOutcome, PluginError> {
     if input.member_id.trim().is_empty() {
-        return Err(PluginError::invalid_input("get_balance: member_id is empty"));
+        return Err(PluginError::invalid_input(
+            "get_balance: member_id is empty",
+        ));
     }
     let balance: Balance = client.send(
         Fetch::get(&format!("{API}{BALANCE}")).query("member_id", &input.member_id),

@@ -6,7 +6,8 @@ use crate::config::Config;
 
 /// The manifest.
 pub fn manifest() -> Manifest {
-    let order = |kind: &str, description: &str| EventSpec {
+    let order = |kind: &str, description: &str| {
+        EventSpec {
         kind: kind.to_owned(),
         description: description.to_owned(),
         attributes_schema: serde_json::json!({
@@ -24,6 +25,7 @@ pub fn manifest() -> Manifest {
             "required": ["event_id", "order_id", "member_id", "amount_cents", "currency"],
         })
         .to_string(),
+    }
     };
     Manifest {
         name: "shop".to_owned(),

@@ -119,7 +119,9 @@ fn an_order_has_one_dedupe_id_whatever_event_id_a_resend_carries() {
     let again = again.to_string();
     let other = paid_body("o-4").to_string();
     let id = |body: &str| {
-        parse(&host, request(body.as_bytes(), NOW_MS / 1_000, SECRET)).unwrap().events[0]
+        parse(&host, request(body.as_bytes(), NOW_MS / 1_000, SECRET))
+            .unwrap()
+            .events[0]
             .dedupe_id
             .clone()
     };
@@ -131,7 +133,10 @@ fn an_order_has_one_dedupe_id_whatever_event_id_a_resend_carries() {
 fn a_bad_or_missing_signature_is_refused() {
     let host = FakeHost::new(NOW_MS);
     let body = paid_body("o-1").to_string();
-    let why = refused(parse(&host, request(body.as_bytes(), NOW_MS / 1_000, "guessed")));
+    let why = refused(parse(
+        &host,
+        request(body.as_bytes(), NOW_MS / 1_000, "guessed"),
+    ));
     assert!(why.contains("does not match"), "{why}");
     // Signed, then the body changed (points inflated on the way).
     let mut tampered = request(body.as_bytes(), NOW_MS / 1_000, SECRET);
@@ -196,15 +201,27 @@ fn malformed_bodies_get_a_clear_error() {
         .as_object_mut()
         .unwrap()
         .remove("amount_cents");
-    let why = malformed(parse(&host, request(no_amount.to_string().as_bytes(), at, SECRET)));
-    assert!(why.contains("order.paid data") && why.contains("amount_cents"), "{why}");
+    let why = malformed(parse(
+        &host,
+        request(no_amount.to_string().as_bytes(), at, SECRET),
+    ));
+    assert!(
+        why.contains("order.paid data") && why.contains("amount_cents"),
+        "{why}"
+    );
     let mut negative = paid_body("o-1");
     negative["data"]["amount_cents"] = (-5).into();
-    let why = malformed(parse(&host, request(negative.to_string().as_bytes(), at, SECRET)));
+    let why = malformed(parse(
+        &host,
+        request(negative.to_string().as_bytes(), at, SECRET),
+    ));
     assert!(why.contains("negative"), "{why}");
     let mut empty = paid_body("o-1");
     empty["data"]["order_id"] = "".into();
-    malformed(parse(&host, request(empty.to_string().as_bytes(), at, SECRET)));
+    malformed(parse(
+        &host,
+        request(empty.to_string().as_bytes(), at, SECRET),
+    ));
     // The header's event id must be the body's.
     let body = paid_body("o-1").to_string();
     let mut mismatched = request(body.as_bytes(), at, SECRET);
@@ -220,7 +237,10 @@ fn another_shops_event_is_refused_and_other_kinds_commit_nothing() {
     let at = NOW_MS / 1_000;
     let mut foreign = paid_body("o-1");
     foreign["shop_id"] = "shop-2".into();
-    let why = refused(parse(&host, request(foreign.to_string().as_bytes(), at, SECRET)));
+    let why = refused(parse(
+        &host,
+        request(foreign.to_string().as_bytes(), at, SECRET),
+    ));
     assert!(why.contains("shop-2"), "{why}");
     let ping = json!({"id": "evt_ping", "type": "webhook.ping", "shop_id": "shop-1",
                       "created_at": NOW_MS});
@@ -279,7 +299,8 @@ fn credit_points_is_keyed_by_the_order_and_answers_the_balance() {
             &json!({"member_id": "mem-7", "balance": 229, "credited": true, "entry_id": "pe-1"}),
         ),
     );
-    let input = json!({"member_id": "mem-7", "points": 129, "reason": "订单 o-1", "order_id": "o-1"});
+    let input =
+        json!({"member_id": "mem-7", "points": 129, "reason": "订单 o-1", "order_id": "o-1"});
     let output = done(Shop::invoke(&host, call("credit_points", input)).unwrap());
     assert_eq!(
         output,
@@ -307,8 +328,13 @@ fn without_an_order_the_runtimes_key_makes_the_credit_idempotent() {
             &json!({"member_id": "m", "balance": 5, "credited": false, "entry_id": "pe-1"}),
         ),
     );
-    let output =
-        done(Shop::invoke(&host, call("credit_points", json!({"member_id": "m", "points": 5}))).unwrap());
+    let output = done(
+        Shop::invoke(
+            &host,
+            call("credit_points", json!({"member_id": "m", "points": 5})),
+        )
+        .unwrap(),
+    );
     assert_eq!(output["credited"], false);
     let sent = &host.requests_to(CREDIT)[0];
     assert_eq!(header(sent, "idempotency-key"), Some("sop:run-9/credit/0"));
@@ -322,7 +348,8 @@ fn get_balance_reads_the_ledger() {
         BALANCE,
         json_response(200, &json!({"member_id": "mem 7", "balance": 42})),
     );
-    let output = done(Shop::invoke(&host, call("get_balance", json!({"member_id": "mem 7"}))).unwrap());
+    let output =
+        done(Shop::invoke(&host, call("get_balance", json!({"member_id": "mem 7"}))).unwrap());
     assert_eq!(output, json!({"member_id": "mem 7", "balance": 42}));
     let sent = &host.requests_to(BALANCE)[0];
     assert_eq!(url_query(&sent.url, "member_id").as_deref(), Some("mem 7"));
@@ -332,17 +359,40 @@ fn get_balance_reads_the_ledger() {
 fn bad_input_never_reaches_the_shop() {
     let host = FakeHost::new(NOW_MS);
     for (action, input, needle) in [
-        ("credit_points", json!({"member_id": "m", "points": 0}), "points must be"),
-        ("credit_points", json!({"member_id": "m", "points": 2_000_000}), "points must be"),
-        ("credit_points", json!({"member_id": " ", "points": 3}), "member_id is empty"),
-        ("credit_points", json!({"member_id": "m", "points": "ten"}), "points"),
-        ("credit_points", json!({"member_id": "m", "points": 1, "bonus": 1}), "bonus"),
+        (
+            "credit_points",
+            json!({"member_id": "m", "points": 0}),
+            "points must be",
+        ),
+        (
+            "credit_points",
+            json!({"member_id": "m", "points": 2_000_000}),
+            "points must be",
+        ),
+        (
+            "credit_points",
+            json!({"member_id": " ", "points": 3}),
+            "member_id is empty",
+        ),
+        (
+            "credit_points",
+            json!({"member_id": "m", "points": "ten"}),
+            "points",
+        ),
+        (
+            "credit_points",
+            json!({"member_id": "m", "points": 1, "bonus": 1}),
+            "bonus",
+        ),
         ("get_balance", json!({}), "member_id"),
         ("refund", json!({}), "refund"),
     ] {
         let err = Shop::invoke(&host, call(action, input.clone())).unwrap_err();
         assert_eq!(err.kind(), "invalid-input", "{action} {input}");
-        assert!(format!("{err:?}").contains(needle), "{action} {input}: {err:?}");
+        assert!(
+            format!("{err:?}").contains(needle),
+            "{action} {input}: {err:?}"
+        );
     }
     assert!(host.requests().is_empty());
 }
@@ -350,7 +400,10 @@ fn bad_input_never_reaches_the_shop() {
 #[test]
 fn shop_errors_map_to_the_runtimes_cases() {
     let error = |status: u16, code: &str| {
-        json_response(status, &json!({"error": {"code": code, "message": "from the shop"}}))
+        json_response(
+            status,
+            &json!({"error": {"code": code, "message": "from the shop"}}),
+        )
     };
     let cases: Vec<(Result<sop_plugin_sdk::HttpResponse, FetchError>, &str)> = vec![
         (error(404, "member_not_found"), "permanent"),
@@ -376,7 +429,10 @@ fn shop_errors_map_to_the_runtimes_cases() {
         host.respond("POST", CREDIT, answer);
         let err = Shop::invoke(
             &host,
-            call("credit_points", json!({"member_id": "m", "points": 1, "order_id": "o"})),
+            call(
+                "credit_points",
+                json!({"member_id": "m", "points": 1, "order_id": "o"}),
+            ),
         )
         .unwrap_err();
         assert_eq!(err.kind(), kind, "{err:?}");

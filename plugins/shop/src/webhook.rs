@@ -118,9 +118,7 @@ fn verify(host: &dyn Host, config: &Config, request: &WebhookRequest) -> Result<
         .parse::<i64>()
         .ok()
         .and_then(|s| s.checked_mul(1_000))
-        .ok_or_else(|| {
-            WebhookError::verification_failed("X-Shop-Timestamp is not Unix seconds")
-        })?;
+        .ok_or_else(|| WebhookError::verification_failed("X-Shop-Timestamp is not Unix seconds"))?;
     let skew_ms = host.now_ms().saturating_sub(sent_ms).saturating_abs();
     if skew_ms > config.tolerance_ms() {
         return Err(WebhookError::verification_failed(format!(

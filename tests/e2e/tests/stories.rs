@@ -5,6 +5,10 @@ use serde_json::{Value, json};
 use sop_e2e::{DAY, DEADLINE, HOUR, MINUTE, OrFail, START_MS, Story, TICK_MS, count, text};
 use sop_harness::wait_for;
 
+/// Story 6 lives in its own file (`stories/order_points.rs`).
+#[path = "stories/order_points.rs"]
+mod order_points;
+
 /// Story 1 — Welcome. A contact adds a staff member through a channel QR code: the welcome
 /// (text + mini-program card saying where they came from) goes out with the callback's
 /// welcome code, once each.
