@@ -5,7 +5,7 @@
 //! replayed and a forged order change nothing.
 
 use serde_json::{Value, json};
-use sop_e2e::{DEADLINE, MINUTE, OrFail, Story, TICK_MS};
+use sop_e2e::{DEADLINE, MINUTE, OrFail, Story, TICK_MS, count};
 use sop_harness::wait_for;
 
 /// `POST path` on the emulator.
@@ -45,26 +45,18 @@ async fn wait_acked(story: &Story, id: &Value) {
     .or_fail(story)
 }
 
-/// Every order-points run about `contact`, whatever its state.
+/// Every order-points run about `contact`, whatever its state (the daemon's contact view).
 async fn runs_of(story: &Story, contact: &str) -> Vec<Value> {
-    let mut all = Vec::new();
-    for state in [
-        "active",
-        "waiting",
-        "completed",
-        "converted",
-        "failed",
-        "cancelled",
-    ] {
-        all.extend(
-            story
-                .runs("order-points", state)
-                .await
-                .into_iter()
-                .filter(|r| r["subject"]["contact"] == contact),
-        );
-    }
-    all
+    let view = story.contact(contact).await;
+    view["runs"]
+        .as_array()
+        .map(|runs| {
+            runs.iter()
+                .filter(|r| r["playbook"] == "order-points")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -88,7 +80,14 @@ async fn story_6_order_points() {
     )
     .await;
     let member = order["member_id"].as_str().expect("member_id").to_owned();
-    let run = story.wait_run("order-points", &fan, "failed").await;
+    // The balance reaches the fan on WeCom (through the tenant's WeCom account: the run acts
+    // for the shop account), once.
+    let got = story
+        .wait_deliveries_to("the balance message", &fan, |d| {
+            count(d, "mass_send", "当前积分 129") == 1
+        })
+        .await;
+    assert!(got.iter().all(|d| d["platform"] == "wecom"), "{got:#?}");
     let credited = ledger(&story, &member).await;
     assert_eq!(credited["balance"], 129, "{credited:#}");
     let entries = credited["entries"].as_array().expect("entries");
@@ -97,16 +96,6 @@ async fn story_6_order_points() {
     assert_eq!(
         entries[0]["idempotency_key"],
         format!("order:{}", order["order_id"].as_str().unwrap())
-    );
-    // KNOWN GAP (docs/testing.md): the balance message is a WeCom action in a run acting for
-    // the shop account, and a run can only call its own account's plugin, so it fails the run.
-    // An action step's `account:` (story routing) closes it. This asserts what happens today.
-    let view = story.contact(&fan).await;
-    assert!(
-        view["timeline"]
-            .to_string()
-            .contains("is not configured for plugin wecom"),
-        "{view:#}\n{run:#}"
     );
 
     // The shop retries the same event (fresh timestamp and signature): the daemon answers it
@@ -157,11 +146,26 @@ async fn story_6_order_points() {
         .await
         .or_fail(&story);
     assert_eq!(shop["orders"].as_array().map(Vec::len), Some(1), "{shop:#}");
-    let balance_messages: Vec<_> = story
-        .deliveries_to(&fan)
-        .await
-        .into_iter()
-        .filter(|d| d["content"].to_string().contains("积分"))
-        .collect();
-    assert!(balance_messages.is_empty(), "{balance_messages:#?}");
+    let balance_messages = count(&story.deliveries_to(&fan).await, "mass_send", "积分");
+    assert_eq!(balance_messages, 1, "one balance message for one order");
+
+    // A fan the brand knows only on Douyin (authorised proactive messages) pays: points, and
+    // the invitation into the private domain on Douyin.
+    let dy_fan = "dyu-0000000021";
+    story
+        .event(json!({"kind": "douyin_authorize", "open_id": dy_fan}))
+        .await;
+    let dy_order = emulator(
+        &story,
+        "/_emulator/shop/orders",
+        json!({"open_id": dy_fan, "amount_cents": 5_000}),
+    )
+    .await;
+    story
+        .wait_deliveries_to("the Douyin invitation", dy_fan, |d| {
+            count(d, "direct_message", "企业微信") == 1
+        })
+        .await;
+    let dy_member = dy_order["member_id"].as_str().expect("member_id");
+    assert_eq!(ledger(&story, dy_member).await["balance"], 50);
 }
