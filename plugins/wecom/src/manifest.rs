@@ -47,6 +47,24 @@ fn rate_limits() -> Vec<RateLimit> {
             3_600,
             Some("45009"),
         ),
+        // The queries of a mass-send task's outcome check (`get_groupmsg_task`, then
+        // `get_groupmsg_send_result` per confirming sender): the same documented per-API
+        // limit, declared apart so the gate paces checks on their own budget (one cell per
+        // check: each API is called once per check unless a result needs several pages).
+        limit(
+            "outcome_query_per_corp_minute",
+            LimitScope::Account,
+            10_000,
+            60,
+            Some("45009"),
+        ),
+        limit(
+            "outcome_query_per_corp_hour",
+            LimitScope::Account,
+            150_000,
+            3_600,
+            Some("45009"),
+        ),
         // Beyond this WeCom silently drops app messages to that member.
         limit(
             "app_message_per_member",

@@ -80,6 +80,8 @@ pub struct Gate {
     limits: Limits,
     keywords: Keywords,
     clock: Arc<dyn Clock>,
+    /// When this gate started: its limiters refill from empty (restarts never burst).
+    started: Timestamp,
     lanes: Lanes,
     decisions: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -160,6 +162,7 @@ impl Gate {
             caps,
             limits,
             keywords,
+            started: clock.now(),
             clock,
             lanes: Lanes::default(),
             decisions: Mutex::new(BTreeMap::new()),
@@ -391,6 +394,26 @@ impl Gate {
             .await
     }
 
+    /// Rate limit for an outcome check of `action` (asking the platform how an asynchronous
+    /// send ended): the limits the manifest gives the check (`outcome_` limits the action
+    /// lists), else the action's own. At [`Priority::Check`]: after time-critical sends and
+    /// replies, before broadcasts.
+    pub async fn acquire_outcome_check(
+        &self,
+        plugin: &str,
+        account: &str,
+        action: &str,
+    ) -> Duration {
+        let lane = self.lane(plugin, account);
+        let names = self
+            .limits
+            .plugin(plugin)
+            .map(|p| p.names_for_check(account, action))
+            .unwrap_or_default();
+        lane.acquire(self.clock.as_ref(), &names, None, Priority::Check)
+            .await
+    }
+
     /// A platform "slow down" (rate-limited with retry-after): backs the account off, counted.
     pub fn slow_down(&self, plugin: &str, account: &str, retry_after: Duration) {
         self.lane(plugin, account)
@@ -434,7 +457,14 @@ impl Gate {
                 .plugin(plugin)
                 .map(|p| p.for_account(account))
                 .unwrap_or_default();
-            Lane::new(plugin, account, limits, &self.config.rate, &self.clock)
+            Lane::new(
+                plugin,
+                account,
+                limits,
+                &self.config.rate,
+                &self.clock,
+                self.started,
+            )
         })
     }
 }

@@ -9,6 +9,15 @@ use sop_dsl::Catalog;
 use crate::config::RateOverride;
 use crate::error::PolicyError;
 
+/// Manifest rate limits named so count an action's outcome checks (`check-outcome`: the
+/// queries an asynchronous send's result needs, on other platform APIs than the send), not
+/// its calls. An action lists them with its own limits.
+pub const OUTCOME_PREFIX: &str = "outcome_";
+
+fn is_outcome(name: &str) -> bool {
+    name.starts_with(OUTCOME_PREFIX)
+}
+
 /// What a rate limit is counted per.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -238,12 +247,12 @@ impl PluginLimits {
     /// Names of the limits `action` counts against on `account`. An action the manifest does
     /// not list counts against every account-scoped limit (the safe side).
     pub(crate) fn names_for(&self, account: &str, action: &str) -> Vec<String> {
-        let mut names = match self.actions.get(action) {
-            Some(names) => names.clone(),
+        let mut names: Vec<String> = match self.actions.get(action) {
+            Some(names) => names.iter().filter(|n| !is_outcome(n)).cloned().collect(),
             None => self
                 .rate
                 .values()
-                .filter(|l| l.scope == LimitScope::Account)
+                .filter(|l| l.scope == LimitScope::Account && !is_outcome(&l.name))
                 .map(|l| l.name.clone())
                 .collect(),
         };
@@ -257,6 +266,21 @@ impl PluginLimits {
             }
         }
         names
+    }
+
+    /// Names of the limits an outcome check of `action` counts against: the `outcome_`
+    /// limits the action lists, else (the safe side) the same as its calls.
+    pub(crate) fn names_for_check(&self, account: &str, action: &str) -> Vec<String> {
+        let outcome: Vec<String> = self
+            .actions
+            .get(action)
+            .map(|names| names.iter().filter(|n| is_outcome(n)).cloned().collect())
+            .unwrap_or_default();
+        if outcome.is_empty() {
+            self.names_for(account, action)
+        } else {
+            outcome
+        }
     }
 
     /// The touch limits `action` counts against.
@@ -300,7 +324,29 @@ pub(crate) mod tests {
             wecom.names_for("acme", "send_welcome"),
             vec!["api_per_corp_minute", "api_per_corp_hour"]
         );
-        assert_eq!(wecom.for_account("acme").len(), 3);
+        assert_eq!(wecom.for_account("acme").len(), 5);
+        // A mass send's outcome check counts against the query limits, not the send's.
+        assert_eq!(
+            wecom.names_for("acme", "mass_send_contacts"),
+            vec!["api_per_corp_minute", "api_per_corp_hour"]
+        );
+        assert_eq!(
+            wecom.names_for_check("acme", "mass_send_contacts"),
+            vec![
+                "outcome_query_per_corp_minute",
+                "outcome_query_per_corp_hour"
+            ]
+        );
+        // An action without outcome limits: its check counts like its calls (the safe side).
+        assert_eq!(
+            wecom.names_for_check("acme", "send_welcome"),
+            wecom.names_for("acme", "send_welcome")
+        );
+        // An unknown action counts against every account limit but the outcome ones.
+        assert_eq!(
+            wecom.names_for("acme", "nope"),
+            vec!["api_per_corp_hour", "api_per_corp_minute"]
+        );
         let touch: Vec<_> = wecom.touch_limits_for("mass_send_groups").collect();
         assert_eq!(touch[0].name, "mass_send_per_group");
         let douyin = limits.plugin("douyin").unwrap();

@@ -2,11 +2,18 @@
 //!
 //! Each (plugin, account) is a *lane* with its own queue and its own governor limiters (one
 //! per limit name, keyed by recipient for recipient-scoped limits), so one account's backlog
-//! never delays another account. Inside a lane only the head of the queue — the earliest
-//! ticket of the highest priority — takes slots, so time-critical sends overtake bulk ones.
-//! A waiting head sleeps on the injected [`Clock`] until governor's earliest conforming time.
+//! never delays another account. Inside a lane a ticket takes slots only when no ticket
+//! ahead of it (higher priority, or earlier at the same priority) counts against one of the
+//! same limits, so time-critical sends overtake bulk ones, and calls on disjoint limits (the
+//! sends and the outcome checks of WeCom, which use different APIs) never wait for each
+//! other. A waiting head sleeps on the injected [`Clock`] until governor's earliest
+//! conforming time.
+//!
+//! Limiters live in memory. So that a restart cannot burst past a platform's window, a lane
+//! starts with as many cells as could have refilled since the gate started: none at first,
+//! the full burst once `burst` intervals passed (see [`Limiter::prime`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -32,12 +39,21 @@ pub enum Priority {
     TimeCritical,
     /// Service replies and single sends.
     Normal,
+    /// Outcome checks of asynchronous sends (a mass-send task's result). Behind replies, ahead
+    /// of broadcasts: each follows a send that already went, so they cannot outnumber the
+    /// sends, and a finished outcome frees its run.
+    Check,
     /// Broadcasts.
     Bulk,
 }
 
 impl Priority {
-    const ALL: [Priority; 3] = [Priority::TimeCritical, Priority::Normal, Priority::Bulk];
+    const ALL: [Priority; 4] = [
+        Priority::TimeCritical,
+        Priority::Normal,
+        Priority::Check,
+        Priority::Bulk,
+    ];
 
     /// The priority the runtime should use for an invocation: time-critical actions first,
     /// then service messages and non-marketing actions, marketing last.
@@ -66,6 +82,7 @@ impl Priority {
         match self {
             Priority::TimeCritical => "time_critical",
             Priority::Normal => "normal",
+            Priority::Check => "check",
             Priority::Bulk => "bulk",
         }
     }
@@ -108,12 +125,23 @@ struct Limiter {
     interval: Duration,
     burst: u32,
     cells: Cells,
+    /// When the gate started: governor starts every limiter full, but a previous process
+    /// may have spent the burst just before; cells that could not have refilled since are
+    /// taken before first use.
+    started: Timestamp,
+    /// Recipients already primed while the warm-up lasts (emptied once it is over).
+    primed: Mutex<HashSet<String>>,
 }
 
 impl Limiter {
     /// Paces `max` per `per_seconds` less the headroom, so that no window of `per_seconds`
     /// ever holds more than the limit: with a burst `b`, `m - b + 1` cells per period.
-    fn new(limit: RateLimit, config: &RateConfig, clock: &Arc<dyn Clock>) -> Limiter {
+    fn new(
+        limit: RateLimit,
+        config: &RateConfig,
+        clock: &Arc<dyn Clock>,
+        started: Timestamp,
+    ) -> Limiter {
         let keep = 100u64.saturating_sub(u64::from(config.headroom_percent.min(99)));
         let paced = ((u64::from(limit.max) * keep) / 100).max(1);
         let burst = u64::from(config.burst.max(1)).min(paced);
@@ -137,20 +165,58 @@ impl Limiter {
                 adapter,
             )),
         };
-        Limiter {
+        let limiter = Limiter {
             limit,
             interval,
             burst,
             cells,
+            started,
+            primed: Mutex::new(HashSet::new()),
+        };
+        if let Cells::Account(l) = &limiter.cells
+            && let Some(n) = NonZeroU32::new(limiter.unrefilled(clock.now()))
+        {
+            // A full limiter has the cells; the answer is only about capacity.
+            let _ = l.check_n(n);
+        }
+        limiter
+    }
+
+    /// Cells an empty limiter of this gate could not have refilled by `now`.
+    fn unrefilled(&self, now: Timestamp) -> u32 {
+        let elapsed = (now - self.started).to_std().unwrap_or_default();
+        let refilled = elapsed.as_nanos() / self.interval.as_nanos().max(1);
+        self.burst
+            .saturating_sub(u32::try_from(refilled).unwrap_or(u32::MAX))
+    }
+
+    /// For a recipient first seen while the warm-up lasts: takes the cells not refilled yet.
+    fn prime(&self, limiter: &Keyed, recipient: &str, now: Timestamp) {
+        let n = self.unrefilled(now);
+        let mut primed = self.primed.lock().unwrap_or_else(|e| e.into_inner());
+        if n == 0 {
+            if !primed.is_empty() {
+                *primed = HashSet::new();
+            }
+            return;
+        }
+        if primed.insert(recipient.to_string()) {
+            let _ = limiter.check_key_n(
+                &recipient.to_string(),
+                NonZeroU32::MIN.saturating_add(n - 1),
+            );
         }
     }
 
     /// Takes a cell, or says when one may be free. Recipient limits without a recipient
     /// are not applicable.
-    fn take(&self, recipient: Option<&str>) -> Result<(), Timestamp> {
+    fn take(&self, recipient: Option<&str>, now: Timestamp) -> Result<(), Timestamp> {
         let result = match (&self.cells, recipient) {
             (Cells::Account(l), _) => l.check(),
-            (Cells::Recipient(l), Some(r)) => l.check_key(&r.to_string()),
+            (Cells::Recipient(l), Some(r)) => {
+                self.prime(l, r, now);
+                l.check_key(&r.to_string())
+            }
             (Cells::Recipient(_), None) => return Ok(()),
         };
         result.map_err(|not_until| timestamp_of(not_until.earliest_possible()))
@@ -166,19 +232,55 @@ pub(crate) struct Lane {
     state: Mutex<LaneState>,
 }
 
+/// A ticket waiting in a lane's queue.
+#[derive(Debug)]
+struct Waiter {
+    notify: Arc<Notify>,
+    /// The lane's limits it counts against (names without a limiter left out).
+    names: Arc<[String]>,
+}
+
 #[derive(Debug, Default)]
 struct LaneState {
-    /// Waiting tickets by (priority, arrival); the first is the head.
-    queue: BTreeMap<(Priority, u64), Arc<Notify>>,
+    /// Waiting tickets by (priority, arrival).
+    queue: BTreeMap<(Priority, u64), Waiter>,
     next_ticket: u64,
     backoff_until: Option<Timestamp>,
-    /// The limit that blocked last: checked first next time, so a cell of another limit is
-    /// not spent on a call that cannot go yet.
-    blocked_by: Option<String>,
-    granted: [u64; 3],
-    waited: [Duration; 3],
+    /// The limits that blocked last: checked first next time, so a cell of another limit
+    /// is not spent on a call that cannot go yet.
+    blocked_by: Vec<String>,
+    granted: [u64; 4],
+    waited: [Duration; 4],
     slow_downs: u64,
     slowed_for: Duration,
+}
+
+impl LaneState {
+    /// Whether no ticket ahead of `id` counts against one of `names`.
+    fn is_head(&self, id: &(Priority, u64), names: &[String]) -> bool {
+        self.queue
+            .range(..id)
+            .all(|(_, w)| !w.names.iter().any(|n| names.contains(n)))
+    }
+
+    /// Wakes every ticket that is now a head: the first on each of the lane's limits (and
+    /// tickets on no limit at all, which are always heads).
+    fn wake_heads(&self, all: usize) {
+        let mut taken: Vec<&String> = Vec::new();
+        for w in self.queue.values() {
+            if !w.names.iter().any(|n| taken.contains(&n)) {
+                w.notify.notify_one();
+            }
+            for n in w.names.iter() {
+                if !taken.contains(&n) {
+                    taken.push(n);
+                }
+            }
+            if taken.len() >= all {
+                break;
+            }
+        }
+    }
 }
 
 impl Lane {
@@ -188,10 +290,11 @@ impl Lane {
         limits: Vec<RateLimit>,
         config: &RateConfig,
         clock: &Arc<dyn Clock>,
+        started: Timestamp,
     ) -> Lane {
         let limiters = limits
             .into_iter()
-            .map(|l| (l.name.clone(), Limiter::new(l, config, clock)))
+            .map(|l| (l.name.clone(), Limiter::new(l, config, clock, started)))
             .collect();
         Lane {
             plugin: plugin.into(),
@@ -216,23 +319,34 @@ impl Lane {
     ) -> Duration {
         let started = clock.now();
         let notify = Arc::new(Notify::new());
+        let names: Arc<[String]> = names
+            .iter()
+            .filter(|n| self.limiters.contains_key(*n))
+            .cloned()
+            .collect();
         let ticket = {
             let mut st = self.state();
             let id = (priority, st.next_ticket);
             st.next_ticket += 1;
-            st.queue.insert(id, Arc::clone(&notify));
+            st.queue.insert(
+                id,
+                Waiter {
+                    notify: Arc::clone(&notify),
+                    names: Arc::clone(&names),
+                },
+            );
             Ticket { lane: self, id }
         };
         loop {
             let wait = {
                 let mut st = self.state();
-                if st.queue.keys().next() != Some(&ticket.id) {
+                if !st.is_head(&ticket.id, &names) {
                     None
                 } else {
                     let now = clock.now();
                     match st.backoff_until.filter(|b| *b > now) {
                         Some(until) => Some(until),
-                        None => match self.take(&mut st, names, recipient) {
+                        None => match self.take(&mut st, &names, recipient, now) {
                             Ok(()) => break,
                             Err(until) => Some(until),
                         },
@@ -240,9 +354,9 @@ impl Lane {
                 }
             };
             match wait {
-                // Not the head: the head wakes us when it leaves.
+                // Not a head: a leaving ticket wakes us when we are.
                 None => notify.notified().await,
-                // The head sleeps until a slot; a new head is woken by the leaver, not us.
+                // A head sleeps until a slot; a new head is woken by the leaver, not us.
                 Some(until) => {
                     tokio::select! {
                         () = clock.sleep_until(until) => {}
@@ -281,27 +395,32 @@ impl Lane {
         waited
     }
 
-    /// Checks every named limit, the one that blocked last first.
+    /// Checks every named limit, the ones that blocked last first.
     fn take(
         &self,
         st: &mut LaneState,
         names: &[String],
         recipient: Option<&str>,
+        now: Timestamp,
     ) -> Result<(), Timestamp> {
-        let first = st.blocked_by.as_ref().filter(|b| names.contains(b));
-        let order = first
-            .into_iter()
-            .chain(names.iter().filter(|n| Some(*n) != first));
+        let blocked = |n: &&String| st.blocked_by.contains(*n);
+        let order: Vec<&String> = names
+            .iter()
+            .filter(blocked)
+            .chain(names.iter().filter(|n| !blocked(n)))
+            .collect();
         for name in order {
             let Some(limiter) = self.limiters.get(name) else {
                 continue;
             };
-            if let Err(until) = limiter.take(recipient) {
-                st.blocked_by = Some(name.clone());
+            if let Err(until) = limiter.take(recipient, now) {
+                if !st.blocked_by.contains(name) {
+                    st.blocked_by.push(name.clone());
+                }
                 return Err(until);
             }
         }
-        st.blocked_by = None;
+        st.blocked_by.retain(|b| !names.contains(b));
         Ok(())
     }
 
@@ -360,9 +479,7 @@ impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         let mut st = self.lane.state();
         st.queue.remove(&self.id);
-        if let Some(next) = st.queue.values().next() {
-            next.notify_one();
-        }
+        st.wake_heads(self.lane.limiters.len());
     }
 }
 

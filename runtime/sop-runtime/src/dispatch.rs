@@ -368,6 +368,13 @@ impl Inner {
         }
         let key = outbox_key(run, invocation);
         let call = plugin_call(&key, invocation);
+        // The check's queries count against the account's platform limits too.
+        let waited = self
+            .gate
+            .acquire_check(&invocation.plugin, &invocation.account, &invocation.action)
+            .await;
+        metrics::histogram!("sop_runtime_check_wait_seconds", "plugin" => invocation.plugin.clone())
+            .record(waited.as_secs_f64());
         let status = self
             .plugins
             .check_outcome(&call, Some(handle))

@@ -85,7 +85,7 @@ impl Inner {
             } else {
                 "debounced"
             };
-            count(&deployment.id, outcome);
+            tx.count_flow(&deployment.id, outcome);
             record.debounced = Some(held);
             record.burst_since_ms.get_or_insert(ms(now));
             Ok(Err(
@@ -115,14 +115,14 @@ impl Inner {
                     limit.limit, limit.per, record.key.key
                 );
                 self.flow_dropped(tx, &record.key, &held.subject, &reason, now);
-                count(&deployment.id, "dropped");
+                tx.count_flow(&deployment.id, "dropped");
                 return Ok(Err(reason));
             }
             record.accepted_ms.push(ms(now));
         }
         if !record.queue.is_empty() || !can_start(record, flow) {
             record.queue.push(held);
-            count(&deployment.id, "queued");
+            tx.count_flow(&deployment.id, "queued");
             return Ok(Err(format!(
                 "flow: queued ({} waiting for key `{}`)",
                 record.queue.len(),
@@ -159,11 +159,11 @@ impl Inner {
                 if flow.concurrency.is_some() {
                     record.live.push(*run);
                 }
-                count(&deployment.id, "started");
+                tx.count_flow(&deployment.id, "started");
             }
             Err(reason) => {
                 tracing::info!(playbook = %deployment.id, key = %record.key.key, %reason, "flow: start refused by the entry rules");
-                count(&deployment.id, "refused");
+                tx.count_flow(&deployment.id, "refused");
             }
         }
         Ok(outcome)
@@ -299,7 +299,7 @@ impl Inner {
                 }
                 Next::Start => {
                     let held = record.queue.remove(0);
-                    count(&deployment.id, "released");
+                    tx.count_flow(&deployment.id, "released");
                     let _started =
                         self.flow_start(&mut tx, &deployment, &mut record, &flow, &held, now)?;
                 }
@@ -481,11 +481,6 @@ fn due(record: &FlowRecord, flow: &Flow, now: Timestamp) -> Option<i64> {
         }
     }
     due
-}
-
-fn count(playbook: &str, outcome: &'static str) {
-    metrics::counter!("sop_flow_starts_total", "playbook" => playbook.to_string(), "outcome" => outcome)
-        .increment(1);
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

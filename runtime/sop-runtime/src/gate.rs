@@ -29,6 +29,15 @@ pub trait PolicyGate: Send + Sync + std::fmt::Debug {
         recipient: Option<&'a str>,
         priority: Priority,
     ) -> BoxFuture<'a, Duration>;
+    /// Waits for the account's slot for an outcome check of `action` (the platform queries
+    /// an asynchronous send's result needs), behind time-critical sends and replies, ahead
+    /// of bulk sends; returns how long it waited.
+    fn acquire_check<'a>(
+        &'a self,
+        plugin: &'a str,
+        account: &'a str,
+        action: &'a str,
+    ) -> BoxFuture<'a, Duration>;
     /// A platform answered "rate limited, retry after": back the account off.
     fn slow_down(&self, plugin: &str, account: &str, retry_after: Duration);
     /// An opt-out or opt-in keyword in a contact's own message text.
@@ -73,6 +82,15 @@ impl PolicyGate for PassThrough {
         Box::pin(async { Duration::ZERO })
     }
 
+    fn acquire_check<'a>(
+        &'a self,
+        _plugin: &'a str,
+        _account: &'a str,
+        _action: &'a str,
+    ) -> BoxFuture<'a, Duration> {
+        Box::pin(async { Duration::ZERO })
+    }
+
     fn slow_down(&self, _plugin: &str, _account: &str, _retry_after: Duration) {}
 
     /// The default keywords of `sop_policy` (the same matching as the real gate).
@@ -99,6 +117,15 @@ impl PolicyGate for sop_policy::Gate {
         priority: Priority,
     ) -> BoxFuture<'a, Duration> {
         Box::pin(self.acquire_for(plugin, account, action, recipient, priority))
+    }
+
+    fn acquire_check<'a>(
+        &'a self,
+        plugin: &'a str,
+        account: &'a str,
+        action: &'a str,
+    ) -> BoxFuture<'a, Duration> {
+        Box::pin(self.acquire_outcome_check(plugin, account, action))
     }
 
     fn slow_down(&self, plugin: &str, account: &str, retry_after: Duration) {

@@ -612,6 +612,10 @@ impl Inner {
         let flow = self.flow_note(&prepared.batch);
         self.store.commit(prepared.batch)?;
         self.flow_notify(flow);
+        for (playbook, outcome) in prepared.flow_counts {
+            metrics::counter!("sop_flow_starts_total", "playbook" => playbook, "outcome" => outcome)
+                .increment(1);
+        }
         for (playbook, status) in prepared.finished {
             metrics::counter!("sop_runtime_runs_finished_total", "playbook" => playbook, "status" => status).increment(1);
         }

@@ -60,6 +60,11 @@ impl Inner {
     async fn fire_page(self: &Arc<Self>, page: Vec<Timer>) -> Result<(), RuntimeError> {
         let mut lanes: BTreeMap<usize, Vec<Timer>> = BTreeMap::new();
         for timer in page {
+            // A deferral or check still running (an outcome check waiting for its rate
+            // slot, say) is not looked at again on every wake-up.
+            if lock(&self.inflight).contains(&timer.key) {
+                continue;
+            }
             let lane = match self.store.run(timer.key.run)? {
                 Some(run) => shard_of(&run.subject, self.config.shards),
                 None => 0,
@@ -258,6 +263,13 @@ impl Inner {
             return Ok(());
         };
         let call = plugin_call(&entry.key, &invocation);
+        if invocation.asynchronous {
+            // Only asynchronous actions have a platform query behind their outcome; it
+            // counts against the account's limits like any call.
+            self.gate
+                .acquire_check(&invocation.plugin, &invocation.account, &invocation.action)
+                .await;
+        }
         let result = match self.plugins.check_outcome(&call, None).await {
             Some(OutcomeStatus::Done { output }) => ActionResult::Done { output },
             // It did not take effect: a retry with the same key is safe.

@@ -50,11 +50,19 @@ pub(crate) struct Tx {
     checked: Vec<RunId>,
     /// Finished runs: (playbook, status) for metrics after the commit.
     pub finished: Vec<(String, &'static str)>,
+    /// Flow-control outcomes: (playbook, outcome) for `sop_flow_starts_total`, counted only
+    /// once the commit succeeded (a commit retried after a conflict decides them again).
+    pub flow_counts: Vec<(String, &'static str)>,
 }
 
 impl Tx {
     pub fn new() -> Self {
         Tx::default()
+    }
+
+    /// Counts a flow-control outcome when this batch commits.
+    pub fn count_flow(&mut self, playbook: &str, outcome: &'static str) {
+        self.flow_counts.push((playbook.to_string(), outcome));
     }
 
     /// The contact, loaded once per batch; a new one if the store has none.
@@ -312,6 +320,7 @@ impl Tx {
             work: self.work,
             earliest_timer: self.earliest_timer,
             finished: self.finished,
+            flow_counts: self.flow_counts,
         }
     }
 }
@@ -323,6 +332,7 @@ pub(crate) struct Prepared {
     pub work: Vec<Work>,
     pub earliest_timer: Option<Timestamp>,
     pub finished: Vec<(String, &'static str)>,
+    pub flow_counts: Vec<(String, &'static str)>,
 }
 
 /// The invocation a run state waits on (a result, a back-off or an outcome).

@@ -59,7 +59,7 @@ pub fn tenant_id(index: u32) -> String {
 
 /// A daemon config template (harness placeholders kept) with `accounts` tenants of one
 /// WeCom account each, on the emulator's corps, and every account's `api_per_corp_minute`
-/// tightened to `limit_per_min` (0 keeps the manifest's 10,000).
+/// and `outcome_query_per_corp_minute` tightened to `limit_per_min` (0 keeps the manifest's 10,000).
 pub fn accounts_config(accounts: u32, limit_per_min: u32) -> String {
     let mut out = String::from(
         "data_dir = \"@WORK@/data\"\nplaybooks = \"@PLAYBOOKS@\"\n\n\
@@ -85,10 +85,14 @@ pub fn accounts_config(accounts: u32, limit_per_min: u32) -> String {
     }
     out.push_str("\n[policy]\nquiet_hours = \"off\"\n");
     if limit_per_min > 0 {
-        out.push_str(&format!(
-            "\n[[policy.rate_limits]]\nplugin = \"wecom\"\nlimit = \"api_per_corp_minute\"\n\
-             max = {limit_per_min}\nper_seconds = 60\n"
-        ));
+        // The emulator limits every API of a corp alike: the sends' and the outcome
+        // checks' queries (paced on their own manifest limit).
+        for limit in ["api_per_corp_minute", "outcome_query_per_corp_minute"] {
+            out.push_str(&format!(
+                "\n[[policy.rate_limits]]\nplugin = \"wecom\"\nlimit = \"{limit}\"\n\
+                 max = {limit_per_min}\nper_seconds = 60\n"
+            ));
+        }
     }
     out
 }

@@ -45,14 +45,26 @@ pub(crate) fn slow_catalog() -> Catalog {
     catalog
 }
 
+/// A gate that has been running for an hour at `start` (its limiters refilled since it
+/// started: see [`fresh_gate`] for one that just started).
 pub(crate) fn gate_with(
     config: PolicyConfig,
     catalog: &Catalog,
     start: &str,
 ) -> (Arc<Gate>, VirtualClock) {
-    let clock = VirtualClock::new(t(start));
+    let clock = VirtualClock::new(t(start) - sop_clock::TimeDelta::hours(1));
     let gate = Gate::new(config, catalog, Arc::new(clock.clone())).unwrap();
+    clock.advance(sop_clock::TimeDelta::hours(1));
     (Arc::new(gate), clock)
+}
+
+/// A gate started at the clock's time (a daemon that just started or restarted).
+pub(crate) fn fresh_gate(
+    config: PolicyConfig,
+    catalog: &Catalog,
+    clock: &VirtualClock,
+) -> Arc<Gate> {
+    Arc::new(Gate::new(config, catalog, Arc::new(clock.clone())).unwrap())
 }
 
 /// An invocation of `plugin.action` by run `run`.

@@ -324,3 +324,99 @@ async fn held_starts_of_a_playbook_not_deployed_wait_for_it() {
     assert!(store.flows(None, 10).unwrap().is_empty());
     second.shutdown().await;
 }
+
+/// Once armed with `n`, the `n`-th write from then fails with a conflict (a trigger racing
+/// the flow loop).
+#[derive(Debug, Default)]
+struct ConflictOnce(std::sync::atomic::AtomicU32);
+
+impl sop_store::WriteHook for ConflictOnce {
+    fn before_write(&self) -> Result<(), sop_store::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let left = self.0.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+        if left == Ok(1) {
+            return Err(sop_store::StoreError::Conflict("injected".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The process-wide metrics recorder (installed once for this test binary).
+fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).expect("no other recorder in this binary");
+        handle
+    })
+}
+
+/// `sop_flow_starts_total{playbook, outcome}` as rendered now.
+fn flow_starts(playbook: &str, outcome: &str) -> u64 {
+    let text = metrics().render();
+    let (outcome, playbook) = (
+        format!("outcome=\"{outcome}\""),
+        format!("playbook=\"{playbook}\""),
+    );
+    text.lines()
+        .filter(|l| l.starts_with("sop_flow_starts_total{"))
+        .filter(|l| l.contains(&outcome) && l.contains(&playbook))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A release whose commit conflicts is decided again and committed once: it is counted
+/// once, not once per attempt.
+#[tokio::test]
+async fn a_retried_release_is_counted_once() {
+    metrics();
+    let hooked = Arc::new(sop_store::HookedStore::with_hook(
+        MemoryStore::new(),
+        ConflictOnce::default(),
+    ));
+    let store: Arc<dyn Store> = hooked.clone();
+    let mut h = Harness::with(
+        store,
+        VirtualClock::new(t0()),
+        FakePlugins::new(),
+        Arc::new(sop_runtime::PassThrough),
+    );
+    // Its own playbook id: the recorder is shared by the tests running alongside.
+    let source = inline(
+        "id: flowed_retry\nversion: 1\ntriggers: [{event: wecom.message_received}]\n\
+         entry: {one_active_run: false}\nflow: {throttle: {limit: 1, per: 10m}}\nsteps:\n  \
+         - id: note\n    action: wecom.notify_staff\n    params: {touser: s, text: \"{{ event.attributes.text }}\"}\n",
+    );
+    h.deploy(vec![source]);
+    h.serve().await;
+    message(&h, "m1", "a").await;
+    message(&h, "m2", "b").await;
+    assert_eq!(texts(&h), ["a"]);
+    assert_eq!(flow_starts("flowed_retry", "queued"), 1);
+    // The flow loop's release at 10 min: the run's id is taken (the first write), then its
+    // commit (the second) conflicts once, and the release is decided and committed again.
+    hooked
+        .hook()
+        .0
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    h.run_for(TimeDelta::minutes(10)).await;
+    assert_eq!(texts(&h), ["a", "b"]);
+    assert_eq!(
+        hooked.hook().0.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "injected"
+    );
+    // It went through the flow loop's retry (the only conflicts in this binary are injected).
+    let conflicts: u64 = metrics()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("sop_runtime_commit_conflicts_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(conflicts >= 1, "no retried commit");
+    assert_eq!(flow_starts("flowed_retry", "released"), 1);
+    assert_eq!(flow_starts("flowed_retry", "started"), 2);
+    h.shutdown().await;
+}

@@ -218,6 +218,15 @@ impl PolicyGate for ScriptedGate {
         })
     }
 
+    fn acquire_check<'a>(
+        &'a self,
+        _plugin: &'a str,
+        _account: &'a str,
+        _action: &'a str,
+    ) -> BoxFuture<'a, Duration> {
+        Box::pin(async { Duration::ZERO })
+    }
+
     fn slow_down(&self, _plugin: &str, _account: &str, _retry_after: Duration) {}
 
     fn consent_keyword(&self, text: &str) -> Option<ConsentChange> {
