@@ -33,6 +33,7 @@ pub mod ledger;
 pub mod rate_limit;
 pub mod rng;
 pub mod server;
+pub mod tags;
 pub mod traffic;
 pub mod wecom;
 pub mod world;
