@@ -26,6 +26,20 @@ pub struct Config {
     #[serde(default)]
     #[schemars(range(min = 1000))]
     pub mass_send_check_ms: Option<u64>,
+    /// The customer tag group (标签组) where `mark_tag` looks up tags given by name and
+    /// creates the missing ones (default `sop`; at most 30 characters).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 30))]
+    pub tag_group: Option<String>,
+}
+
+impl Config {
+    /// The tag group for tags given by name.
+    pub fn tag_group(&self) -> &str {
+        self.tag_group
+            .as_deref()
+            .unwrap_or(crate::tags::DEFAULT_GROUP)
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -35,6 +49,7 @@ impl std::fmt::Debug for Config {
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
             .field("mass_send_check_ms", &self.mass_send_check_ms)
+            .field("tag_group", &self.tag_group)
             .finish_non_exhaustive()
     }
 }
