@@ -84,27 +84,52 @@ impl<'a> Client<'a> {
         self.call(api, Body::Json(&body), delivery)
     }
 
+    /// Like [`Client::post`], but answers WeCom's refusal as the raw answer (with its
+    /// `errcode`) rather than an error, for callers that react to one code themselves.
+    /// Transport failures and token problems are still errors.
+    pub fn post_unchecked<B: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        body: &B,
+        delivery: Delivery,
+    ) -> Result<serde_json::Value, PluginError> {
+        let body = serde_json::to_value(body)
+            .map_err(|e| PluginError::invalid_input(format!("{api}: request body: {e}")))?;
+        self.call_unchecked(api, &Body::Json(&body), delivery)
+    }
+
     fn call(
         &self,
         api: &str,
         body: Body<'_>,
         delivery: Delivery,
     ) -> Result<serde_json::Value, PluginError> {
+        let answer = self.call_unchecked(api, &body, delivery)?;
+        check_errcode(api, &answer, delivery)?;
+        Ok(answer)
+    }
+
+    fn call_unchecked(
+        &self,
+        api: &str,
+        body: &Body<'_>,
+        delivery: Delivery,
+    ) -> Result<serde_json::Value, PluginError> {
         let first = token::get(self.host, &self.config)?;
-        let answer = self.send(api, &body, &first, delivery)?;
+        let answer = self.send(api, body, &first, delivery)?;
         match self.token_error(&answer) {
             // WeCom refused the token before doing anything, so even an at-most-once
             // message is safe to send again with a new one.
             Some(_) => {
                 let fresh = token::refresh(self.host, &self.config)?;
-                let answer = self.send(api, &body, &fresh, delivery)?;
-                check_errcode(api, &answer, delivery)?;
+                let answer = self.send(api, body, &fresh, delivery)?;
+                // A fresh token refused again is an account problem, not the caller's.
+                if self.token_error(&answer).is_some() {
+                    check_errcode(api, &answer, delivery)?;
+                }
                 Ok(answer)
             }
-            None => {
-                check_errcode(api, &answer, delivery)?;
-                Ok(answer)
-            }
+            None => Ok(answer),
         }
     }
 

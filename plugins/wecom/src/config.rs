@@ -32,6 +32,20 @@ pub struct Config {
     /// a replay is caught by the runtime's dedupe ids, which live longer (7 days).
     #[serde(default)]
     pub callback_max_age_seconds: Option<u64>,
+    /// The customer tag group (标签组) where `mark_tag` looks up tags given by name and
+    /// creates the missing ones (default `sop`; at most 30 characters).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 30))]
+    pub tag_group: Option<String>,
+}
+
+impl Config {
+    /// The tag group for tags given by name.
+    pub fn tag_group(&self) -> &str {
+        self.tag_group
+            .as_deref()
+            .unwrap_or(crate::tags::DEFAULT_GROUP)
+    }
 }
 
 /// The default of [`Config::callback_max_age_seconds`].
@@ -45,6 +59,7 @@ impl std::fmt::Debug for Config {
             .field("agent_id", &self.agent_id)
             .field("mass_send_check_ms", &self.mass_send_check_ms)
             .field("callback_max_age_seconds", &self.callback_max_age_seconds)
+            .field("tag_group", &self.tag_group)
             .finish_non_exhaustive()
     }
 }

@@ -13,6 +13,7 @@ pub mod config;
 mod errcode;
 mod kf;
 mod manifest;
+mod tags;
 mod token;
 mod webhook;
 
@@ -73,3 +74,5 @@ mod tests;
 mod tests_hostile;
 #[cfg(test)]
 mod tests_kf;
+#[cfg(test)]
+mod tests_tags;

@@ -20,6 +20,11 @@ pub const TENANT: &str = "demo-brand";
 /// bundled playbook's quiet hours.
 pub const START_MS: i64 = 1_772_413_200_000;
 
+/// The demo WeCom account's corp and secret (`runtime/sop/demo/sop.toml.in`, the harness's
+/// environment).
+const WECOM_CORP: &str = "ww0emulator000001";
+const WECOM_SECRET: &str = "emu-secret";
+
 /// One minute, hour and day in milliseconds.
 pub const MINUTE: i64 = 60_000;
 /// One hour in milliseconds.
@@ -134,6 +139,61 @@ impl Story {
             json!({"kind": "customer_message", "external_userid": external_userid, "text": text}),
         )
         .await;
+    }
+
+    /// Calls the emulated WeCom API as the demo account would (`POST /cgi-bin/{api}` with the
+    /// demo app's token), answering its JSON: how a test reads what WeCom itself holds (a
+    /// contact's tags, the tag library).
+    pub async fn wecom_post(&self, api: &str, body: &Value) -> Value {
+        let token = self.wecom_token().await;
+        self.world
+            .emulator
+            .post(&format!("/cgi-bin/{api}?access_token={token}"), body)
+            .await
+            .or_fail(self)
+    }
+
+    /// `GET /cgi-bin/{api}?{query}` on the emulated WeCom API with the demo app's token.
+    pub async fn wecom_get(&self, api: &str, query: &str) -> Value {
+        let token = self.wecom_token().await;
+        self.world
+            .emulator
+            .get(&format!("/cgi-bin/{api}?access_token={token}&{query}"))
+            .await
+            .or_fail(self)
+    }
+
+    /// The demo app's current token (WeCom answers the same one while it is valid, so this
+    /// never disturbs the daemon's).
+    async fn wecom_token(&self) -> String {
+        let got = self
+            .world
+            .emulator
+            .get(&format!(
+                "/cgi-bin/gettoken?corpid={WECOM_CORP}&corpsecret={WECOM_SECRET}"
+            ))
+            .await
+            .or_fail(self);
+        got["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("gettoken answered {got}"))
+            .to_owned()
+    }
+
+    /// The names of the tags WeCom holds on a contact (`externalcontact/get`).
+    pub async fn wecom_tags(&self, external_userid: &str) -> Vec<String> {
+        let got = self
+            .wecom_get(
+                "externalcontact/get",
+                &format!("external_userid={external_userid}"),
+            )
+            .await;
+        got["follow_user"][0]["tags"]
+            .as_array()
+            .unwrap_or_else(|| panic!("externalcontact/get answered {got}"))
+            .iter()
+            .filter_map(|t| t["tag_name"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Every delivery to a person so far, in order.

@@ -11,14 +11,15 @@ mod order_points;
 
 /// Story 1 — Welcome. A contact adds a staff member through a channel QR code: the welcome
 /// (text + mini-program card saying where they came from) goes out with the callback's
-/// welcome code, once each.
+/// welcome code, once each; WeCom tags them by channel; "1" gets the coupon, and a day
+/// without a reply gets the fan-group invite.
 #[tokio::test]
 async fn story_1_welcome() {
     let story = Story::start().await;
     let replier = story.add_contact("emu_staff_1", 2).await;
     let silent = story.add_contact("emu_staff_1", 3).await;
 
-    // The welcome, within the welcome code's 20 s (no time moves before it is sent).
+    // The welcome, within the welcome code's 20 s (the emulator refuses an expired code).
     for (who, channel) in [(&replier, "channel_2"), (&silent, "channel_3")] {
         let got = story
             .wait_deliveries_to("the welcome", who, |d| count(d, "welcome", "欢迎来到") == 1)
@@ -31,19 +32,77 @@ async fn story_1_welcome() {
         );
     }
 
-    // KNOWN GAP (see docs/testing.md, "Gaps"): the next step tags the contact on WeCom by
-    // channel with a tag *name* ("channel:channel_2"), but WeCom's mark_tag takes corp tag ids
-    // and refuses it (40068), which fails the run before the keyword menu and the fan-group
-    // invite. This asserts what happens today with the bundled playbook.
-    for who in [&replier, &silent] {
-        story.wait_run("welcome", who, "failed").await;
-        let view = story.contact(who).await;
-        let timeline = view["timeline"].to_string();
-        assert!(timeline.contains("send_welcome"), "{view:#}");
-        assert!(timeline.contains("40068"), "{view:#}");
+    // Tagged on WeCom by channel: the plugin created `channel:…` in the `sop` tag group.
+    for (who, channel) in [(&replier, "channel_2"), (&silent, "channel_3")] {
+        story.wait_run("welcome", who, "waiting").await;
+        let tags = story.wecom_tags(who).await;
+        assert_eq!(tags, [format!("channel:{channel}")], "{who}");
     }
+    let library = story
+        .wecom_post("externalcontact/get_corp_tag_list", &json!({}))
+        .await;
+    let mut sop_group: Vec<&str> = library["tag_group"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|g| g["group_name"] == "sop")
+        .flat_map(|g| g["tag"].as_array().into_iter().flatten())
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    sop_group.sort_unstable(); // the two runs tag in either order
+    assert_eq!(
+        sop_group,
+        ["channel:channel_2", "channel:channel_3"],
+        "{library}"
+    );
+
+    // A menu keyword gets the matching answer. Mass sends are asynchronous: the run goes on
+    // once the plugin has checked the outcome, 5 minutes after the task (its default).
+    story.contact_writes(&replier, "1").await;
+    story
+        .wait_deliveries_to("the coupon", &replier, |d| {
+            count(d, "mass_send", "您的新人券") == 1
+        })
+        .await;
+    story.advance(6 * MINUTE).await;
+    story.wait_run("welcome", &replier, "completed").await;
+    let tags = story.tags(&replier).await;
+    assert!(tags.contains(&"coupon_sent".to_owned()), "{tags:?}");
+
+    // A day without a reply: the fan-group invite, to the silent contact only.
+    story.advance(DAY - 6 * MINUTE).await;
+    story
+        .wait_deliveries_to("the fan-group invite", &silent, |d| {
+            count(d, "mass_send", "粉丝群") == 1
+        })
+        .await;
+    story.advance(6 * MINUTE).await;
+    story.wait_run("welcome", &silent, "completed").await;
+
     let all = story.deliveries().await;
     assert_eq!(count(&all, "welcome", ""), 2, "one welcome each: {all:#?}");
+    let replier_got = story.deliveries_to(&replier).await;
+    assert_eq!(
+        count(&replier_got, "mass_send", "粉丝群"),
+        0,
+        "{replier_got:#?}"
+    );
+    assert_eq!(
+        count(&replier_got, "mass_send", "您的新人券"),
+        1,
+        "{replier_got:#?}"
+    );
+    let silent_got = story.deliveries_to(&silent).await;
+    assert_eq!(
+        count(&silent_got, "mass_send", "粉丝群"),
+        1,
+        "{silent_got:#?}"
+    );
+    assert_eq!(
+        count(&silent_got, "mass_send", "您的新人券"),
+        0,
+        "{silent_got:#?}"
+    );
 }
 
 /// Tags the given contacts (a playbook deployed and started over the admin API, as an

@@ -41,6 +41,16 @@ pub fn parse_tag(id: &str) -> Option<u32> {
     parse_fixed(id.strip_prefix("etEmu")?, 6)
 }
 
+/// Corp tag group id (a distinct prefix, so a group id never parses as a tag id).
+pub fn tag_group_id(i: u32) -> String {
+    format!("etEmuG{i:06}")
+}
+
+/// Index of a corp tag group id.
+pub fn parse_tag_group(id: &str) -> Option<u32> {
+    parse_fixed(id.strip_prefix("etEmuG")?, 6)
+}
+
 /// Douyin user `open_id` of contact `i`.
 pub fn open_id(i: u32) -> String {
     format!("dyu-{i:010}")
@@ -105,6 +115,9 @@ mod tests {
         }
         assert_eq!(parse_chat(&chat_id(7)), Some(7));
         assert_eq!(parse_tag(&tag_id(3)), Some(3));
+        assert_eq!(parse_tag_group(&tag_group_id(3)), Some(3));
+        assert_eq!(parse_tag(&tag_group_id(3)), None);
+        assert_eq!(parse_tag_group(&tag_id(3)), None);
     }
 
     #[test]

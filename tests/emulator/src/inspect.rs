@@ -85,7 +85,7 @@ async fn world(State(app): State<App>) -> Response {
         "contacts": w.contacts.len(),
         "friends": w.contacts.iter().filter(|c| c.is_friend()).count(),
         "groups": w.groups.len(),
-        "tags": w.tags,
+        "tags": w.tags.live_count(),
         "channels": w.channels,
         "douyin_enterprise_open_id": cfg.douyin.enterprise_open_id,
         "douyin_client_key": cfg.douyin.client_key,

@@ -34,6 +34,7 @@ pub mod rate_limit;
 pub mod rng;
 pub mod server;
 pub mod shop;
+pub mod tags;
 pub mod traffic;
 pub mod wecom;
 pub mod world;

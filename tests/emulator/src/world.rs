@@ -5,6 +5,7 @@
 
 use crate::config::WorldConfig;
 use crate::rng::Rng;
+use crate::tags::TagLibrary;
 
 /// Contact flag: the customer is a friend of their owner.
 pub const FRIEND: u8 = 1;
@@ -82,8 +83,8 @@ pub struct World {
     pub contacts: Vec<Contact>,
     /// Groups by index.
     pub groups: Vec<Group>,
-    /// Number of corp tags.
-    pub tags: u32,
+    /// The corp's tag library.
+    pub tags: TagLibrary,
     /// Number of channel codes.
     pub channels: u16,
 }
@@ -141,7 +142,7 @@ impl World {
             staff,
             contacts,
             groups,
-            tags: cfg.tags,
+            tags: TagLibrary::seeded(cfg.tags, now_s),
             channels,
         }
     }

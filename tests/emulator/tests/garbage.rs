@@ -7,8 +7,11 @@ use serde_json::Value;
 use sop_emulator::Config;
 use sop_emulator::rng::Rng;
 
-const WECOM_POST: [&str; 9] = [
+// Not `get_corp_tag_list`: an empty body or one without filters is a valid "list all".
+const WECOM_POST: [&str; 11] = [
     "externalcontact/mark_tag",
+    "externalcontact/add_corp_tag",
+    "externalcontact/del_corp_tag",
     "externalcontact/remark",
     "externalcontact/send_welcome_msg",
     "externalcontact/add_msg_template",

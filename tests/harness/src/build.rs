@@ -110,7 +110,8 @@ fn own_copy(out: &Path, name: &str) -> PathBuf {
     let Ok(meta) = std::fs::metadata(&uplifted) else {
         return uplifted;
     };
-    let prefix = format!("{name}-");
+    // Cargo names the hashed file after the crate, with `_` for `-` (`sop_emulator-HASH`).
+    let prefix = format!("{}-", name.replace('-', "_"));
     std::fs::read_dir(out.join("deps"))
         .into_iter()
         .flatten()

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::{Query, WxError, call, parse_body};
 use crate::app::App;
 use crate::ids;
+use crate::tags::TagLibrary;
 use crate::world::{ContactExtra, NO_CHANNEL, World};
 
 /// Friendship of `contact` with `staff` (userid), or the error WeCom gives.
@@ -24,13 +25,16 @@ pub(crate) fn friend_of(world: &World, staff: &str, contact: &str) -> Result<(u3
     }
 }
 
-fn tag_json(t: u32) -> Value {
-    json!({
-        "group_name": format!("emu_group_{}", t / 4),
-        "tag_name": format!("emu_tag_{t}"),
+/// A contact's tag as `externalcontact/get` shows it, if the tag is still live.
+fn tag_json(tags: &TagLibrary, t: u32) -> Option<Value> {
+    let tag = tags.live_tag(t)?;
+    let group = tags.group(tag.group)?;
+    Some(json!({
+        "group_name": group.name,
+        "tag_name": tag.name,
         "tag_id": ids::tag_id(t),
         "type": 1,
-    })
+    }))
 }
 
 #[derive(Serialize)]
@@ -104,7 +108,11 @@ pub(super) async fn get(AxState(app): AxState<App>, AxQuery(q): AxQuery<Query>) 
                 remark: extra.remark,
                 description: extra.description,
                 createtime: c.added_at_s,
-                tags: extra.tags.iter().map(|&t| tag_json(t)).collect(),
+                tags: extra
+                    .tags
+                    .iter()
+                    .filter_map(|&t| tag_json(&st.world.tags, t))
+                    .collect(),
                 remark_corp_name: extra.remark_company,
                 remark_mobiles: extra.remark_mobiles,
                 oper_userid: ids::staff_id(c.owner),
@@ -157,12 +165,13 @@ pub(super) async fn mark_tag(
     call(&app, "externalcontact/mark_tag", &q, |st, _, _| {
         let req: MarkTag = parse_body(&body)?;
         let (_, c) = friend_of(&st.world, &req.userid, &req.external_userid)?;
-        let tags = st.world.tags;
+        let tags = &st.world.tags;
+        // A deleted tag is as unknown as one that never existed.
         let parse = |list: &[String]| -> Result<Vec<u32>, WxError> {
             list.iter()
                 .map(|t| {
                     ids::parse_tag(t)
-                        .filter(|&i| i < tags)
+                        .filter(|&i| tags.live_tag(i).is_some())
                         .ok_or(WxError::INVALID_TAG)
                 })
                 .collect()

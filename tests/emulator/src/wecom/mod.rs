@@ -4,6 +4,7 @@
 //! (access token, frequency limit) run in `call` before the endpoint's own logic.
 
 mod contact;
+mod corp_tag;
 mod error;
 mod groupchat;
 pub mod kf;
@@ -94,6 +95,18 @@ pub fn router() -> Router<App> {
         .route("/cgi-bin/externalcontact/list", get(contact::list))
         .route("/cgi-bin/externalcontact/mark_tag", post(contact::mark_tag))
         .route("/cgi-bin/externalcontact/remark", post(contact::remark))
+        .route(
+            "/cgi-bin/externalcontact/get_corp_tag_list",
+            post(corp_tag::get_corp_tag_list),
+        )
+        .route(
+            "/cgi-bin/externalcontact/add_corp_tag",
+            post(corp_tag::add_corp_tag),
+        )
+        .route(
+            "/cgi-bin/externalcontact/del_corp_tag",
+            post(corp_tag::del_corp_tag),
+        )
         .route(
             "/cgi-bin/externalcontact/send_welcome_msg",
             post(welcome::send_welcome_msg),
