@@ -29,6 +29,10 @@ pub fn manifest_plugins() -> Arc<HostPlugins> {
     Arc::new(HostPlugins::from_parts(BTreeMap::new(), bundled_catalog(), BTreeMap::new()).unwrap())
 }
 
+/// Where the tests' clocks stand (the runtime's and the plugins'); callbacks are signed
+/// with it (`1772416800` in Unix seconds).
+pub const START: &str = "2026-03-02T02:00:00Z";
+
 /// Shared state over `plugins` and a fresh in-memory store, the runtime on a virtual clock
 /// that the admin API does not know about (as if on the system clock).
 pub fn shared(plugins: Arc<HostPlugins>) -> (Shared, Arc<dyn Store>) {
@@ -65,7 +69,7 @@ fn shared_with(
 ) -> Shared {
     let clock = manual
         .clone()
-        .unwrap_or_else(|| sop_clock::VirtualClock::new("2026-03-02T02:00:00Z".parse().unwrap()));
+        .unwrap_or_else(|| sop_clock::VirtualClock::new(START.parse().unwrap()));
     let runtime = Runtime::new(RuntimeDeps {
         store: store.clone(),
         clock: Arc::new(clock),
@@ -108,7 +112,12 @@ pub async fn wecom_plugins() -> Arc<HostPlugins> {
 /// [`wecom_plugins`] in a plugin host configured by `config`, not yet shared.
 pub async fn wecom_host_plugins(config: sop_plugin_host::HostConfig) -> HostPlugins {
     use sop_plugin_host::{HostServices, PluginHost};
-    let host = PluginHost::new(config, HostServices::default()).unwrap();
+    // The plugins read the tests' time: WeCom refuses callbacks signed too far from it.
+    let services = HostServices {
+        clock: Arc::new(sop_clock::VirtualClock::new(START.parse().unwrap())),
+        ..HostServices::default()
+    };
+    let host = PluginHost::new(config, services).unwrap();
     let plugin = host
         .load_file(
             &plugin_dir().join("sop_plugin_wecom.wasm"),
