@@ -241,7 +241,7 @@ fn welcome_sends_tags_by_channel_and_answers_the_menu_keyword() {
     );
     assert!(welcome.time_critical);
     assert_eq!(
-        d.invocations[1].1.input["add_tag"],
+        d.invocations[1].1.input["add_tag_names"],
         json!(["channel:spring_fair"])
     );
     assert_eq!(d.status(), RunStatus::WaitingEvent);
