@@ -87,10 +87,7 @@ impl SledKv {
     /// latched it, whichever operation saw it first: sled's own background flush often does).
     fn check(&self, error: sled::Error) -> StoreError {
         let error = map_err(error);
-        if matches!(
-            error,
-            StoreError::DiskFull(_) | StoreError::ReadOnly(_) | StoreError::Io(_)
-        ) {
+        if error.is_write_fault() {
             self.shared.failed.store(true, Ordering::Release);
         }
         error

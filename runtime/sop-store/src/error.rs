@@ -31,6 +31,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether this says the disk cannot take writes (full, read-only, any I/O failure), as
+    /// opposed to a refusal or a bad record, which say nothing about the disk.
+    pub fn is_write_fault(&self) -> bool {
+        matches!(self, Self::DiskFull(_) | Self::ReadOnly(_) | Self::Io(_))
+    }
+
     /// Maps an `std::io::Error` to the matching variant.
     pub fn from_io(err: &std::io::Error) -> Self {
         use std::io::ErrorKind as K;
@@ -61,5 +67,7 @@ mod tests {
         assert!(matches!(denied, StoreError::ReadOnly(_)));
         let other = StoreError::from_io(&Error::other("boom"));
         assert!(matches!(other, StoreError::Io(ref m) if m == "boom"));
+        assert!(full.is_write_fault() && ro.is_write_fault() && other.is_write_fault());
+        assert!(!StoreError::Conflict("taken".into()).is_write_fault());
     }
 }

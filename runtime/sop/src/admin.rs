@@ -118,7 +118,7 @@ impl From<sop_store::StoreError> for ApiError {
 
 /// A full or read-only disk is temporary (503, try again); anything else is ours (500).
 fn store_status(e: &sop_store::StoreError) -> StatusCode {
-    if crate::storage::is_write_fault(e) {
+    if e.is_write_fault() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::INTERNAL_SERVER_ERROR

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::lock::DataDirLock;
 use crate::plugins::HostPlugins;
 use crate::state::{Live, Parts, ReloadRequest, Shared, Tokens};
-use crate::storage::{StorageHealth, WatchedStore, is_write_fault};
+use crate::storage::{StorageHealth, WatchedStore};
 
 /// How often an unwritable store is probed with a small write.
 const STORE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -364,7 +364,7 @@ pub async fn serve_runtime(
 ) -> Result<(), RuntimeError> {
     loop {
         match runtime.serve(wait_true(stop.clone())).await {
-            Err(RuntimeError::Store(e)) if is_write_fault(&e) => {
+            Err(RuntimeError::Store(e)) if e.is_write_fault() => {
                 // The store's watch has already noted this failure, and the probe may have
                 // seen a successful write since: noting it again here would mark a store
                 // that takes writes as failed until the next probe.

@@ -99,14 +99,6 @@ impl StorageHealth {
     }
 }
 
-/// Whether a store error means the disk cannot take writes (full, read-only, I/O).
-pub fn is_write_fault(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::DiskFull(_) | StoreError::ReadOnly(_) | StoreError::Io(_)
-    )
-}
-
 /// Writes a small record and flushes it: the test of whether the disk takes writes again.
 pub fn probe(store: &dyn Store, now: Timestamp) -> Result<()> {
     store.commit_durable(Batch::new().op(Op::KvSet {
@@ -154,7 +146,7 @@ impl WriteHook for StorageHealth {
     fn after_write(&self, outcome: std::result::Result<(), &StoreError>) {
         match outcome {
             Ok(()) => self.succeeded(),
-            Err(e) if is_write_fault(e) => self.failed(e),
+            Err(e) if e.is_write_fault() => self.failed(e),
             Err(_) => {}
         }
     }
