@@ -50,6 +50,14 @@ pub fn dedupe_id(parts: &[&str]) -> String {
     to_hex(&hasher.finalize())
 }
 
+/// The age at `now_ms` of a signed `timestamp` in Unix seconds, in seconds (negative: from
+/// the future); `None` if it is not a number. A plugin refuses a callback whose age is outside
+/// its window: a replay carries the timestamp it was first signed with.
+pub fn timestamp_age_seconds(timestamp: &str, now_ms: i64) -> Option<i64> {
+    let sent: i64 = timestamp.trim().parse().ok()?;
+    Some(now_ms.div_euclid(1000).saturating_sub(sent))
+}
+
 /// Lowercase hex.
 pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -58,6 +66,17 @@ pub fn to_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamp_age_is_whole_seconds_either_way() {
+        assert_eq!(timestamp_age_seconds("100", 160_999), Some(60));
+        assert_eq!(timestamp_age_seconds(" 100 ", 40_000), Some(-60));
+        assert_eq!(timestamp_age_seconds("yesterday", 0), None);
+        assert_eq!(
+            timestamp_age_seconds(&i64::MIN.to_string(), i64::MAX),
+            Some(i64::MAX)
+        );
+    }
 
     #[test]
     fn dedupe_id_separates_fields() {

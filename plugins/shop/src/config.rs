@@ -22,10 +22,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// The freshness window of webhooks, in milliseconds.
-    pub fn tolerance_ms(&self) -> i64 {
-        let seconds = self.webhook_tolerance_s.unwrap_or(DEFAULT_TOLERANCE_S);
-        i64::try_from(seconds.saturating_mul(1_000)).unwrap_or(i64::MAX)
+    /// The freshness window of webhooks, in seconds.
+    pub fn tolerance_s(&self) -> u64 {
+        self.webhook_tolerance_s.unwrap_or(DEFAULT_TOLERANCE_S)
     }
 }
 

@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use sop_plugin_sdk::{
     Account, Host, NormalizedEvent, WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse,
-    webhook::dedupe_id,
+    webhook::{dedupe_id, timestamp_age_seconds},
 };
 
 use crate::config::Config;
@@ -113,18 +113,13 @@ fn verify(host: &dyn Host, config: &Config, request: &WebhookRequest) -> Result<
             "X-Shop-Signature does not match",
         ));
     }
-    let sent_ms = timestamp
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .and_then(|s| s.checked_mul(1_000))
-        .ok_or_else(|| WebhookError::verification_failed("X-Shop-Timestamp is not Unix seconds"))?;
-    let skew_ms = host.now_ms().saturating_sub(sent_ms).saturating_abs();
-    if skew_ms > config.tolerance_ms() {
+    let skew = timestamp_age_seconds(timestamp, host.now_ms())
+        .ok_or_else(|| WebhookError::verification_failed("X-Shop-Timestamp is not Unix seconds"))?
+        .unsigned_abs();
+    if skew > config.tolerance_s() {
         return Err(WebhookError::verification_failed(format!(
-            "X-Shop-Timestamp is {} s away from now (window {} s): stale or replayed",
-            skew_ms / 1_000,
-            config.tolerance_ms() / 1_000
+            "X-Shop-Timestamp is {skew} s away from now (window {} s): stale or replayed",
+            config.tolerance_s()
         )));
     }
     Ok(())

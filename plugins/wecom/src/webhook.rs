@@ -1,5 +1,6 @@
 //! Callback verification: URL verification (GET) and signed, encrypted events (POST).
 
+use sop_plugin_sdk::webhook::timestamp_age_seconds;
 use sop_plugin_sdk::{
     Account, Host, WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse,
 };
@@ -83,11 +84,9 @@ fn check_fresh(host: &dyn Host, config: &Config, timestamp: &str) -> Result<(), 
     if max_age == 0 {
         return Ok(());
     }
-    let sent: i64 = timestamp.trim().parse().map_err(|_| {
+    let off = timestamp_age_seconds(timestamp, host.now_ms()).ok_or_else(|| {
         WebhookError::verification_failed(format!("`timestamp` {timestamp:?} is not a number"))
     })?;
-    let now = host.now_ms().div_euclid(1000);
-    let off = now.saturating_sub(sent);
     if off.unsigned_abs() > max_age {
         let when = if off > 0 { "old" } else { "in the future" };
         return Err(WebhookError::verification_failed(format!(
