@@ -92,15 +92,8 @@ impl Story {
     /// Moves both clocks forward by `ms`: the platform first, so that when the daemon's timers
     /// fire and it calls the platform, the platform is already at the new time.
     pub async fn advance(&self, ms: i64) {
-        assert!(ms >= 0, "time only moves forward");
-        self.world
-            .emulator
-            .post("/_emulator/clock", &json!({ "advance_ms": ms }))
-            .await
-            .or_fail(self);
-        self.world
-            .admin
-            .post("/api/clock", &json!({ "advance_ms": ms }))
+        let ms = u64::try_from(ms).expect("time only moves forward");
+        sop_harness::advance_clocks(self.world.emulator.http(), &self.world.admin, ms)
             .await
             .or_fail(self);
     }

@@ -31,6 +31,11 @@ pub struct Binaries {
 /// crate's compiled library, and cargo may reuse one compiled in another checkout, whose
 /// compile-time path would build and run that checkout's binaries.
 pub fn workspace_root() -> PathBuf {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(find_workspace_root).clone()
+}
+
+fn find_workspace_root() -> PathBuf {
     let here = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));

@@ -29,7 +29,7 @@ mod world;
 pub use build::{Binaries, Profile, binaries, plugin_dir, workspace_root};
 pub use http::{Http, Reply};
 pub use process::{Daemon, Emulator, free_port};
-pub use world::{DEMO_ADMIN_TOKEN, World, WorldSpec, wait_for};
+pub use world::{DEMO_ADMIN_TOKEN, World, WorldSpec, advance_clocks, wait_for};
 
 /// Whatever went wrong starting or talking to the processes, in words for a test failure.
 #[derive(Debug)]

@@ -146,12 +146,6 @@ impl Emulator {
             .collect()
     }
 
-    /// Moves its manual clock forward by `ms` (it must run with `--manual-clock`).
-    pub async fn advance_clock(&self, ms: u64) -> Result<Value, Error> {
-        self.post("/_emulator/clock", &serde_json::json!({ "advance_ms": ms }))
-            .await
-    }
-
     /// Its log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -181,6 +181,17 @@ impl World {
     }
 }
 
+/// Moves the manual clocks of an emulator and a daemon (both started with `--manual-clock`)
+/// forward by `ms`: the platform first, so that when the daemon's timers fire and it calls
+/// the platform, the platform is already at the new time. Takes the two clients (the
+/// emulator's and the daemon's admin API) so that a spawned task can drive the clocks.
+pub async fn advance_clocks(emulator: &Http, admin: &Http, ms: u64) -> Result<(), Error> {
+    let step = serde_json::json!({ "advance_ms": ms });
+    emulator.post("/_emulator/clock", &step).await?;
+    admin.post("/api/clock", &step).await?;
+    Ok(())
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or fails after `deadline` naming `what`.
 pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<T, Error>
 where

@@ -28,17 +28,14 @@ const SETTLE: Duration = Duration::from_secs(900);
 /// Where both clocks start (2026-03-02 01:00 UTC).
 const START_MS: i64 = 1_772_413_200_000;
 /// How far both clocks move every [`TICK`]: 20 times real time.
-const STEP_MS: i64 = 1_000;
+const STEP_MS: u64 = 1_000;
 const TICK: Duration = Duration::from_millis(50);
 
 /// Moves the emulator's clock and then the daemon's by [`STEP_MS`] every [`TICK`] until
 /// `stop`. A failed move (the daemon busy) is tried again at the next tick.
 async fn drive_clocks(emulator: Http, admin: Http, stop: Arc<AtomicBool>) {
-    let step = json!({ "advance_ms": STEP_MS });
     while !stop.load(Ordering::Relaxed) {
-        if emulator.post("/_emulator/clock", &step).await.is_ok() {
-            let _ = admin.post("/api/clock", &step).await;
-        }
+        let _ = sop_harness::advance_clocks(&emulator, &admin, STEP_MS).await;
         tokio::time::sleep(TICK).await;
     }
 }
