@@ -291,6 +291,9 @@ async fn story_4_reactivation() {
         })
         .await;
     past_the_outcome_check(&story).await;
+    // The sleeper's 7-day wait starts once its touch's outcome is known: let the daemon learn
+    // it before the 4-hour jump below, or the wait would start 4 hours late (as in story 3).
+    wait_run_at(&story, "reactivation", &sleeper, "wait_reply_1").await;
     story
         .wait_contact("the replier tagged reactivated", &replier, |v| {
             v["contact"]["tags"]
