@@ -16,6 +16,24 @@ pub enum Callback {
     /// A `kf_msg_or_event`: customers wrote to a kf account; read the messages with
     /// `kf/sync_msg`.
     KfMessages(Notice),
+    /// A customer group was created or changed: read it with `groupchat/get`, so that sop
+    /// learns its owner, name and size (the callback carries only the `ChatId`).
+    GroupChanged(GroupChange),
+}
+
+/// A `change_external_chat` callback other than `dismiss`.
+#[derive(Debug)]
+pub struct GroupChange {
+    pub chat_id: String,
+    /// `group_created` or `group_updated`.
+    pub kind: &'static str,
+    /// `create`, or the `UpdateDetail` (`add_member`, `change_owner`, `change_name`, ...).
+    pub change: String,
+    pub dedupe_id: String,
+    pub occurred_at_ms: i64,
+    /// One `group_member_joined`/`group_member_left` per member, delivered even when the
+    /// group cannot be read.
+    pub members: Vec<NormalizedEvent>,
 }
 
 /// The root's child elements of one callback.
@@ -98,7 +116,15 @@ pub fn parse(xml: &str) -> Result<Callback, WebhookError> {
                 .into_iter()
                 .collect()
         }
-        "change_external_chat" => chat_change(&fields, &to, &change, &create_time, occurred_at_ms),
+        "change_external_chat" => {
+            return Ok(chat_change(
+                &fields,
+                &to,
+                &change,
+                &create_time,
+                occurred_at_ms,
+            ));
+        }
         "kf_msg_or_event" => {
             let token = fields
                 .non_empty("Token")
@@ -190,14 +216,82 @@ fn chat_change(
     change: &str,
     create_time: &str,
     occurred_at_ms: i64,
-) -> Vec<NormalizedEvent> {
-    let detail = fields.text("UpdateDetail");
-    let kind = match (change, detail.as_str()) {
-        ("update", "add_member") => "group_member_joined",
-        ("update", "del_member") => "group_member_left",
-        _ => return Vec::new(),
-    };
+) -> Callback {
     let chat_id = fields.text("ChatId");
+    let detail = fields.text("UpdateDetail");
+    let dedupe = |extra: &str| {
+        dedupe_id(&[
+            to,
+            "change_external_chat",
+            &chat_id,
+            change,
+            &detail,
+            extra,
+            create_time,
+        ])
+    };
+    let kind = match change {
+        "create" => "group_created",
+        "update" => "group_updated",
+        "dismiss" => {
+            let mut gone = event(
+                "group_dismissed",
+                &[to, "change_external_chat", &chat_id, change, create_time],
+                occurred_at_ms,
+                serde_json::json!({}),
+            );
+            gone.group = Some(chat_id).filter(|c| !c.is_empty());
+            return Callback::Events(gone.group.is_some().then_some(gone).into_iter().collect());
+        }
+        _ => return Callback::Events(Vec::new()),
+    };
+    if chat_id.is_empty() {
+        return Callback::Events(Vec::new());
+    }
+    let members = match (change, detail.as_str()) {
+        ("update", "add_member") => member_events(
+            fields,
+            to,
+            "group_member_joined",
+            &chat_id,
+            &detail,
+            create_time,
+            occurred_at_ms,
+        ),
+        ("update", "del_member") => member_events(
+            fields,
+            to,
+            "group_member_left",
+            &chat_id,
+            &detail,
+            create_time,
+            occurred_at_ms,
+        ),
+        _ => Vec::new(),
+    };
+    Callback::GroupChanged(GroupChange {
+        kind,
+        change: if change == "create" {
+            change.to_owned()
+        } else {
+            detail.clone()
+        },
+        dedupe_id: dedupe(&fields.text("CurMemVer")),
+        occurred_at_ms,
+        members,
+        chat_id,
+    })
+}
+
+fn member_events(
+    fields: &Fields<'_, '_>,
+    to: &str,
+    kind: &str,
+    chat_id: &str,
+    detail: &str,
+    create_time: &str,
+    occurred_at_ms: i64,
+) -> Vec<NormalizedEvent> {
     let version = fields.text("CurMemVer");
     let scene = |name: &str| fields.get(name).and_then(|s| s.parse::<i64>().ok());
     fields
@@ -214,8 +308,8 @@ fn chat_change(
                 &[
                     to,
                     "change_external_chat",
-                    &chat_id,
-                    &detail,
+                    chat_id,
+                    detail,
                     &member,
                     create_time,
                     &version,
@@ -223,7 +317,7 @@ fn chat_change(
                 occurred_at_ms,
                 attributes,
             );
-            event.group = Some(chat_id.clone());
+            event.group = Some(chat_id.to_owned());
             event.contact = Some(member);
             event
         })
@@ -237,6 +331,7 @@ mod tests {
     fn events(xml: &str) -> Result<Vec<NormalizedEvent>, WebhookError> {
         match parse(xml)? {
             Callback::Events(events) => Ok(events),
+            Callback::GroupChanged(change) => Ok(change.members),
             Callback::KfMessages(notice) => panic!("unexpected kf notice {notice:?}"),
         }
     }
@@ -308,6 +403,43 @@ mod tests {
         let left = events_of(&xml.replace("add_member", "del_member"));
         assert_eq!(left[0].kind, "group_member_left");
         assert!(events_of(&xml.replace("add_member", "change_name")).is_empty());
+    }
+
+    #[test]
+    fn group_changes_ask_for_the_group_and_dismissals_do_not() {
+        let xml = |change: &str, detail: &str| {
+            format!(
+                "<xml><ToUserName>ww1</ToUserName><CreateTime>5</CreateTime><MsgType>event</MsgType>\
+                 <Event>change_external_chat</Event><ChatId>wrC</ChatId><ChangeType>{change}</ChangeType>\
+                 <UpdateDetail>{detail}</UpdateDetail></xml>"
+            )
+        };
+        let Callback::GroupChanged(created) = parse(&xml("create", "")).unwrap() else {
+            panic!("a new group is read");
+        };
+        assert_eq!(
+            (created.kind, created.change.as_str()),
+            ("group_created", "create")
+        );
+        assert_eq!(created.chat_id, "wrC");
+        assert!(created.members.is_empty());
+        let Callback::GroupChanged(renamed) = parse(&xml("update", "change_name")).unwrap() else {
+            panic!("a renamed group is read again");
+        };
+        assert_eq!(
+            (renamed.kind, renamed.change.as_str()),
+            ("group_updated", "change_name")
+        );
+        assert_ne!(renamed.dedupe_id, created.dedupe_id);
+        let Callback::GroupChanged(owner) = parse(&xml("update", "change_owner")).unwrap() else {
+            panic!("a new owner is read");
+        };
+        assert_ne!(owner.dedupe_id, renamed.dedupe_id);
+        let gone = events_of(&xml("dismiss", ""));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].kind, "group_dismissed");
+        assert_eq!(gone[0].group.as_deref(), Some("wrC"));
+        assert!(events_of(&xml("dismiss", "").replace("wrC", "")).is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod callback;
 mod client;
 pub mod config;
 mod errcode;
+mod groupchat;
 mod kf;
 mod manifest;
 mod tags;
@@ -70,6 +71,8 @@ sop_plugin_sdk::export_plugin!(WeCom);
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_groups;
 #[cfg(test)]
 mod tests_hostile;
 #[cfg(test)]

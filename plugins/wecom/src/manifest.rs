@@ -107,6 +107,17 @@ fn event(kind: &str, description: &str, attributes: serde_json::Value) -> EventS
     }
 }
 
+fn group_attributes() -> serde_json::Value {
+    let string = serde_json::json!({ "type": "string" });
+    serde_json::json!({
+        "change": string,
+        "name": string,
+        "owner": string,
+        "member_count": { "type": "integer" },
+        "notice": string,
+    })
+}
+
 fn events() -> Vec<EventSpec> {
     let string = serde_json::json!({ "type": "string" });
     vec![
@@ -129,6 +140,24 @@ fn events() -> Vec<EventSpec> {
         event(
             "contact_edited",
             "The staff member edited the customer's remark or tags.",
+            serde_json::json!({}),
+        ),
+        event(
+            "group_created",
+            "A staff member (`staff`, the owner) created a customer group (`group`). Read with \
+             groupchat/get: `name`, `owner`, `member_count` (staff included), `notice`.",
+            group_attributes(),
+        ),
+        event(
+            "group_updated",
+            "A customer group (`group`) changed: `change` is add_member, del_member, \
+             change_owner, change_name or change_notice. The group as read afterwards, like \
+             group_created; after the member events of the same callback.",
+            group_attributes(),
+        ),
+        event(
+            "group_dismissed",
+            "The owner dismissed a customer group (`group`).",
             serde_json::json!({}),
         ),
         event(

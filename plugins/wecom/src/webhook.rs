@@ -2,7 +2,7 @@
 
 use sop_plugin_sdk::webhook::timestamp_age_seconds;
 use sop_plugin_sdk::{
-    Account, Host, WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse,
+    Account, Host, HostLog, WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse,
 };
 use wecom_crypto::{Crypto, CryptoError};
 
@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::config::Config;
 
 /// Verifies and decrypts one callback for `account`; a 微信客服 callback also reads the
-/// announced messages through `host`.
+/// announced messages through `host`, a customer group change the group.
 pub fn parse(
     host: &dyn Host,
     account: &Account,
@@ -67,6 +67,31 @@ pub fn parse(
                     e
                 ))
             })?
+        }
+        Callback::GroupChanged(change) => {
+            let client = Client::new(host, config, None);
+            match crate::groupchat::describe(&client, &change) {
+                Ok(group) => change.members.into_iter().chain([group]).collect(),
+                // Members who joined or left are news on their own: deliver them, and learn
+                // the group at its next change.
+                Err(e) if !change.members.is_empty() => {
+                    host.warn(&format!(
+                        "change_external_chat: reading group {} failed ({}): {e}; its member \
+                         events go on without it",
+                        change.chat_id,
+                        e.kind()
+                    ));
+                    change.members
+                }
+                // Otherwise the failure makes WeCom retry the callback.
+                Err(e) => {
+                    return Err(WebhookError::malformed(format!(
+                        "change_external_chat: reading group {} failed ({}): {e}",
+                        change.chat_id,
+                        e.kind()
+                    )));
+                }
+            }
         }
     };
     Ok(WebhookOutcome {
