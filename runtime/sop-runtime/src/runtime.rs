@@ -705,6 +705,12 @@ impl Inner {
         }
         let view = tx.view(&*self.store, subject, &deployment.account, now)?;
         let label = deployment.id.clone();
+        if matches!(subject, Subject::Group { .. })
+            && view.attributes.get(crate::ingest::DISMISSED) == Some(&serde_json::Value::Bool(true))
+        {
+            metrics::counter!("sop_runtime_enrollments_total", "playbook" => label, "outcome" => "skipped").increment(1);
+            return Ok(Err("the group was dismissed".into()));
+        }
         if let sop_engine::Enrollment::Skip { reason } =
             sop_engine::decide_enrollment(playbook, cause, &view, &prior, now)
         {

@@ -348,6 +348,43 @@ async fn group_nurture_sends_weekday_content_to_tagged_groups() {
         .unwrap()
         .unwrap();
     assert_eq!(group.member_count, 1);
+
+    // The platform's reading of the group (owner, name, size) replaces what sop counted.
+    let mut read = h.event(
+        "wecom.group_updated",
+        "",
+        "u1",
+        json!({"change": "change_owner", "owner": "staff_li", "name": "铁粉群", "member_count": 40}),
+    );
+    read.contact = None;
+    read.group = Some("g_fans".into());
+    h.ingest(vec![read]).await;
+    let key = sop_store::GroupKey::new(TENANT, "g_fans");
+    let group = h.store.group(&key).unwrap().unwrap();
+    assert_eq!(
+        (
+            group.owner.as_deref(),
+            group.name.as_str(),
+            group.member_count
+        ),
+        (Some("staff_li"), "铁粉群", 40)
+    );
+    assert!(
+        group.tags.contains("nurture"),
+        "tags are the operator's: {group:?}"
+    );
+
+    // A dismissed group is never enrolled again.
+    let mut gone = h.event("wecom.group_dismissed", "", "d1", json!({}));
+    gone.contact = None;
+    gone.group = Some("g_fans".into());
+    h.ingest(vec![gone]).await;
+    h.run_for(TimeDelta::days(1)).await;
+    assert_eq!(
+        h.plugins.calls_of("wecom.mass_send_groups").len(),
+        1,
+        "no content for a dismissed group"
+    );
     h.shutdown().await;
 }
 
