@@ -23,6 +23,12 @@ use sop_dsl::model::{Category, Duration, QuietHours};
 /// limit = "api_per_corp_minute"
 /// max = 5000
 /// per_seconds = 60
+///
+/// [[policy.touch_limits]]
+/// plugin = "wecom"
+/// limit = "mass_send_per_group"
+/// max = 28
+/// window = "month"
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,6 +57,9 @@ pub struct PolicyConfig {
     pub rate: RateConfig,
     /// Operator limits that tighten the manifests' rate limits (never loosen).
     pub rate_limits: Vec<RateOverride>,
+    /// Operator replacements of the manifests' touch limits (how often the platform lets one
+    /// contact or group be messaged), for a platform rule other than the manifest's.
+    pub touch_limits: Vec<TouchOverride>,
 }
 
 impl Default for PolicyConfig {
@@ -72,6 +81,7 @@ impl Default for PolicyConfig {
             consent: ConsentConfig::default(),
             rate: RateConfig::default(),
             rate_limits: Vec::new(),
+            touch_limits: Vec::new(),
         }
     }
 }
@@ -196,6 +206,20 @@ pub struct RateOverride {
     pub actions: Vec<String>,
     pub max: u32,
     pub per_seconds: u32,
+}
+
+/// Replaces a manifest touch limit: at most `max` touches per contact (or group) in `window`.
+/// Unlike rate overrides this may loosen: a platform's documented rule can be looser than the
+/// conservative default a manifest ships (WeCom's current docs allow a customer or group as
+/// many mass messages a month as the month has days; the manifest says one a day).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TouchOverride {
+    pub plugin: String,
+    /// The manifest touch limit it replaces, e.g. `mass_send_per_group`.
+    pub limit: String,
+    pub max: u32,
+    pub window: CapWindow,
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ pub enum PolicyError {
     Manifest { plugin: String, problem: String },
     #[error("rate limit override for plugin `{plugin}`: {problem}")]
     RateOverride { plugin: String, problem: String },
+    #[error("touch limit override for plugin `{plugin}`: {problem}")]
+    TouchOverride { plugin: String, problem: String },
     #[error("consent keywords: {0}")]
     Consent(String),
 }

@@ -153,7 +153,8 @@ impl Gate {
             }
             caps.push(Cap::from_rule(rule)?);
         }
-        let limits = Limits::new(catalog, &config.rate_limits)?;
+        let limits = Limits::new(catalog, &config.rate_limits)?
+            .with_touch_overrides(&config.touch_limits)?;
         let keywords = Keywords::new(&config.consent)?;
         Ok(Gate {
             config,

@@ -28,6 +28,7 @@ mod rate;
 
 pub use config::{
     CapRule, CapWindow, ConsentConfig, PolicyConfig, RateConfig, RateOverride, TenantPolicy,
+    TouchOverride,
 };
 pub use consent::{ConsentChange, Keywords as ConsentKeywords};
 pub use error::PolicyError;

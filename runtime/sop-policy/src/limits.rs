@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sop_dsl::Catalog;
 
-use crate::config::RateOverride;
+use crate::config::{CapWindow, RateOverride, TouchOverride};
 use crate::error::PolicyError;
 
 /// Manifest rate limits named so count an action's outcome checks (`check-outcome`: the
@@ -197,6 +197,54 @@ impl Limits {
         Ok(Self { plugins })
     }
 
+    /// Replaces manifest touch limits with the operator's.
+    pub(crate) fn with_touch_overrides(
+        mut self,
+        overrides: &[TouchOverride],
+    ) -> Result<Self, PolicyError> {
+        for o in overrides {
+            let problem = |problem: String| PolicyError::TouchOverride {
+                plugin: o.plugin.clone(),
+                problem,
+            };
+            let Some(limits) = self.plugins.get_mut(&o.plugin) else {
+                return Err(problem("no such plugin in the catalog".into()));
+            };
+            let known: Vec<String> = limits.touch.iter().map(|t| t.name.clone()).collect();
+            let Some(limit) = limits.touch.iter_mut().find(|t| t.name == o.limit) else {
+                return Err(problem(format!(
+                    "no manifest touch limit `{}` (it has: {})",
+                    o.limit,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            };
+            if o.max == 0 {
+                return Err(problem(format!(
+                    "`{}`: max must be at least 1 (remove the playbooks instead)",
+                    o.limit
+                )));
+            }
+            limit.max = o.max;
+            limit.period = match o.window {
+                CapWindow::Day => TouchPeriod::Day,
+                CapWindow::Week => TouchPeriod::Week,
+                CapWindow::Month => TouchPeriod::Month,
+                CapWindow::Rolling(d) if d.as_seconds() == 0 => {
+                    return Err(problem(format!(
+                        "`{}`: a rolling window must be longer than 0s",
+                        o.limit
+                    )));
+                }
+                CapWindow::Rolling(d) => TouchPeriod::Rolling(d.as_seconds()),
+            };
+        }
+        Ok(self)
+    }
+
     pub(crate) fn plugin(&self, plugin: &str) -> Option<&PluginLimits> {
         self.plugins.get(plugin)
     }
@@ -314,6 +362,49 @@ pub(crate) mod tests {
             max,
             per_seconds: per,
         }
+    }
+
+    #[test]
+    fn touch_overrides_replace_a_manifest_limit_and_refuse_unknown_ones() {
+        let monthly = TouchOverride {
+            plugin: "wecom".into(),
+            limit: "mass_send_per_group".into(),
+            max: 28,
+            window: CapWindow::Month,
+        };
+        let limits = Limits::new(&catalog(), &[])
+            .unwrap()
+            .with_touch_overrides(std::slice::from_ref(&monthly))
+            .unwrap();
+        let wecom = limits.plugin("wecom").unwrap();
+        let group: Vec<_> = wecom.touch_limits_for("mass_send_groups").collect();
+        assert_eq!((group[0].max, group[0].period), (28, TouchPeriod::Month));
+        let contact: Vec<_> = wecom.touch_limits_for("mass_send_contacts").collect();
+        assert_eq!((contact[0].max, contact[0].period), (1, TouchPeriod::Day));
+
+        let refused = |o: TouchOverride| {
+            Limits::new(&catalog(), &[])
+                .unwrap()
+                .with_touch_overrides(&[o])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = refused(TouchOverride {
+            limit: "mass_send_per_grup".into(),
+            ..monthly.clone()
+        });
+        assert!(
+            e.contains("no manifest touch limit `mass_send_per_grup`")
+                && e.contains("mass_send_per_group"),
+            "{e}"
+        );
+        let e = refused(TouchOverride {
+            plugin: "wechat".into(),
+            ..monthly.clone()
+        });
+        assert!(e.contains("no such plugin"), "{e}");
+        let e = refused(TouchOverride { max: 0, ..monthly });
+        assert!(e.contains("at least 1"), "{e}");
     }
 
     #[test]
