@@ -18,6 +18,9 @@ pub enum RuntimeError {
     /// No run has this id.
     #[error("no run {0}")]
     UnknownRun(String),
+    /// sop has heard of no such group (groups are learnt from the platform's group events).
+    #[error("no group {0}: sop learns groups from the platform's group events")]
+    UnknownGroup(String),
     /// A stored record the runtime owns cannot be read (detail bytes, a stored source).
     #[error("run {run}: {reason}")]
     Corrupt { run: String, reason: String },

@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, patch, post};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sop_clock::Clock;
-use sop_runtime::{ManualAudience, PlaybookSource, Plugins, RuntimeError};
-use sop_store::{ContactKey, IdempotencyKey, OutboxStateKind, RunId, RunState, Store, Subject};
+use sop_runtime::{GroupEdit, ManualAudience, PlaybookSource, Plugins, RuntimeError};
+use sop_store::{
+    ContactKey, GroupKey, IdempotencyKey, OutboxStateKind, RunId, RunState, Store, Subject,
+};
 
 use crate::auth::{Scope, require};
 use crate::state::{ReloadRequest, Shared};
@@ -35,6 +37,9 @@ pub const ROUTES: &[(&str, &str, Scope)] = &[
     ("GET", "/api/contacts/{tenant}/{id}", Scope::Read),
     ("POST", "/api/contacts/{tenant}/{id}/opt-out", Scope::Admin),
     ("POST", "/api/contacts/{tenant}/{id}/opt-in", Scope::Admin),
+    ("GET", "/api/groups/{tenant}", Scope::Read),
+    ("GET", "/api/groups/{tenant}/{id}", Scope::Read),
+    ("PATCH", "/api/groups/{tenant}/{id}", Scope::Admin),
     ("GET", "/api/outbox", Scope::Read),
     ("GET", "/api/gate", Scope::Read),
     ("POST", "/api/reload", Scope::Admin),
@@ -85,6 +90,9 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("GET", "/api/contacts/{tenant}/{id}") => get(contact),
         ("POST", "/api/contacts/{tenant}/{id}/opt-out") => post(opt_out),
         ("POST", "/api/contacts/{tenant}/{id}/opt-in") => post(opt_in),
+        ("GET", "/api/groups/{tenant}") => get(list_groups),
+        ("GET", "/api/groups/{tenant}/{id}") => get(group),
+        ("PATCH", "/api/groups/{tenant}/{id}") => patch(edit_group),
         ("GET", "/api/outbox") => get(outbox),
         ("GET", "/api/gate") => get(gate),
         ("POST", "/api/reload") => post(reload),
@@ -131,7 +139,9 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::Invalid(_) | RuntimeError::BadRequest(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            RuntimeError::UnknownPlaybook(_) | RuntimeError::UnknownRun(_) => StatusCode::NOT_FOUND,
+            RuntimeError::UnknownPlaybook(_)
+            | RuntimeError::UnknownRun(_)
+            | RuntimeError::UnknownGroup(_) => StatusCode::NOT_FOUND,
             RuntimeError::Store(e) => store_status(e),
             RuntimeError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -513,6 +523,59 @@ async fn contact(
             "version": r.version, "state": format!("{:?}", r.state).to_lowercase()})).collect::<Vec<_>>(),
         "timeline": timeline.into_iter().map(|t| t.3).collect::<Vec<_>>(),
     })))
+}
+
+// --- groups
+
+/// `?after=&limit=` paging by id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_groups(
+    State(shared): State<Shared>,
+    Path(tenant): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    let limit = limit(q.limit);
+    let groups = store(&shared).groups(&tenant, q.after.as_deref(), limit)?;
+    let next = (groups.len() == limit)
+        .then(|| groups.last().map(|g| g.key.id.clone()))
+        .flatten();
+    Ok(Json(json!({ "groups": groups, "next": next })))
+}
+
+async fn group(
+    State(shared): State<Shared>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ApiResult {
+    let key = GroupKey::new(tenant, id);
+    let group = store(&shared)
+        .group(&key)?
+        .ok_or_else(|| not_found(format!("no group {} in {}", key.id, key.tenant)))?;
+    let runs = store(&shared).runs_of_subject(&Subject::Group {
+        tenant: key.tenant.clone(),
+        id: key.id.clone(),
+    })?;
+    Ok(Json(json!({
+        "group": group,
+        "runs": runs.iter().map(|r| json!({"id": r.id.to_string(), "playbook": r.playbook,
+            "version": r.version, "state": format!("{:?}", r.state).to_lowercase()})).collect::<Vec<_>>(),
+    })))
+}
+
+async fn edit_group(
+    State(shared): State<Shared>,
+    Path((tenant, id)): Path<(String, String)>,
+    Json(edit): Json<GroupEdit>,
+) -> ApiResult {
+    let key = GroupKey::new(tenant, id);
+    let group = shared.runtime().edit_group(&key, &edit).await?;
+    tracing::info!(tenant = %key.tenant, group = %key.id, "group edited over the admin API");
+    Ok(Json(json!({ "group": group })))
 }
 
 async fn set_consent(shared: &Shared, tenant: String, id: String, opted_out: bool) -> ApiResult {

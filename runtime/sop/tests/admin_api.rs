@@ -224,3 +224,126 @@ fn every_route_is_in_the_openapi_document() {
         "openapi.json documents routes that do not exist"
     );
 }
+
+#[tokio::test]
+async fn groups_are_listed_read_and_tagged() {
+    let (shared, store) = support::shared(support::manifest_plugins());
+    let app = sop::admin::router(shared, 1 << 20);
+    let at = sop_clock::Timestamp::from_timestamp_millis(1_772_413_200_000).unwrap();
+    for id in ["wrA", "wrB"] {
+        let mut group =
+            sop_store::Group::new(sop_store::GroupKey::new("demo-brand", id), "acct", at);
+        group.owner = Some("zhangsan".into());
+        group.tags.insert("vip".into());
+        store
+            .commit(sop_store::Batch::new().op(sop_store::Op::PutGroup(group)))
+            .unwrap();
+    }
+    let (status, body) = call(
+        &app,
+        "GET",
+        "/api/groups/demo-brand?limit=1",
+        Some(READ),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["groups"][0]["key"]["id"], "wrA");
+    assert_eq!(body["next"], "wrA");
+    let (_, body) = call(
+        &app,
+        "GET",
+        "/api/groups/demo-brand?after=wrA",
+        Some(READ),
+        "",
+    )
+    .await;
+    assert_eq!(body["groups"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["next"], Value::Null);
+
+    let edit = r#"{"add_tags": ["nurture"], "remove_tags": ["vip"],
+                   "attributes": {"materials": ["早安好物", "午间秒杀"], "live_days": [3]}}"#;
+    let (status, body) = call(
+        &app,
+        "PATCH",
+        "/api/groups/demo-brand/wrA",
+        Some(ADMIN),
+        edit,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["group"]["tags"], serde_json::json!(["nurture"]));
+    let stored = store
+        .group(&sop_store::GroupKey::new("demo-brand", "wrA"))
+        .unwrap()
+        .unwrap();
+    assert!(stored.tags.contains("nurture") && !stored.tags.contains("vip"));
+    assert_eq!(stored.attributes["materials"][1], "午间秒杀");
+    assert_eq!(
+        stored.owner.as_deref(),
+        Some("zhangsan"),
+        "platform facts stay"
+    );
+    let remove = r#"{"attributes": {"live_days": null}}"#;
+    call(
+        &app,
+        "PATCH",
+        "/api/groups/demo-brand/wrA",
+        Some(ADMIN),
+        remove,
+    )
+    .await;
+    let (status, body) = call(&app, "GET", "/api/groups/demo-brand/wrA", Some(READ), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["group"]["attributes"].get("live_days").is_none(),
+        "{body}"
+    );
+    assert_eq!(body["runs"], serde_json::json!([]));
+
+    // Unknown groups, bad tags and unknown fields are refused and change nothing.
+    let (status, body) = call(
+        &app,
+        "PATCH",
+        "/api/groups/demo-brand/wrZ",
+        Some(ADMIN),
+        edit,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("group events"),
+        "{body}"
+    );
+    assert!(
+        store
+            .group(&sop_store::GroupKey::new("demo-brand", "wrZ"))
+            .unwrap()
+            .is_none()
+    );
+    let (status, body) = call(&app, "GET", "/api/groups/demo-brand/wrZ", Some(READ), "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = call(
+        &app,
+        "PATCH",
+        "/api/groups/demo-brand/wrB",
+        Some(ADMIN),
+        r#"{"add_tags": [""]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = call(
+        &app,
+        "PATCH",
+        "/api/groups/demo-brand/wrB",
+        Some(ADMIN),
+        r#"{"add_tag": ["x"]}"#,
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    let untouched = store
+        .group(&sop_store::GroupKey::new("demo-brand", "wrB"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(untouched.tags.iter().collect::<Vec<_>>(), ["vip"]);
+}
