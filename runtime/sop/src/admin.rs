@@ -518,7 +518,7 @@ async fn contact(
     }
     timeline.sort_by_key(|a| (a.0, a.1, a.2));
     Ok(Json(json!({
-        "contact": contact,
+        "contact": contact.as_ref().map(|c| record_json(c, &c.attributes)),
         "runs": runs.iter().map(|r| json!({"id": r.id.to_string(), "playbook": r.playbook,
             "version": r.version, "state": format!("{:?}", r.state).to_lowercase()})).collect::<Vec<_>>(),
         "timeline": timeline.into_iter().map(|t| t.3).collect::<Vec<_>>(),
@@ -526,6 +526,17 @@ async fn contact(
 }
 
 // --- groups
+
+/// A contact or group record as JSON, its attributes as an object (the store keeps them as
+/// JSON text, which is how they would serialize).
+fn record_json(
+    record: &impl serde::Serialize,
+    attributes: &serde_json::Map<String, Value>,
+) -> Value {
+    let mut v = serde_json::to_value(record).unwrap_or(Value::Null);
+    v["attributes"] = Value::Object(attributes.clone());
+    v
+}
 
 /// `?after=&limit=` paging by id.
 #[derive(Debug, Deserialize)]
@@ -545,6 +556,10 @@ async fn list_groups(
     let next = (groups.len() == limit)
         .then(|| groups.last().map(|g| g.key.id.clone()))
         .flatten();
+    let groups: Vec<Value> = groups
+        .iter()
+        .map(|g| record_json(g, &g.attributes))
+        .collect();
     Ok(Json(json!({ "groups": groups, "next": next })))
 }
 
@@ -561,7 +576,7 @@ async fn group(
         id: key.id.clone(),
     })?;
     Ok(Json(json!({
-        "group": group,
+        "group": record_json(&group, &group.attributes),
         "runs": runs.iter().map(|r| json!({"id": r.id.to_string(), "playbook": r.playbook,
             "version": r.version, "state": format!("{:?}", r.state).to_lowercase()})).collect::<Vec<_>>(),
     })))
@@ -575,7 +590,9 @@ async fn edit_group(
     let key = GroupKey::new(tenant, id);
     let group = shared.runtime().edit_group(&key, &edit).await?;
     tracing::info!(tenant = %key.tenant, group = %key.id, "group edited over the admin API");
-    Ok(Json(json!({ "group": group })))
+    Ok(Json(
+        json!({ "group": record_json(&group, &group.attributes) }),
+    ))
 }
 
 async fn set_consent(shared: &Shared, tenant: String, id: String, opted_out: bool) -> ApiResult {

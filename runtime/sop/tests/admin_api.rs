@@ -295,8 +295,9 @@ async fn groups_are_listed_read_and_tagged() {
     .await;
     let (status, body) = call(&app, "GET", "/api/groups/demo-brand/wrA", Some(READ), "").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        body["group"]["attributes"].get("live_days").is_none(),
+    assert_eq!(
+        body["group"]["attributes"],
+        serde_json::json!({"materials": ["早安好物", "午间秒杀"]}),
         "{body}"
     );
     assert_eq!(body["runs"], serde_json::json!([]));

@@ -286,6 +286,25 @@ impl Story {
         .or_fail(self)
     }
 
+    /// Waits until the daemon's view of group `id` (`GET /api/groups/{tenant}/{id}`)
+    /// satisfies `check`; returns it.
+    pub async fn wait_group(&self, what: &str, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let check = &check;
+        wait_for(what, DEADLINE, || async move {
+            self.advance(TICK_MS).await;
+            let reply = self
+                .world
+                .admin
+                .get_raw(&format!("/api/groups/{TENANT}/{id}"))
+                .await
+                .ok()?;
+            let v = reply.ok_json().ok()?;
+            check(&v).then_some(v)
+        })
+        .await
+        .or_fail(self)
+    }
+
     /// The runs of `playbook` in `state` (`active`, `waiting`, `completed`, `converted`,
     /// `failed`, `cancelled`).
     pub async fn runs(&self, playbook: &str, state: &str) -> Vec<Value> {

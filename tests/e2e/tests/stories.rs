@@ -107,6 +107,127 @@ async fn story_1_welcome() {
 
 /// Tags the given contacts (a playbook deployed and started over the admin API, as an
 /// operator would: sop has no other way to tag a contact by hand).
+/// Story 2 — Group nurturing. A staff member creates a customer group; sop reads its owner
+/// from WeCom. The operator tags it `nurture` and gives it materials and a live day over the
+/// admin API. Members who join in a burst get one welcome, 10 minutes after the last join;
+/// the group gets the day's material at 10:00 on weekdays, with the live preview on its live
+/// day; an untagged group gets nothing; a dismissed group nothing more.
+#[tokio::test]
+async fn story_2_group_nurture() {
+    let story = Story::start().await;
+    let created = story
+        .event(json!({"kind": "create_group", "staff": "emu_staff_1"}))
+        .await;
+    let nurtured = created["chat_id"].as_str().expect("chat_id").to_owned();
+    let other = story
+        .event(json!({"kind": "create_group", "staff": "emu_staff_2"}))
+        .await["chat_id"]
+        .as_str()
+        .expect("chat_id")
+        .to_owned();
+    for (chat, owner) in [(&nurtured, "emu_staff_1"), (&other, "emu_staff_2")] {
+        story
+            .wait_group("the group read from WeCom", chat, |g| {
+                g["group"]["owner"] == owner
+            })
+            .await;
+    }
+
+    // The operator's part: the tag, the materials, the live day (Tuesday).
+    let edited = story
+        .world
+        .admin
+        .patch(
+            &format!("/api/groups/{}/{nurtured}", sop_e2e::TENANT),
+            &json!({"add_tags": ["nurture"],
+                    "attributes": {"materials": ["今日好物 A", "今日好物 B"], "live_days": [2]}}),
+        )
+        .await
+        .or_fail(&story);
+    assert_eq!(edited["group"]["tags"], json!(["nurture"]), "{edited}");
+
+    // 09:00: two customers join the nurtured group 3 minutes apart, one joins the other group.
+    let first = story.add_contact("emu_staff_1", 0).await;
+    let second = story.add_contact("emu_staff_1", 0).await;
+    let elsewhere = story.add_contact("emu_staff_2", 0).await;
+    let join = |chat: &str, who: &str| json!({"kind": "join_group", "chat_id": chat, "external_userid": who});
+    story.event(join(&nurtured, &first)).await;
+    story.event(join(&other, &elsewhere)).await;
+    story
+        .wait_group("the join counted", &nurtured, |g| {
+            g["group"]["member_count"] == 2
+        })
+        .await;
+    story.advance(3 * MINUTE).await;
+    story.event(join(&nurtured, &second)).await;
+    // One welcome for the burst, 10 minutes after the last join; none before.
+    story.advance(9 * MINUTE).await;
+    assert_eq!(
+        count(&story.deliveries_to(&nurtured).await, "group_mass_send", ""),
+        0,
+        "the burst is still going"
+    );
+    story.advance(MINUTE).await;
+    let got = story
+        .wait_deliveries_to("the welcome", &nurtured, |d| {
+            count(d, "group_mass_send", "欢迎新朋友加入") == 1
+        })
+        .await;
+    assert_eq!(got[0]["from"], "emu_staff_1", "sent by the owner: {got:#?}");
+
+    // 10:00 Monday (day 61 of the year): the second material, no preview.
+    story.advance_to(START_MS + HOUR).await;
+    story
+        .wait_deliveries_to("Monday's content", &nurtured, |d| {
+            count(d, "group_mass_send", "今日好物 B") == 1
+        })
+        .await;
+    // The run ends at the send's outcome check: walk through it, or Tuesday's start would
+    // meet Monday's run still live (`one_active_run`) when one jump fires both at once.
+    past_the_outcome_check(&story).await;
+    story
+        .wait_run("group-nurture", &nurtured, "completed")
+        .await;
+    // 10:00 Tuesday, its live day: the first material with the live preview, in one message.
+    story.advance_to(START_MS + DAY + HOUR).await;
+    let got = story
+        .wait_deliveries_to("Tuesday's content", &nurtured, |d| {
+            count(d, "group_mass_send", "今日好物 A") == 1
+        })
+        .await;
+    let tuesday = got.iter().find(|d| text(d).contains("今日好物 A")).unwrap();
+    assert!(text(tuesday).contains("今晚 19:00 直播预告"), "{tuesday:#}");
+    assert!(
+        !got.iter()
+            .any(|d| text(d).contains("今日好物 B") && text(d).contains("直播预告"))
+    );
+    past_the_outcome_check(&story).await;
+
+    // The owner dismisses the group: nothing on Wednesday.
+    story
+        .event(json!({"kind": "dismiss_group", "chat_id": nurtured}))
+        .await;
+    story
+        .wait_group("the dismissal", &nurtured, |g| {
+            g["group"]["attributes"]["dismissed"] == true
+        })
+        .await;
+    story
+        .advance_to(START_MS + 2 * DAY + HOUR + 10 * MINUTE)
+        .await;
+    story
+        .wait_run("group-nurture", &nurtured, "completed")
+        .await;
+    let nurtured_got = story.deliveries_to(&nurtured).await;
+    assert_eq!(
+        count(&nurtured_got, "group_mass_send", ""),
+        3,
+        "one welcome, Monday's and Tuesday's content: {nurtured_got:#?}"
+    );
+    let other_got = story.deliveries_to(&other).await;
+    assert!(other_got.is_empty(), "not tagged: {other_got:#?}");
+}
+
 async fn tag_contacts(story: &Story, id: &str, step: &str, contacts: &[&str]) {
     let source = format!(
         "id: {id}\nversion: 1\nname: {id}\ntenant: demo-brand\ntriggers: [{{manual: true}}]\nsteps:\n{step}"

@@ -140,6 +140,18 @@ impl Http {
             .await
     }
 
+    /// `PATCH path` with a JSON body, whatever the status.
+    pub async fn patch_raw(&self, path: &str, body: &Value) -> Result<Reply, Error> {
+        let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON serializes"));
+        self.send(Method::PATCH, path, Some(bytes), "application/json")
+            .await
+    }
+
+    /// `PATCH path` with a JSON body, expecting 2xx JSON (e.g. the admin API's group edits).
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        self.patch_raw(path, body).await?.ok_json()
+    }
+
     /// `PUT path` with a JSON body, expecting 2xx JSON (e.g. the emulator's
     /// `/_emulator/faults`).
     pub async fn put(&self, path: &str, body: &Value) -> Result<Value, Error> {
