@@ -39,6 +39,7 @@ fn all_six_stories_validate_without_any_diagnostic() {
         "reactivation.yaml",
         "douyin-dm.yaml",
         "order-points.yaml",
+        "welcome-members.yaml",
     ] {
         assert!(names.contains(&story), "missing {story}");
     }

@@ -28,6 +28,7 @@ fn bundled_playbooks_validate_with_exit_0() {
         "reactivation",
         "douyin-dm",
         "order-points",
+        "welcome-members",
     ]
     .iter()
     .map(|n| format!("playbooks/{n}.yaml"))
@@ -37,7 +38,7 @@ fn bundled_playbooks_validate_with_exit_0() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("6 file(s) checked: 0 error(s), 0 warning(s), 0 note(s)"),
+        stderr.contains("7 file(s) checked: 0 error(s), 0 warning(s), 0 note(s)"),
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
@@ -48,7 +49,7 @@ fn a_directory_means_its_yaml_files() {
     let out = sop(&["validate", "--plugins", "playbooks/plugins", "playbooks"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("6 file(s) checked: 0 error(s)"), "{stderr}");
+    assert!(stderr.contains("7 file(s) checked: 0 error(s)"), "{stderr}");
 }
 
 #[test]

@@ -67,7 +67,7 @@ fn compiled_plugins_stand_in_for_their_manifests() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("6 file(s) checked: 0 error(s), 0 warning(s)"),
+        stderr.contains("7 file(s) checked: 0 error(s), 0 warning(s)"),
         "{stderr}"
     );
 

@@ -308,12 +308,46 @@ fn group_nurture_rotates_materials_and_previews_on_live_days() {
         .behave("wecom.mass_send_groups", Behaviour::Accepted(Some(1_000)));
     d.feed(Input::Start { cause });
     let content = &d.invocations[0].1;
-    assert_eq!(content.input["text"], json!("B"), "materials[7 % 3]");
+    // materials[7 % 3], and on a live day the preview in the same message (one a day).
+    let text = content.input["text"].as_str().unwrap();
+    assert!(text.starts_with("B\n\n📣 今晚 19:00 直播预告"), "{text}");
     assert_eq!(content.input["groups"], json!(["wrOg_1"]));
     d.advance_time(TimeDelta::minutes(5));
-    assert_eq!(d.invoked_steps(), ["daily_content", "live_preview"]);
-    d.advance_time(TimeDelta::minutes(5));
+    assert_eq!(d.invoked_steps(), ["daily_content"]);
     assert_eq!(d.status(), RunStatus::Completed);
+
+    // Thursday: day 8, not a live day: the material alone.
+    let playbook = load("playbooks/group-nurture.yaml");
+    let mut group = ContactView::new("wrOg_1");
+    group.owner = Some("staff_zhang".into());
+    group.tags.insert("nurture".into());
+    group
+        .attributes
+        .insert("materials".into(), json!(["A", "B", "C"]));
+    group.attributes.insert("live_days".into(), json!([3]));
+    let fired = utc("2026-01-08T02:00:00Z");
+    let mut d = Driver::new(playbook, group, fired)
+        .for_group()
+        .behave("wecom.mass_send_groups", Behaviour::Accepted(Some(1_000)));
+    d.feed(Input::Start {
+        cause: StartCause::Schedule { fired_at: fired },
+    });
+    assert_eq!(d.invocations[0].1.input["text"], json!("C"));
+
+    // A group without materials gets the default line.
+    let playbook = load("playbooks/group-nurture.yaml");
+    let mut bare = ContactView::new("wrOg_2");
+    bare.owner = Some("staff_zhang".into());
+    let mut d = Driver::new(playbook, bare, fired)
+        .for_group()
+        .behave("wecom.mass_send_groups", Behaviour::Accepted(Some(1_000)));
+    d.feed(Input::Start {
+        cause: StartCause::Schedule { fired_at: fired },
+    });
+    assert_eq!(
+        d.invocations[0].1.input["text"],
+        json!("今日好物推荐：点击小程序查看")
+    );
 }
 
 #[test]
