@@ -366,6 +366,57 @@ impl Inner {
             self.store.commit(Batch::new().op(Op::CancelTimer(timer)))?;
             return Ok(());
         }
+        let status = self
+            .ask_outcome(run, invocation, handle)
+            .await
+            // Cannot tell yet: ask again later; the engine's outcome timeout bounds the wait.
+            .unwrap_or(OutcomeStatus::Pending {
+                check_after_ms: self.config.outcome_recheck_seconds.saturating_mul(1000),
+            });
+        self.feed_outcome(run, invocation, status, timer).await
+    }
+
+    /// An asynchronous action's outcome deadline fired. One last check first: after downtime
+    /// or a jump of the clock the check and the deadline fall due together, and a send the
+    /// platform has delivered must not be recorded as lost (nor its step's `on_error` run).
+    pub async fn outcome_deadline(self: &Arc<Self>, timer: TimerKey) -> Result<(), RuntimeError> {
+        let run = timer.run;
+        let Some(loaded) = self.load(run)? else {
+            self.store.commit(Batch::new().op(Op::CancelTimer(timer)))?;
+            return Ok(());
+        };
+        if let Some(Waiting::Outcome {
+            invocation,
+            handle,
+            timer: deadline,
+        }) = &loaded.state.waiting
+            && deadline.0 == timer.name
+            && let Some(status) = self.ask_outcome(run, invocation, handle).await
+            && !matches!(status, OutcomeStatus::Pending { .. })
+        {
+            // The engine cancels the deadline with the outcome; the check timer goes here.
+            let check = TimerKey {
+                run,
+                name: check_timer(invocation),
+            };
+            return self.feed_outcome(run, invocation, status, check).await;
+        }
+        let input = Input::TimerFired {
+            timer: sop_engine::TimerId(timer.name.clone()),
+        };
+        let pre = move |_: &Inner, _: &Loaded| Ok(vec![Op::CancelTimer(timer.clone())]);
+        self.feed(run, &input, &pre).await?;
+        Ok(())
+    }
+
+    /// Asks the plugin where an asynchronous action stands, in the account's check slot;
+    /// `None` when the plugin cannot tell.
+    async fn ask_outcome(
+        self: &Arc<Self>,
+        run: RunId,
+        invocation: &Invocation,
+        handle: &str,
+    ) -> Option<OutcomeStatus> {
         let key = outbox_key(run, invocation);
         let call = plugin_call(&key, invocation);
         // The check's queries count against the account's platform limits too.
@@ -375,14 +426,19 @@ impl Inner {
             .await;
         metrics::histogram!("sop_runtime_check_wait_seconds", "plugin" => invocation.plugin.clone())
             .record(waited.as_secs_f64());
-        let status = self
-            .plugins
-            .check_outcome(&call, Some(handle))
-            .await
-            // Cannot tell yet: ask again later; the engine's outcome timeout bounds the wait.
-            .unwrap_or(OutcomeStatus::Pending {
-                check_after_ms: self.config.outcome_recheck_seconds.saturating_mul(1000),
-            });
+        self.plugins.check_outcome(&call, Some(handle)).await
+    }
+
+    /// Feeds an outcome to the run, cancelling `timer` and recording a final status in the
+    /// outbox with the transition.
+    async fn feed_outcome(
+        self: &Arc<Self>,
+        run: RunId,
+        invocation: &Invocation,
+        status: OutcomeStatus,
+        timer: TimerKey,
+    ) -> Result<(), RuntimeError> {
+        let key = outbox_key(run, invocation);
         let input = Input::Outcome {
             key: invocation.key.clone(),
             status: status.clone(),

@@ -16,6 +16,8 @@ use crate::runtime::{Inner, Loaded};
 
 const DEFER_PREFIX: &str = "rt:defer:";
 const CHECK_PREFIX: &str = "rt:check:";
+/// The engine's outcome deadline of an asynchronous action (`{run}/{step}/{iteration}/outcome`).
+const OUTCOME_DEADLINE_SUFFIX: &str = "/outcome";
 
 impl Inner {
     /// Fires due timers page by page, then sleeps until the next one or a wake-up. Returns
@@ -116,6 +118,22 @@ impl Inner {
                 }
                 lock(&inner.inflight).remove(&key);
                 // Whatever it left armed (a new deferral, the same check) is looked at again.
+                inner.wake.notify_one();
+            });
+            return Ok(());
+        }
+        if key.name.ends_with(OUTCOME_DEADLINE_SUFFIX) {
+            // Checks the outcome once more before giving up on it: a plugin call, off the
+            // loop like an outcome check.
+            if !lock(&self.inflight).insert(key.clone()) {
+                return Ok(());
+            }
+            let inner = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = inner.outcome_deadline(key.clone()).await {
+                    tracing::warn!(run = %key.run, timer = %key.name, %error, "outcome deadline not applied; tried again at the next pass");
+                }
+                lock(&inner.inflight).remove(&key);
                 inner.wake.notify_one();
             });
             return Ok(());

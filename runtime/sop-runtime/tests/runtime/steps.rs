@@ -339,3 +339,53 @@ async fn a_hanging_call_for_one_contact_blocks_no_other() {
     assert_eq!(h.plugins.called().len(), 4);
     h.shutdown().await;
 }
+
+/// After downtime (or one jump of a manual clock) an asynchronous send's outcome check and its
+/// outcome deadline fall due together. The deadline asks once more before giving up, so a
+/// send the platform delivered completes instead of failing "no outcome"; one the platform
+/// still cannot account for fails as before.
+#[tokio::test]
+async fn an_outcome_deadline_checks_once_more_before_giving_up() {
+    for answered in [true, false] {
+        let mut h = Harness::new();
+        h.deploy(vec![inline(
+            "id: mass\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: promo\n    action: wecom.mass_send_contacts\n    params: {contacts: [c], text: hi}\n",
+        )]);
+        if !answered {
+            *h.plugins.unanswered_checks.lock().unwrap() = u32::MAX;
+        }
+        h.serve().await;
+        let run =
+            h.rt.start_manual("mass", ManualAudience::Contacts(vec!["c".into()]), "ops")
+                .await
+                .unwrap()
+                .enrolled[0];
+        h.settle().await;
+        assert_eq!(h.state(run).status, RunStatus::WaitingOutcome);
+        // Two days in one step: the check (due after a minute) and the deadline (a day) at once.
+        h.clock.advance(TimeDelta::days(2));
+        for _ in 0..50 {
+            h.settle().await;
+            if h.state(run).status != RunStatus::WaitingOutcome {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let state = h.state(run);
+        if answered {
+            assert_eq!(state.status, RunStatus::Completed, "{state:?}");
+            let sent = h
+                .store
+                .outbox_in_state(OutboxStateKind::Sent, None, 10)
+                .unwrap();
+            assert_eq!(sent.len(), 1, "the send is recorded as delivered");
+        } else {
+            assert_eq!(state.status, RunStatus::Failed, "{state:?}");
+        }
+        assert!(
+            !h.plugins.checks.lock().unwrap().is_empty(),
+            "the platform was asked"
+        );
+        h.shutdown().await;
+    }
+}
