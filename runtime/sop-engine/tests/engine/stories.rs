@@ -351,6 +351,41 @@ fn group_nurture_rotates_materials_and_previews_on_live_days() {
 }
 
 #[test]
+fn welcome_members_greets_a_nurtured_group_from_its_owner() {
+    let playbook = load("playbooks/welcome-members.yaml");
+    let mut group = ContactView::new("wrOg_1");
+    group.name = Some("铁粉福利群".into());
+    group.owner = Some("staff_zhang".into());
+    let joined = |d: &Driver| d.event("wecom.group_member_joined", json!({"join_scene": 3}));
+    let now = utc("2026-01-07T03:00:00Z");
+    // Only groups tagged `nurture`.
+    let probe = Driver::new(playbook.clone(), group.clone(), now).for_group();
+    let cause = StartCause::Event {
+        event: joined(&probe),
+    };
+    assert!(matches!(
+        decide_enrollment(&playbook, &cause, &group, &[], now),
+        Enrollment::Skip { .. }
+    ));
+    group.tags.insert("nurture".into());
+    assert_eq!(
+        decide_enrollment(&playbook, &cause, &group, &[], now),
+        Enrollment::Enroll
+    );
+    let mut d = Driver::new(playbook, group, now)
+        .for_group()
+        .behave("wecom.mass_send_groups", Behaviour::Accepted(Some(1_000)));
+    d.feed(Input::Start { cause });
+    let welcome = &d.invocations[0].1;
+    assert_eq!(welcome.input["sender"], json!("staff_zhang"));
+    assert_eq!(welcome.input["groups"], json!(["wrOg_1"]));
+    let text = welcome.input["text"].as_str().unwrap();
+    assert!(text.starts_with("欢迎新朋友加入铁粉福利群！"), "{text}");
+    d.advance_time(TimeDelta::minutes(1));
+    assert_eq!(d.status(), RunStatus::Completed);
+}
+
+#[test]
 fn douyin_after_sales_words_hand_off_and_alert_when_the_deadline_is_missed() {
     let playbook = load("playbooks/douyin-dm.yaml");
     let mut fan = ContactView::new("open_fan_1");
