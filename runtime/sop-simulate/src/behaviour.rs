@@ -2,8 +2,10 @@
 //! is a [`Happening`] on the agenda, turned into a platform event and ingested at its time.
 //!
 //! Daily traffic (new contacts, Douyin messages, orders, deletions) is drawn day by day from
-//! one sequential generator; replies are drawn from a generator seeded by the message's
-//! idempotency key, so they do not depend on the order in which concurrent sends finish.
+//! one sequential generator; group joins from a generator of their own per day (so that they
+//! leave the other draws as they were); replies are drawn from a generator seeded by the
+//! message's idempotency key, so they do not depend on the order in which concurrent sends
+//! finish.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -47,6 +49,8 @@ pub(crate) enum Happening {
     Order { contact: u32, amount_cents: u64 },
     /// A customer deletes their staff member; `reported`: the platform sends the event.
     DeleteStaff { contact: u32, reported: bool },
+    /// A customer joins a customer group.
+    JoinGroup { contact: u32, group: u32 },
 }
 
 /// What the customers did, by kind (the simulator's input, not the runtime's record).
@@ -57,6 +61,7 @@ pub struct Traffic {
     pub opt_out_keywords: u64,
     pub orders: u64,
     pub deletions: u64,
+    pub group_joins: u64,
 }
 
 /// Happenings by time; ties in a stable order.
@@ -181,6 +186,23 @@ impl Customers {
             }
         }
         drop(rng);
+        let groups = u64::try_from(platform.world.groups.len()).unwrap_or(0);
+        if groups > 0 && b.group_joins_per_day > 0.0 {
+            let day = u64::try_from(day_start.timestamp()).unwrap_or(0);
+            let mut joins = Rng::new(self.seed ^ 0x0000_6A01_u64 ^ day.rotate_left(17));
+            for (index, contact) in platform.world.contacts.iter().enumerate() {
+                if contact.is_friend() && joins.chance(b.group_joins_per_day) {
+                    let at = daytime(&mut joins, day_start);
+                    let group = joins.below(groups) as u32;
+                    let contact = u32::try_from(index).unwrap_or(u32::MAX);
+                    planned.push(
+                        at,
+                        joins.next_u64(),
+                        Happening::JoinGroup { contact, group },
+                    );
+                }
+            }
+        }
         let mut agenda = lock(&self.agenda);
         for ((at, tiebreak, _), happening) in planned.items {
             if at >= not_before {
@@ -343,6 +365,29 @@ pub(crate) fn to_event(
                         "member_id": id,
                         "order_id": format!("o{contact}-{at_ms}"),
                     }),
+                },
+            ))
+        }
+        Happening::JoinGroup { contact, group } => {
+            let joined_s = u32::try_from(at.timestamp()).unwrap_or(u32::MAX);
+            let record = platform.world.groups.get_mut(*group as usize)?;
+            if record.dismissed || record.members.iter().any(|(m, _)| m == contact) {
+                return None;
+            }
+            record.members.push((*contact, joined_s));
+            traffic.group_joins += 1;
+            let chat_id = ids::chat_id(*group);
+            Some((
+                "wecom",
+                Event {
+                    kind: "wecom.group_member_joined".into(),
+                    dedupe_id: format!("join-{chat_id}-{contact}-{at_ms}"),
+                    occurred_at: at,
+                    contact: Some(ids::contact_id(*contact)),
+                    staff: None,
+                    group: Some(chat_id),
+                    // 3: joined through the group's QR code.
+                    attributes: json!({"join_scene": 3}),
                 },
             ))
         }

@@ -84,6 +84,8 @@ pub struct Behaviour {
     pub orders_per_day: f64,
     /// Customers deleting their staff member.
     pub deletes_per_day: f64,
+    /// Customers joining one of the customer groups (`wecom.group_member_joined`).
+    pub group_joins_per_day: f64,
     /// Share of deletions the platform reports (`wecom.staff_deleted_by_contact`); the others
     /// are only found out when a send fails.
     pub deletes_reported: f64,
@@ -108,6 +110,7 @@ impl Default for Behaviour {
             douyin_messages_per_day: 0.01,
             orders_per_day: 0.005,
             deletes_per_day: 0.001,
+            group_joins_per_day: 0.01,
             deletes_reported: 0.5,
             buyers_share: 0.6,
             live_fan_share: 0.3,
@@ -127,6 +130,7 @@ impl Behaviour {
             ("douyin_messages_per_day", self.douyin_messages_per_day),
             ("orders_per_day", self.orders_per_day),
             ("deletes_per_day", self.deletes_per_day),
+            ("group_joins_per_day", self.group_joins_per_day),
             ("deletes_reported", self.deletes_reported),
             ("buyers_share", self.buyers_share),
             ("live_fan_share", self.live_fan_share),

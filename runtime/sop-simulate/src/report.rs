@@ -300,8 +300,8 @@ impl fmt::Display for Report {
         let t = &h.traffic;
         writeln!(
             f,
-            "customer traffic: {} new contacts, {} messages ({} opt-out keywords), {} orders, {} deletions",
-            t.new_contacts, t.messages, t.opt_out_keywords, t.orders, t.deletions
+            "customer traffic: {} new contacts, {} messages ({} opt-out keywords), {} orders, {} deletions, {} group joins",
+            t.new_contacts, t.messages, t.opt_out_keywords, t.orders, t.deletions, t.group_joins
         )?;
         writeln!(f, "wall time: {:.2} s", h.wall_ms as f64 / 1000.0)?;
         for playbook in &self.playbooks {

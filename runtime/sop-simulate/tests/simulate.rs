@@ -31,6 +31,7 @@ fn every_bundled_playbook_simulates_for_a_week() {
         "reactivation.yaml",
         "douyin-dm.yaml",
         "order-points.yaml",
+        "welcome-members.yaml",
     ] {
         let report =
             simulate(options(playbook, 200, 7, 3)).unwrap_or_else(|e| panic!("{playbook}: {e}"));
