@@ -31,8 +31,7 @@ pub fn parse(
     account: &Account,
     request: &WebhookRequest,
 ) -> Result<WebhookOutcome, WebhookError> {
-    let config: Config = serde_json::from_str(&account.config)
-        .map_err(|e| WebhookError::verification_failed(format!("account configuration: {e}")))?;
+    let config: Config = sop_plugin_sdk::json::parse_webhook_config(&account.config)?;
     let given = request.header("x-douyin-signature");
     let signed = given.is_some_and(|g| signature::verify(&config.client_secret, &request.body, g));
     if given.is_some() && !signed {

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::PluginError;
+use crate::{PluginError, WebhookError};
 
 /// Parses an action's input, answering `invalid-input` with serde's reason and position.
 pub fn parse_input<T: DeserializeOwned>(action: &str, raw: &str) -> Result<T, PluginError> {
@@ -17,6 +17,13 @@ pub fn parse_input<T: DeserializeOwned>(action: &str, raw: &str) -> Result<T, Pl
 pub fn parse_config<T: DeserializeOwned>(raw: &str) -> Result<T, PluginError> {
     serde_json::from_str(raw)
         .map_err(|e| PluginError::permanent(format!("account configuration: {e}")))
+}
+
+/// Parses an account's configuration while verifying a webhook: without it nothing can be
+/// verified, so `verification-failed`.
+pub fn parse_webhook_config<T: DeserializeOwned>(raw: &str) -> Result<T, WebhookError> {
+    serde_json::from_str(raw)
+        .map_err(|e| WebhookError::verification_failed(format!("account configuration: {e}")))
 }
 
 /// Serializes an output value. Serializing plain data cannot fail; if it ever did, the

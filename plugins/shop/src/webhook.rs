@@ -69,8 +69,7 @@ pub fn parse(
     account: &Account,
     request: &WebhookRequest,
 ) -> Result<WebhookOutcome, WebhookError> {
-    let config: Config = serde_json::from_str(&account.config)
-        .map_err(|e| WebhookError::verification_failed(format!("account configuration: {e}")))?;
+    let config: Config = sop_plugin_sdk::json::parse_webhook_config(&account.config)?;
     verify(host, &config, request)?;
     let envelope: Envelope = serde_json::from_slice(&request.body)
         .map_err(|e| WebhookError::malformed(format!("body: {e}")))?;

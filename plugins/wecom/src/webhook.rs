@@ -17,8 +17,7 @@ pub fn parse(
     account: &Account,
     request: &WebhookRequest,
 ) -> Result<WebhookOutcome, WebhookError> {
-    let config: Config = serde_json::from_str(&account.config)
-        .map_err(|e| WebhookError::verification_failed(format!("account configuration: {e}")))?;
+    let config: Config = sop_plugin_sdk::json::parse_webhook_config(&account.config)?;
     let (Some(token), Some(aes_key)) =
         (config.token.as_deref(), config.encoding_aes_key.as_deref())
     else {
