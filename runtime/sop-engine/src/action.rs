@@ -97,12 +97,8 @@ impl<'a> Machine<'a> {
                 output,
             } => {
                 self.state.outputs.insert(step.0.clone(), output.clone());
-                let timer = TimerId::new(
-                    &self.state.id,
-                    step.as_str(),
-                    invocation.iteration,
-                    "outcome",
-                );
+                let timer =
+                    TimerId::outcome_deadline(&self.state.id, step.as_str(), invocation.iteration);
                 let due = self.after_ms(self.ctx.config.retry.outcome_timeout_ms);
                 self.effects.push(Effect::ScheduleTimer {
                     timer: timer.clone(),

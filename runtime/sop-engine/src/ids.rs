@@ -56,9 +56,23 @@ impl IdempotencyKey {
     }
 }
 
+/// The purpose of the timer that bounds the wait for an asynchronous action's outcome.
+const OUTCOME_DEADLINE: &str = "outcome";
+
 impl TimerId {
     pub fn new(run: &RunId, step: &str, iteration: u32, purpose: &str) -> Self {
         TimerId(format!("{run}/{step}/{iteration}/{purpose}"))
+    }
+
+    /// The timer that bounds the wait for the outcome of an accepted action.
+    pub fn outcome_deadline(run: &RunId, step: &str, iteration: u32) -> Self {
+        Self::new(run, step, iteration, OUTCOME_DEADLINE)
+    }
+
+    /// Whether a timer of this name is an outcome deadline (the runtime checks the outcome
+    /// once more before feeding it).
+    pub fn is_outcome_deadline(name: &str) -> bool {
+        name.rsplit('/').next() == Some(OUTCOME_DEADLINE)
     }
 }
 

@@ -16,8 +16,6 @@ use crate::runtime::{Inner, Loaded};
 
 const DEFER_PREFIX: &str = "rt:defer:";
 const CHECK_PREFIX: &str = "rt:check:";
-/// The engine's outcome deadline of an asynchronous action (`{run}/{step}/{iteration}/outcome`).
-const OUTCOME_DEADLINE_SUFFIX: &str = "/outcome";
 
 impl Inner {
     /// Fires due timers page by page, then sleeps until the next one or a wake-up. Returns
@@ -122,7 +120,7 @@ impl Inner {
             });
             return Ok(());
         }
-        if key.name.ends_with(OUTCOME_DEADLINE_SUFFIX) {
+        if sop_engine::TimerId::is_outcome_deadline(&key.name) {
             // Checks the outcome once more before giving up on it: a plugin call, off the
             // loop like an outcome check.
             if !lock(&self.inflight).insert(key.clone()) {
