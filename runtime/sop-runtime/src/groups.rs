@@ -1,9 +1,10 @@
-//! An operator's changes to a customer group: tags (which group playbooks select on) and
-//! attributes (what their templates read, e.g. a material list). The platform's facts (owner,
-//! name, size) come from group events and are not edited here.
+//! Customer groups: what the platform's group events say about them (owner, name, size,
+//! dismissal), and the operator's changes: tags (which group playbooks select on) and
+//! attributes (what their templates read, e.g. a material list).
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use sop_engine::Event;
 use sop_store::{Group, GroupKey, Subject};
 
 use crate::error::RuntimeError;
@@ -12,6 +13,51 @@ use crate::tx::Tx;
 
 /// Longest tag accepted, in characters.
 const MAX_TAG_CHARS: usize = 64;
+
+/// What a group event says about the group. `group_created`/`group_updated` carry the group
+/// as the platform answered it (owner, name, size); member events move the count until then.
+pub(crate) fn apply_event(record: &mut Group, kind: &str, event: &Event) {
+    match kind {
+        "group_member_joined" => record.member_count += 1,
+        "group_member_left" => record.member_count = record.member_count.saturating_sub(1),
+        "group_created" | "group_updated" => {
+            let text = |name: &str| {
+                event
+                    .attributes
+                    .get(name)
+                    .and_then(|v| v.as_str())
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+            };
+            if let Some(owner) = text("owner").or_else(|| event.staff.clone()) {
+                record.owner = Some(owner);
+            }
+            if let Some(name) = text("name") {
+                record.name = name;
+            }
+            if let Some(count) = event
+                .attributes
+                .get("member_count")
+                .and_then(|v| v.as_u64())
+            {
+                record.member_count = u32::try_from(count).unwrap_or(u32::MAX);
+            }
+            record.attributes.remove(DISMISSED);
+        }
+        "group_dismissed" => {
+            record.attributes.insert(DISMISSED.into(), true.into());
+        }
+        _ => {}
+    }
+}
+
+/// The group attribute that marks a dismissed group: it is never enrolled again.
+const DISMISSED: &str = "dismissed";
+
+/// Whether a group (as templates see it) is marked dismissed.
+pub(crate) fn is_dismissed(view: &sop_engine::ContactView) -> bool {
+    view.attributes.get(DISMISSED) == Some(&Value::Bool(true))
+}
 
 /// Tags to add and remove, attributes to set (`null` removes one).
 #[derive(Debug, Clone, Default, Deserialize)]

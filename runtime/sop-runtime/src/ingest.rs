@@ -9,8 +9,7 @@ use sop_clock::Timestamp;
 use sop_dsl::model::{AudienceTarget, Trigger};
 use sop_engine::{Context, Event, Input, StartCause};
 use sop_store::{
-    Check, ContactKey, EventRecord, FriendStatus, Group, GroupKey, Op, OptOut, RunId, StoreError,
-    Subject,
+    Check, ContactKey, EventRecord, FriendStatus, GroupKey, Op, OptOut, RunId, StoreError, Subject,
 };
 
 use crate::error::RuntimeError;
@@ -170,7 +169,7 @@ impl Inner {
             }
             if let Some(key) = &group {
                 let record = tx.group_mut(&*self.store, key, &source.account, now)?;
-                update_group(record, event);
+                crate::groups::apply_event(record, kind_suffix(&event.kind), event);
             }
             let resumed = self.route(&mut tx, event, [&contact_subject, &group_subject], now)?;
             let enrolled = self.enroll_event(
@@ -349,46 +348,6 @@ impl Inner {
 }
 
 /// `message_received` of `wecom.message_received`.
-/// What a group event says about the group. `group_created`/`group_updated` carry the group
-/// as the platform answered it (owner, name, size); member events move the count until then.
-fn update_group(record: &mut Group, event: &Event) {
-    match kind_suffix(&event.kind) {
-        "group_member_joined" => record.member_count += 1,
-        "group_member_left" => record.member_count = record.member_count.saturating_sub(1),
-        "group_created" | "group_updated" => {
-            let text = |name: &str| {
-                event
-                    .attributes
-                    .get(name)
-                    .and_then(|v| v.as_str())
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_owned)
-            };
-            if let Some(owner) = text("owner").or_else(|| event.staff.clone()) {
-                record.owner = Some(owner);
-            }
-            if let Some(name) = text("name") {
-                record.name = name;
-            }
-            if let Some(count) = event
-                .attributes
-                .get("member_count")
-                .and_then(|v| v.as_u64())
-            {
-                record.member_count = u32::try_from(count).unwrap_or(u32::MAX);
-            }
-            record.attributes.remove(DISMISSED);
-        }
-        "group_dismissed" => {
-            record.attributes.insert(DISMISSED.into(), true.into());
-        }
-        _ => {}
-    }
-}
-
-/// The group attribute that marks a dismissed group: it is never enrolled again.
-pub(crate) const DISMISSED: &str = "dismissed";
-
 fn kind_suffix(kind: &str) -> &str {
     kind.rsplit('.').next().unwrap_or(kind)
 }

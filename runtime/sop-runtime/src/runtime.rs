@@ -705,9 +705,7 @@ impl Inner {
         }
         let view = tx.view(&*self.store, subject, &deployment.account, now)?;
         let label = deployment.id.clone();
-        if matches!(subject, Subject::Group { .. })
-            && view.attributes.get(crate::ingest::DISMISSED) == Some(&serde_json::Value::Bool(true))
-        {
+        if matches!(subject, Subject::Group { .. }) && crate::groups::is_dismissed(&view) {
             metrics::counter!("sop_runtime_enrollments_total", "playbook" => label, "outcome" => "skipped").increment(1);
             return Ok(Err("the group was dismissed".into()));
         }
