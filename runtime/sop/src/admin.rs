@@ -426,6 +426,16 @@ fn run_summary(run: &sop_store::Run) -> Value {
     })
 }
 
+/// A contact's or group's runs, briefly.
+fn subject_runs(runs: &[sop_store::RunSummary]) -> Vec<Value> {
+    runs.iter()
+        .map(|r| {
+            json!({"id": r.id.to_string(), "playbook": r.playbook, "version": r.version,
+                   "state": format!("{:?}", r.state).to_lowercase()})
+        })
+        .collect()
+}
+
 fn subject_json(s: &Subject) -> Value {
     match s {
         Subject::Contact(k) => json!({"contact": k.id, "tenant": k.tenant}),
@@ -519,8 +529,7 @@ async fn contact(
     timeline.sort_by_key(|a| (a.0, a.1, a.2));
     Ok(Json(json!({
         "contact": contact.as_ref().map(|c| record_json(c, &c.attributes)),
-        "runs": runs.iter().map(|r| json!({"id": r.id.to_string(), "playbook": r.playbook,
-            "version": r.version, "state": format!("{:?}", r.state).to_lowercase()})).collect::<Vec<_>>(),
+        "runs": subject_runs(&runs),
         "timeline": timeline.into_iter().map(|t| t.3).collect::<Vec<_>>(),
     })))
 }
@@ -577,8 +586,7 @@ async fn group(
     })?;
     Ok(Json(json!({
         "group": record_json(&group, &group.attributes),
-        "runs": runs.iter().map(|r| json!({"id": r.id.to_string(), "playbook": r.playbook,
-            "version": r.version, "state": format!("{:?}", r.state).to_lowercase()})).collect::<Vec<_>>(),
+        "runs": subject_runs(&runs),
     })))
 }
 

@@ -270,35 +270,24 @@ impl Story {
         id: &str,
         check: impl Fn(&Value) -> bool,
     ) -> Value {
-        let check = &check;
-        wait_for(what, DEADLINE, || async move {
-            self.advance(TICK_MS).await;
-            let reply = self
-                .world
-                .admin
-                .get_raw(&format!("/api/contacts/{TENANT}/{id}"))
-                .await
-                .ok()?;
-            let v = reply.ok_json().ok()?;
-            check(&v).then_some(v)
-        })
-        .await
-        .or_fail(self)
+        self.wait_admin(what, &format!("/api/contacts/{TENANT}/{id}"), check)
+            .await
     }
 
     /// Waits until the daemon's view of group `id` (`GET /api/groups/{tenant}/{id}`)
     /// satisfies `check`; returns it.
     pub async fn wait_group(&self, what: &str, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+        self.wait_admin(what, &format!("/api/groups/{TENANT}/{id}"), check)
+            .await
+    }
+
+    /// Moves the clocks a tick at a time until `GET path` on the admin API answers JSON that
+    /// satisfies `check`; returns it.
+    async fn wait_admin(&self, what: &str, path: &str, check: impl Fn(&Value) -> bool) -> Value {
         let check = &check;
         wait_for(what, DEADLINE, || async move {
             self.advance(TICK_MS).await;
-            let reply = self
-                .world
-                .admin
-                .get_raw(&format!("/api/groups/{TENANT}/{id}"))
-                .await
-                .ok()?;
-            let v = reply.ok_json().ok()?;
+            let v = self.world.admin.get_raw(path).await.ok()?.ok_json().ok()?;
             check(&v).then_some(v)
         })
         .await

@@ -111,6 +111,18 @@ impl Http {
         Ok(Reply { status, body })
     }
 
+    /// `method path` with a JSON body, whatever the status.
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<Reply, Error> {
+        let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON serializes"));
+        self.send(method, path, Some(bytes), "application/json")
+            .await
+    }
+
     /// `GET path`, whatever the status.
     pub async fn get_raw(&self, path: &str) -> Result<Reply, Error> {
         self.send(Method::GET, path, None, "").await
@@ -123,9 +135,7 @@ impl Http {
 
     /// `POST path` with a JSON body, whatever the status.
     pub async fn post_raw(&self, path: &str, body: &Value) -> Result<Reply, Error> {
-        let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON serializes"));
-        self.send(Method::POST, path, Some(bytes), "application/json")
-            .await
+        self.send_json(Method::POST, path, body).await
     }
 
     /// `POST path` with a JSON body, expecting 2xx JSON.
@@ -135,16 +145,12 @@ impl Http {
 
     /// `PUT path` with a JSON body, whatever the status.
     pub async fn put_raw(&self, path: &str, body: &Value) -> Result<Reply, Error> {
-        let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON serializes"));
-        self.send(Method::PUT, path, Some(bytes), "application/json")
-            .await
+        self.send_json(Method::PUT, path, body).await
     }
 
     /// `PATCH path` with a JSON body, whatever the status.
     pub async fn patch_raw(&self, path: &str, body: &Value) -> Result<Reply, Error> {
-        let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON serializes"));
-        self.send(Method::PATCH, path, Some(bytes), "application/json")
-            .await
+        self.send_json(Method::PATCH, path, body).await
     }
 
     /// `PATCH path` with a JSON body, expecting 2xx JSON (e.g. the admin API's group edits).
