@@ -286,27 +286,49 @@ fn welcome_goal_converts_when_the_contact_joins_the_fan_group() {
     assert_eq!(d.status(), RunStatus::Converted);
 }
 
+/// A group owned by staff_zhang; tagged `nurture` with three materials and Wednesday as its
+/// live day when `nurtured`.
+fn group(id: &str, nurtured: bool) -> ContactView {
+    let mut group = ContactView::new(id);
+    group.owner = Some("staff_zhang".into());
+    if nurtured {
+        group.tags.insert("nurture".into());
+        group
+            .attributes
+            .insert("materials".into(), json!(["A", "B", "C"]));
+        group.attributes.insert("live_days".into(), json!([3]));
+    }
+    group
+}
+
+/// The group-nurture run of `group` started by the 10:00 fire at `fired`, its mass send
+/// accepted and confirmed a second later.
+fn nurture(group: ContactView, fired: chrono::DateTime<chrono::Utc>) -> Driver {
+    let mut d = Driver::new(load("playbooks/group-nurture.yaml"), group, fired)
+        .for_group()
+        .behave("wecom.mass_send_groups", Behaviour::Accepted(Some(1_000)));
+    d.feed(Input::Start {
+        cause: StartCause::Schedule { fired_at: fired },
+    });
+    d
+}
+
 #[test]
 fn group_nurture_rotates_materials_and_previews_on_live_days() {
-    let playbook = load("playbooks/group-nurture.yaml");
-    let mut group = ContactView::new("wrOg_1");
-    group.owner = Some("staff_zhang".into());
-    group.tags.insert("nurture".into());
-    group
-        .attributes
-        .insert("materials".into(), json!(["A", "B", "C"]));
-    group.attributes.insert("live_days".into(), json!([3]));
     // Wednesday 2026-01-07 10:00 Shanghai: day 7 of the year, weekday 3.
     let fired = utc("2026-01-07T02:00:00Z");
     let cause = StartCause::Schedule { fired_at: fired };
     assert_eq!(
-        decide_enrollment(&playbook, &cause, &group, &[], fired),
+        decide_enrollment(
+            &load("playbooks/group-nurture.yaml"),
+            &cause,
+            &group("wrOg_1", true),
+            &[],
+            fired
+        ),
         Enrollment::Enroll
     );
-    let mut d = Driver::new(playbook, group, fired)
-        .for_group()
-        .behave("wecom.mass_send_groups", Behaviour::Accepted(Some(1_000)));
-    d.feed(Input::Start { cause });
+    let mut d = nurture(group("wrOg_1", true), fired);
     let content = &d.invocations[0].1;
     // materials[7 % 3], and on a live day the preview in the same message (one a day).
     let text = content.input["text"].as_str().unwrap();
@@ -317,33 +339,12 @@ fn group_nurture_rotates_materials_and_previews_on_live_days() {
     assert_eq!(d.status(), RunStatus::Completed);
 
     // Thursday: day 8, not a live day: the material alone.
-    let playbook = load("playbooks/group-nurture.yaml");
-    let mut group = ContactView::new("wrOg_1");
-    group.owner = Some("staff_zhang".into());
-    group.tags.insert("nurture".into());
-    group
-        .attributes
-        .insert("materials".into(), json!(["A", "B", "C"]));
-    group.attributes.insert("live_days".into(), json!([3]));
-    let fired = utc("2026-01-08T02:00:00Z");
-    let mut d = Driver::new(playbook, group, fired)
-        .for_group()
-        .behave("wecom.mass_send_groups", Behaviour::Accepted(Some(1_000)));
-    d.feed(Input::Start {
-        cause: StartCause::Schedule { fired_at: fired },
-    });
+    let thursday = utc("2026-01-08T02:00:00Z");
+    let d = nurture(group("wrOg_1", true), thursday);
     assert_eq!(d.invocations[0].1.input["text"], json!("C"));
 
     // A group without materials gets the default line.
-    let playbook = load("playbooks/group-nurture.yaml");
-    let mut bare = ContactView::new("wrOg_2");
-    bare.owner = Some("staff_zhang".into());
-    let mut d = Driver::new(playbook, bare, fired)
-        .for_group()
-        .behave("wecom.mass_send_groups", Behaviour::Accepted(Some(1_000)));
-    d.feed(Input::Start {
-        cause: StartCause::Schedule { fired_at: fired },
-    });
+    let d = nurture(group("wrOg_2", false), thursday);
     assert_eq!(
         d.invocations[0].1.input["text"],
         json!("今日好物推荐：点击小程序查看")
@@ -353,9 +354,8 @@ fn group_nurture_rotates_materials_and_previews_on_live_days() {
 #[test]
 fn welcome_members_greets_a_nurtured_group_from_its_owner() {
     let playbook = load("playbooks/welcome-members.yaml");
-    let mut group = ContactView::new("wrOg_1");
+    let mut group = group("wrOg_1", false);
     group.name = Some("铁粉福利群".into());
-    group.owner = Some("staff_zhang".into());
     let joined = |d: &Driver| d.event("wecom.group_member_joined", json!({"join_scene": 3}));
     let now = utc("2026-01-07T03:00:00Z");
     // Only groups tagged `nurture`.

@@ -32,6 +32,26 @@ fn spawn_acquire(
     })
 }
 
+/// `bulk0`, `bulk1`, `bulk2` on account acme, one after the other: the first takes the
+/// slot, the others queue.
+async fn queue_three_bulk(
+    gate: &Arc<Gate>,
+    clock: &VirtualClock,
+    log: &Arc<Mutex<Vec<(String, Timestamp)>>>,
+) {
+    for i in 0..3 {
+        spawn_acquire(
+            gate,
+            clock,
+            log,
+            "acme",
+            Priority::Bulk,
+            &format!("bulk{i}"),
+        );
+        clock.settle().await;
+    }
+}
+
 fn labels(log: &Mutex<Vec<(String, Timestamp)>>) -> Vec<String> {
     log.lock().unwrap().iter().map(|(l, _)| l.clone()).collect()
 }
@@ -40,17 +60,7 @@ fn labels(log: &Mutex<Vec<(String, Timestamp)>>) -> Vec<String> {
 async fn time_critical_goes_before_normal_before_bulk() {
     let (gate, clock) = slow_gate();
     let log = Arc::new(Mutex::new(Vec::new()));
-    for i in 0..3 {
-        spawn_acquire(
-            &gate,
-            &clock,
-            &log,
-            "acme",
-            Priority::Bulk,
-            &format!("bulk{i}"),
-        );
-        clock.settle().await;
-    }
+    queue_three_bulk(&gate, &clock, &log).await;
     // bulk0 took the first slot; bulk1 and bulk2 wait for 10 s slots.
     assert_eq!(labels(&log), ["bulk0"]);
     spawn_acquire(&gate, &clock, &log, "acme", Priority::Normal, "normal");
@@ -526,17 +536,7 @@ async fn outcome_checks_are_paced_on_their_own_limits() {
 async fn a_check_on_a_shared_limit_goes_before_bulk_after_replies() {
     let (gate, clock) = slow_gate();
     let log = Arc::new(Mutex::new(Vec::new()));
-    for i in 0..3 {
-        spawn_acquire(
-            &gate,
-            &clock,
-            &log,
-            "acme",
-            Priority::Bulk,
-            &format!("bulk{i}"),
-        );
-        clock.settle().await;
-    }
+    queue_three_bulk(&gate, &clock, &log).await;
     let check = {
         let (gate, clock, log) = (Arc::clone(&gate), clock.clone(), Arc::clone(&log));
         tokio::spawn(async move {

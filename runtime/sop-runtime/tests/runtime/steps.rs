@@ -146,6 +146,9 @@ async fn transient_errors_are_retried_with_the_same_key() {
     h.shutdown().await;
 }
 
+/// A manual playbook with one asynchronous send (a WeCom mass send) to contact `c`.
+const MASS_PROMO: &str = "id: mass\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: promo\n    action: wecom.mass_send_contacts\n    params: {contacts: [c], text: hi}\n";
+
 /// An outcome check the plugin cannot answer (a platform error) is asked again after
 /// `outcome_recheck_seconds`, not earlier, and the run completes on the next answer.
 #[tokio::test]
@@ -161,9 +164,7 @@ async fn an_unanswered_outcome_check_is_asked_again_after_the_configured_wait() 
         std::sync::Arc::new(sop_runtime::PassThrough),
         config,
     );
-    h.deploy(vec![inline(
-        "id: mass\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: promo\n    action: wecom.mass_send_contacts\n    params: {contacts: [c], text: hi}\n",
-    )]);
+    h.deploy(vec![inline(MASS_PROMO)]);
     *h.plugins.unanswered_checks.lock().unwrap() = 1;
     h.serve().await;
     let run =
@@ -348,9 +349,7 @@ async fn a_hanging_call_for_one_contact_blocks_no_other() {
 async fn an_outcome_deadline_checks_once_more_before_giving_up() {
     for answered in [true, false] {
         let mut h = Harness::new();
-        h.deploy(vec![inline(
-            "id: mass\nversion: 1\ntriggers: [{manual: true}]\nsteps:\n  - id: promo\n    action: wecom.mass_send_contacts\n    params: {contacts: [c], text: hi}\n",
-        )]);
+        h.deploy(vec![inline(MASS_PROMO)]);
         if !answered {
             *h.plugins.unanswered_checks.lock().unwrap() = u32::MAX;
         }
