@@ -199,7 +199,7 @@ impl Inner {
         touches: Vec<Op>,
         decision: &str,
     ) -> Result<bool, RuntimeError> {
-        let _lane = self.lane(subject).await;
+        let lane = self.lane(subject).await;
         let Some(current) = self.store.run(run)? else {
             return Ok(false);
         };
@@ -251,11 +251,18 @@ impl Inner {
         // Live from here until its result is recorded: recovery must not take this entry
         // for one a crash left behind.
         lock(&self.calls).insert((key.clone(), invocation.attempt));
-        // Durable before the call: after a crash the intent is found and never re-sent
-        // blindly.
-        if let Err(error) = self.store.commit_durable(batch) {
+        if let Err(error) = self.store.commit(batch) {
             lock(&self.calls).remove(&(key, invocation.attempt));
             return Err(error.into());
+        }
+        // The run's next transition needs this call's result, so the lane is not needed
+        // while the intent becomes durable: other subjects of the lane go on meanwhile.
+        drop(lane);
+        // Durable before the call: after a crash the intent is found and never re-sent
+        // blindly.
+        if let Err(error) = self.durable().await {
+            lock(&self.calls).remove(&(key, invocation.attempt));
+            return Err(error);
         }
         Ok(true)
     }
@@ -302,7 +309,7 @@ impl Inner {
         if invocation.delivery == sop_dsl::catalog::Delivery::AtMostOnce {
             // A result lost to a crash makes the send `unknown` for good (it is never
             // re-sent): keep that window to the call itself, not the store's flush interval.
-            self.store.flush()?;
+            self.durable().await?;
         }
         Ok(())
     }

@@ -99,7 +99,7 @@ impl Runtime {
             }
         }
         // One flush covers every event of the delivery; only then is anything performed.
-        inner.store.flush()?;
+        inner.durable().await?;
         inner.perform(work);
         Ok(receipt)
     }

@@ -8,6 +8,7 @@
 
 mod config;
 mod dispatch;
+mod durability;
 mod error;
 mod flow;
 mod gate;

@@ -74,6 +74,8 @@ pub struct Runtime {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
+    /// Flushes of `store` shared by every caller waiting for durability.
+    durability: crate::durability::Durability,
     pub clock: Arc<dyn Clock>,
     pub plugins: Arc<dyn Plugins>,
     pub gate: Arc<dyn PolicyGate>,
@@ -138,6 +140,7 @@ impl Runtime {
             .collect();
         Ok(Runtime {
             inner: Arc::new(Inner {
+                durability: crate::durability::Durability::new(deps.store.clone()),
                 store: deps.store,
                 clock: deps.clock,
                 plugins: deps.plugins,
@@ -390,7 +393,8 @@ impl Runtime {
             by: by.into(),
             source: source.into(),
         });
-        inner.store.commit_durable(tx.into_batch().batch)?;
+        inner.store.commit(tx.into_batch().batch)?;
+        inner.durable().await?;
         metrics::counter!("sop_runtime_consent_changes_total", "source" => "api").increment(1);
         Ok(())
     }
@@ -485,6 +489,11 @@ impl Runtime {
 }
 
 impl Inner {
+    /// Waits until everything committed so far is durable, without holding a worker thread.
+    pub async fn durable(&self) -> Result<(), RuntimeError> {
+        Ok(self.durability.wait().await?)
+    }
+
     /// Takes the lane of a subject.
     pub async fn lane(&self, subject: &Subject) -> tokio::sync::MutexGuard<'_, ()> {
         self.shards[shard_of(subject, self.shards.len())]

@@ -1,7 +1,7 @@
 //! Typed store failures. Backends map their own errors here; nothing panics on I/O.
 
 /// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The disk is full; the commit did not happen.
     #[error("store is out of disk space: {0}")]
