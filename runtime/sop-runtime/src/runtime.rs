@@ -88,6 +88,11 @@ pub(crate) struct Inner {
     /// When the timer loop will next look (ms; `i64::MAX` while it scans, so that every
     /// armed timer wakes it).
     pub next_due_ms: AtomicI64,
+    /// The latest due time the timer loop has scanned up to (ms; `i64::MIN` before the first
+    /// pass). A timer armed at or before it may lie behind the loop's cursor.
+    pub scanned_to_ms: AtomicI64,
+    /// The next pass starts from the first timer instead of where the last one stopped.
+    pub rescan: std::sync::atomic::AtomicBool,
     /// Set while `serve` runs: one scheduler per runtime.
     serving: std::sync::atomic::AtomicBool,
     /// Wakes the trigger loop after a deploy, pause or resume.
@@ -151,6 +156,8 @@ impl Runtime {
                 wake: Notify::new(),
                 triggers_changed: Notify::new(),
                 next_due_ms: AtomicI64::new(i64::MAX),
+                scanned_to_ms: AtomicI64::new(i64::MIN),
+                rescan: std::sync::atomic::AtomicBool::new(true),
                 serving: std::sync::atomic::AtomicBool::new(false),
                 inflight: Mutex::new(HashSet::new()),
                 calls: Mutex::new(HashSet::new()),
@@ -636,6 +643,9 @@ impl Inner {
 
     /// A timer due at `due` was committed: wake the loop if it would sleep past it.
     pub fn armed(&self, due: Timestamp) {
+        if due.timestamp_millis() <= self.scanned_to_ms.load(Ordering::Acquire) {
+            self.rescan.store(true, Ordering::Release);
+        }
         if due.timestamp_millis() < self.next_due_ms.load(Ordering::Acquire) {
             self.wake.notify_one();
         }

@@ -20,14 +20,28 @@ const CHECK_PREFIX: &str = "rt:check:";
 impl Inner {
     /// Fires due timers page by page, then sleeps until the next one or a wake-up. Returns
     /// only on a store error (the caller's `select!` ends it on shutdown).
+    ///
+    /// A pass goes on from where the last one stopped: the timers behind it were fired or
+    /// are being handled (an outcome check waiting for its rate slot, say), and reading
+    /// thousands of those again on every wake-up would cost more than the work itself. Only
+    /// a timer that may lie behind the cursor (armed at or before the time scanned to, or
+    /// left due by its handler) makes the next pass start from the first.
     pub async fn timer_loop(self: Arc<Self>) -> Result<(), RuntimeError> {
         let far = sop_clock::DateTime::<sop_clock::Utc>::MAX_UTC;
+        let mut resume: Option<Timer> = None;
         loop {
             // While scanning, every armed timer wakes us (it may be earlier than what the
             // scan will find).
             self.next_due_ms.store(i64::MAX, Ordering::Release);
             let now = self.clock.now();
-            let mut cursor: Option<Timer> = None;
+            // Before the first read: a timer armed during the pass at or before `now` may
+            // be missed by it, and must make the next pass start over.
+            self.scanned_to_ms
+                .fetch_max(now.timestamp_millis(), Ordering::AcqRel);
+            if self.rescan.swap(false, Ordering::AcqRel) {
+                resume = None;
+            }
+            let mut cursor = resume.take();
             loop {
                 let page = self
                     .store
@@ -39,6 +53,7 @@ impl Inner {
                 self.fire_page(page).await?;
             }
             let next = self.store.due_timers(far, cursor.as_ref(), 1)?.pop();
+            resume = cursor;
             let next_due = next.map(|t| t.due);
             self.next_due_ms.store(
                 next_due.map_or(i64::MAX, |d| d.timestamp_millis()),
@@ -116,7 +131,7 @@ impl Inner {
                 }
                 lock(&inner.inflight).remove(&key);
                 // Whatever it left armed (a new deferral, the same check) is looked at again.
-                inner.wake.notify_one();
+                inner.handled(&key);
             });
             return Ok(());
         }
@@ -132,7 +147,7 @@ impl Inner {
                     tracing::warn!(run = %key.run, timer = %key.name, %error, "outcome deadline not applied; tried again at the next pass");
                 }
                 lock(&inner.inflight).remove(&key);
-                inner.wake.notify_one();
+                inner.handled(&key);
             });
             return Ok(());
         }
@@ -151,6 +166,7 @@ impl Inner {
             Err(RuntimeError::Store(sop_store::StoreError::Conflict(reason))) => {
                 // The timer stays; the next pass of the loop fires it again.
                 tracing::warn!(run = %key.run, timer = %key.name, %reason, "timer conflicted");
+                self.rescan.store(true, Ordering::Release);
                 Ok(())
             }
             Err(RuntimeError::Store(e)) => Err(RuntimeError::Store(e)),
@@ -163,6 +179,22 @@ impl Inner {
                 Ok(())
             }
         }
+    }
+
+    /// A timer handled off the loop is done: if its handler left it due, the loop's cursor
+    /// may be past it.
+    fn handled(&self, key: &TimerKey) {
+        let left_due = match self.store.timer(key) {
+            Ok(timer) => timer.is_some_and(|t| {
+                t.due.timestamp_millis() <= self.scanned_to_ms.load(Ordering::Acquire)
+            }),
+            // Unknown: look at everything again rather than miss it.
+            Err(_) => true,
+        };
+        if left_due {
+            self.rescan.store(true, Ordering::Release);
+        }
+        self.wake.notify_one();
     }
 
     /// Forgets dedupe ids older than the retention and plugin values past their expiry,

@@ -65,6 +65,28 @@ async fn defer_parks_the_invocation_and_asks_again_when_due() {
 }
 
 #[tokio::test]
+async fn a_deferral_armed_behind_the_timer_loops_cursor_still_fires() {
+    // Asked again at +2 h, the gate defers to +1 h: a time the loop has already scanned past.
+    let (mut h, gate, run) = gated(vec![
+        Admission::Defer {
+            until: t0() + TimeDelta::hours(2),
+            reason: "quiet hours".into(),
+        },
+        Admission::Defer {
+            until: t0() + TimeDelta::hours(1),
+            reason: "rate slot".into(),
+        },
+    ])
+    .await;
+    h.run_for(TimeDelta::hours(2)).await;
+    h.settle().await;
+    assert_eq!(texts(&h), [json!("one"), json!("two")]);
+    assert_eq!(gate.asked.lock().unwrap().len(), 4);
+    assert_eq!(h.state(run).status, RunStatus::Completed);
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn skip_skips_the_step_and_end_ends_the_run() {
     let (mut h, _, run) = gated(vec![Admission::Skip {
         reason: "opted out".into(),
