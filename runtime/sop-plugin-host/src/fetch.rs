@@ -5,16 +5,24 @@
 //! non-public addresses, open the TCP connection ourselves, then hand the socket to hyper. No
 //! proxy environment variables, no connection reuse across plugins, no hidden redirects.
 //!
+//! Each plugin keeps its own idle keep-alive connections, by scheme, server name, port and
+//! vetted address: a platform API call then costs no TCP (and, in production, no TLS)
+//! handshake. A connection is reused only to an address the policy allows for this request,
+//! only while it has been idle a short time, and a request a stale connection did not take
+//! (hyper hands it back unsent) goes out on a fresh one; anything else is the call's error.
+//!
 //! Redirects (301, 302, 303, 307, 308) are followed by the host, each hop checked exactly like
 //! a new request from the plugin (allow-list, re-pointing, address vetting) and counted against
 //! the call's request budget.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -28,6 +36,14 @@ use crate::resolver::Resolver;
 
 const MAX_REDIRECTS: u32 = 5;
 
+/// How long an idle connection is kept for reuse: well under the idle timeouts servers
+/// commonly use (nginx 60 s, many load balancers 5-60 s), so the server rarely closes one
+/// just as it is reused.
+const KEEP_IDLE: Duration = Duration::from_secs(4);
+
+/// Idle connections kept per destination; more concurrent calls than this open new ones.
+const MAX_IDLE_PER_DESTINATION: usize = 16;
+
 /// Headers the host sets itself; a plugin's values for them are dropped.
 const HOST_OWNED: [HeaderName; 6] = [
     header::HOST,
@@ -38,11 +54,77 @@ const HOST_OWNED: [HeaderName; 6] = [
     header::TE,
 ];
 
-/// Shared pieces of the HTTP client.
+/// The HTTP client: shared pieces, and the idle connections of one plugin (see
+/// [`HttpClient::for_plugin`]).
 #[derive(Clone)]
 pub(crate) struct HttpClient {
     resolver: Arc<dyn Resolver>,
     tls: TlsConnector,
+    pool: Arc<Pool>,
+}
+
+/// Where a kept connection goes. The server name is part of it: a TLS session is bound to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Destination {
+    https: bool,
+    host: String,
+    port: u16,
+    ip: IpAddr,
+}
+
+/// An idle keep-alive connection: its request handle and the task driving it (aborted, and
+/// the socket closed, when this is dropped).
+struct Idle {
+    sender: SendRequest<Full<Bytes>>,
+    _conn: AbortOnDrop<()>,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<HashMap<Destination, Vec<Idle>>>,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Destination, Vec<Idle>>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The most recently used open connection to one of `ips`, if any.
+    fn take(&self, target: &Target, ips: &[IpAddr]) -> Option<(Destination, Idle)> {
+        let now = Instant::now();
+        let mut idle = self.lock();
+        for ip in ips {
+            let destination = destination(target, *ip);
+            let Some(list) = idle.get_mut(&destination) else {
+                continue;
+            };
+            list.retain(|c| now.duration_since(c.since) < KEEP_IDLE && !c.sender.is_closed());
+            while let Some(candidate) = list.pop() {
+                if candidate.sender.is_ready() {
+                    return Some((destination, candidate));
+                }
+            }
+        }
+        None
+    }
+
+    fn put(&self, destination: Destination, connection: Idle) {
+        let mut idle = self.lock();
+        let list = idle.entry(destination).or_default();
+        if list.len() < MAX_IDLE_PER_DESTINATION {
+            list.push(connection);
+        }
+    }
+}
+
+fn destination(target: &Target, ip: IpAddr) -> Destination {
+    Destination {
+        https: target.scheme == Scheme::Https,
+        host: target.host.clone(),
+        port: target.port,
+        ip,
+    }
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -75,6 +157,17 @@ impl HttpClient {
         Self {
             resolver,
             tls: TlsConnector::from(Arc::new(config)),
+            pool: Arc::default(),
+        }
+    }
+
+    /// The same client with an empty pool of its own: connections are never shared between
+    /// plugins.
+    pub fn for_plugin(&self) -> Self {
+        Self {
+            resolver: self.resolver.clone(),
+            tls: self.tls.clone(),
+            pool: Arc::default(),
         }
     }
 
@@ -157,7 +250,6 @@ impl HttpClient {
         budget: &FetchBudget,
     ) -> Result<Response, Error> {
         let addrs = self.vetted_addresses(policy, target).await?;
-        let stream = connect(&addrs, target.port).await?;
         let mut request = hyper::Request::builder()
             .method(method.clone())
             .uri(target.path_and_query.as_str())
@@ -165,11 +257,30 @@ impl HttpClient {
         for (k, v) in headers {
             request = request.header(k, v);
         }
-        let request = request
+        let mut request = request
             .body(Full::new(body))
             .map_err(|e| Error::Denied(format!("invalid request: {e}")))?;
-        match target.scheme {
-            Scheme::Http => exchange(TokioIo::new(stream), request, budget).await,
+        while let Some((destination, mut connection)) = self.pool.take(target, &addrs) {
+            match exchange(&mut connection.sender, request, budget).await {
+                Exchanged::Answered(response, keep) => {
+                    if keep {
+                        connection.since = Instant::now();
+                        self.pool.put(destination, connection);
+                    }
+                    return Ok(response);
+                }
+                // The server closed it meanwhile and the request never left: try another.
+                Exchanged::Unsent(back) => request = back,
+                Exchanged::Failed(error) => return Err(error),
+            }
+        }
+        let stream = connect(&addrs, target.port).await?;
+        let ip = stream
+            .peer_addr()
+            .map_err(|e| not_sent(format!("connected socket has no peer: {e}")))?
+            .ip();
+        let (mut sender, conn) = match target.scheme {
+            Scheme::Http => handshake(TokioIo::new(stream)).await?,
             Scheme::Https => {
                 let name = ServerName::try_from(target.host.clone())
                     .map_err(|e| Error::Denied(format!("invalid TLS server name: {e}")))?;
@@ -178,8 +289,23 @@ impl HttpClient {
                     .connect(name, stream)
                     .await
                     .map_err(|e| not_sent(format!("TLS handshake failed: {e}")))?;
-                exchange(TokioIo::new(tls), request, budget).await
+                handshake(TokioIo::new(tls)).await?
             }
+        };
+        match exchange(&mut sender, request, budget).await {
+            Exchanged::Answered(response, keep) => {
+                if keep {
+                    let idle = Idle {
+                        sender,
+                        _conn: conn,
+                        since: Instant::now(),
+                    };
+                    self.pool.put(destination(target, ip), idle);
+                }
+                Ok(response)
+            }
+            Exchanged::Unsent(_) => Err(not_sent("the new connection closed at once".into())),
+            Exchanged::Failed(error) => Err(error),
         }
     }
 
@@ -239,25 +365,49 @@ async fn connect(addrs: &[IpAddr], port: u16) -> Result<TcpStream, Error> {
     Err(not_sent(last))
 }
 
-async fn exchange<IO>(
+/// A new HTTP/1.1 connection over `io`, its driving task spawned.
+async fn handshake<IO>(
     io: TokioIo<IO>,
-    request: hyper::Request<Full<Bytes>>,
-    budget: &FetchBudget,
-) -> Result<Response, Error>
+) -> Result<(SendRequest<Full<Bytes>>, AbortOnDrop<()>), Error>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+    let (sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| not_sent(format!("HTTP handshake failed: {e}")))?;
-    // The connection task dies with this call, whichever way the call ends.
-    let conn = AbortOnDrop(tokio::spawn(conn));
-    let response = sender.send_request(request).await.map_err(|e| {
-        Error::Connection(ConnectionFailure {
-            message: format!("request failed: {e}"),
-            sent: true,
-        })
-    })?;
+    // The connection task dies with its handle: with the call, or when the pool drops it.
+    let conn = AbortOnDrop(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    Ok((sender, conn))
+}
+
+/// How one request on one connection went.
+enum Exchanged {
+    /// The answer, and whether the connection may carry another request.
+    Answered(Response, bool),
+    /// The connection was closed before the request was written: it can go on another one.
+    Unsent(hyper::Request<Full<Bytes>>),
+    Failed(Error),
+}
+
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
+    budget: &FetchBudget,
+) -> Exchanged {
+    let response = match sender.try_send_request(request).await {
+        Ok(response) => response,
+        Err(mut error) => {
+            return match error.take_message() {
+                Some(request) => Exchanged::Unsent(request),
+                None => Exchanged::Failed(Error::Connection(ConnectionFailure {
+                    message: format!("request failed: {}", error.error()),
+                    sent: true,
+                })),
+            };
+        }
+    };
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -274,30 +424,41 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > budget.max_response_bytes as u64) {
-        return Err(Error::TooLarge);
+        return Exchanged::Failed(Error::TooLarge);
     }
+    let closing = response
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+        });
     let mut incoming = response.into_body();
     let mut body = Vec::new();
     while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|e| {
-            Error::Connection(ConnectionFailure {
-                message: format!("reading the response failed: {e}"),
-                sent: true,
-            })
-        })?;
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                return Exchanged::Failed(Error::Connection(ConnectionFailure {
+                    message: format!("reading the response failed: {e}"),
+                    sent: true,
+                }));
+            }
+        };
         if let Ok(data) = frame.into_data() {
             if body.len() + data.len() > budget.max_response_bytes {
-                return Err(Error::TooLarge);
+                return Exchanged::Failed(Error::TooLarge);
             }
             body.extend_from_slice(&data);
         }
     }
-    drop(conn);
-    Ok(Response {
+    let response = Response {
         status,
         headers,
         body,
-    })
+    };
+    Exchanged::Answered(response, !closing && !sender.is_closed())
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);

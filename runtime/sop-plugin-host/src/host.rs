@@ -301,7 +301,7 @@ impl PluginHost {
             policy,
             kv: self.services.kv.clone(),
             clock: self.services.clock.clone(),
-            http: self.http.clone(),
+            http: self.http.for_plugin(),
         })
     }
 

@@ -192,6 +192,54 @@ async fn fetch_goes_to_the_repointed_emulator_and_follows_checked_redirects() {
 }
 
 #[tokio::test]
+async fn a_plugin_reuses_its_keep_alive_connections_and_survives_a_closed_one() {
+    let f = fixture();
+    let server = TestServer::start().await;
+    let settings = repointed("api.good.example", &server.base_url(), quick_limits());
+    let good = load(&f, "good", Some(settings)).await;
+    let fetch = |path: &str| {
+        let url = format!("https://api.good.example{path}");
+        let good = good.clone();
+        async move { good.invoke(&call("fetch", json!({ "url": url }))).await }
+    };
+    for i in 0..3 {
+        let path = format!("/keep-alive?i={i}");
+        let out = fetch(&path).await.unwrap();
+        let body = format!("kept {path}");
+        assert_eq!(
+            out,
+            InvokeOutcome::Done(json!({"status": 200, "body": body}))
+        );
+    }
+    assert_eq!(server.hits(), 1, "three calls, one connection");
+
+    // The server answers, then closes the connection without a word (an idle timeout).
+    let out = fetch("/keep-alive-then-close").await.unwrap();
+    assert!(matches!(out, InvokeOutcome::Done(_)), "{out:?}");
+    // The next call must not fail on the closed connection: it takes a new one.
+    let out = fetch("/keep-alive?after=close").await.unwrap();
+    let body = "kept /keep-alive?after=close";
+    assert_eq!(
+        out,
+        InvokeOutcome::Done(json!({"status": 200, "body": body}))
+    );
+    assert_eq!(server.hits(), 2);
+
+    // A second plugin never gets the first one's connections.
+    let settings = repointed("api.good.example", &server.base_url(), quick_limits());
+    let other = load(&f, "good", Some(settings)).await;
+    let out = other
+        .invoke(&call(
+            "fetch",
+            json!({"url": "https://api.good.example/keep-alive?other=1"}),
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(out, InvokeOutcome::Done(_)), "{out:?}");
+    assert_eq!(server.hits(), 3);
+}
+
+#[tokio::test]
 async fn a_repointed_loopback_host_needs_an_explicit_allowance() {
     let f = fixture();
     let server = TestServer::start().await;

@@ -43,12 +43,18 @@ impl TestServer {
     }
 }
 
+/// Answers requests on one connection: one, then closes, except on the keep-alive paths.
 async fn serve(mut stream: TcpStream) {
+    while serve_one(&mut stream).await {}
+}
+
+/// One request; whether the connection stays open for another.
+async fn serve_one(stream: &mut TcpStream) -> bool {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
@@ -80,10 +86,20 @@ async fn serve(mut stream: TcpStream) {
             vec![],
         ),
         Some("/big") => ("200 OK", None, vec![b'x'; 5 << 20]),
+        Some("/keep-alive" | "/keep-alive-then-close") => {
+            let body = format!("kept {target}");
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            // The second closes as a server's idle timeout would, without saying so.
+            return target.starts_with("/keep-alive?");
+        }
         Some("/silent") => {
             // Hold the connection open without answering: the caller's timeout must fire.
             let _ = stream.read(&mut buf).await;
-            return;
+            return false;
         }
         _ => ("404 Not Found", None, b"not found".to_vec()),
     };
@@ -98,4 +114,5 @@ async fn serve(mut stream: TcpStream) {
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.write_all(&body).await;
     let _ = stream.shutdown().await;
+    false
 }
