@@ -25,9 +25,12 @@ use sop_reliability::{Audit, BROADCAST, Rng, WELCOME, contact_id, env_or, spec};
 
 /// Contacts per admin start request.
 const CHUNK: usize = 250;
-/// How long the daemon may take to finish the work after the last kill; generous, a loaded
-/// machine is slow, and nothing here measures time.
+/// How long the daemon may take to finish the work after the last kill, at least; generous,
+/// a loaded machine is slow, and nothing here measures time.
 const SETTLE: Duration = Duration::from_secs(600);
+/// ... and per broadcast contact: WeCom's hourly limit paces one corp at about 41 mass sends
+/// a second, so 100,000 contacts need 40 minutes whatever the machine.
+const SETTLE_PER_CONTACT: Duration = Duration::from_millis(50);
 /// The plugin host's default instance pool: the most calls that can be in flight at a kill.
 const MAX_IN_FLIGHT: usize = 64;
 
@@ -144,7 +147,8 @@ async fn broadcast_and_welcomes_survive_a_sigkill_loop() {
     // all exist once its start requests were answered; a welcome's once its callback was).
     let admin = world.admin.clone();
     let emulator = world.emulator.http().clone();
-    sop_harness::wait_for("the daemon to finish the work", SETTLE, || {
+    let settle = SETTLE.max(SETTLE_PER_CONTACT * u32::try_from(contacts).unwrap_or(u32::MAX));
+    sop_harness::wait_for("the daemon to finish the work", settle, || {
         let (admin, emulator) = (admin.clone(), emulator.clone());
         async move { sop_reliability::work_finished(&admin, &emulator, &[BROADCAST, WELCOME]).await }
     })
