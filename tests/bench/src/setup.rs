@@ -206,6 +206,10 @@ pub fn accounts_spec(
         &accounts.to_string(),
         "--api-limit-per-min",
         &limit_per_min.to_string(),
+        // Latencies are read from every callback's time: a 10-minute soak raises more than
+        // the default 100,000 the emulator keeps.
+        "--keep-records",
+        "1000000",
     ]
     .iter()
     .map(|s| s.to_string())

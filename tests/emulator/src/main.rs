@@ -87,6 +87,9 @@ struct Cli {
     /// Run on a manual clock starting at this Unix time in ms (moved via /_emulator/clock).
     #[arg(long)]
     manual_clock: Option<u64>,
+    /// Callback records kept (the most recent), for runs that read every callback's time.
+    #[arg(long)]
+    keep_records: Option<usize>,
 }
 
 fn parse_limit(s: &str) -> Result<ReceiveLimit, String> {
@@ -144,6 +147,7 @@ fn build_config(cli: &Cli) -> Result<Config, String> {
     }
     set!(c.delivery.timeout_ms, cli.callback_timeout_ms);
     set!(c.delivery.retries, cli.callback_retries);
+    set!(c.delivery.keep_records, cli.keep_records);
     set!(c.traffic.rate_per_s, cli.rate);
     set!(c.traffic.max_events, cli.max_events);
     if cli.never_confirm {
