@@ -72,8 +72,8 @@ struct Destination {
     ip: IpAddr,
 }
 
-/// An idle keep-alive connection: its request handle and the task driving it (aborted, and
-/// the socket closed, when this is dropped).
+/// A keep-alive connection: its request handle, the task driving it (aborted, and the socket
+/// closed, when this is dropped) and when it was last used.
 struct Idle {
     sender: SendRequest<Full<Bytes>>,
     _conn: AbortOnDrop<()>,
@@ -260,7 +260,14 @@ impl HttpClient {
         let mut request = request
             .body(Full::new(body))
             .map_err(|e| Error::Denied(format!("invalid request: {e}")))?;
-        while let Some((destination, mut connection)) = self.pool.take(target, &addrs) {
+        loop {
+            let (destination, mut connection, fresh) = match self.pool.take(target, &addrs) {
+                Some((destination, connection)) => (destination, connection, false),
+                None => {
+                    let (destination, connection) = self.open(target, &addrs).await?;
+                    (destination, connection, true)
+                }
+            };
             match exchange(&mut connection.sender, request, budget).await {
                 Exchanged::Answered(response, keep) => {
                     if keep {
@@ -269,17 +276,24 @@ impl HttpClient {
                     }
                     return Ok(response);
                 }
-                // The server closed it meanwhile and the request never left: try another.
-                Exchanged::Unsent(back) => request = back,
+                // A kept connection the server closed meanwhile; the request never left.
+                Exchanged::Unsent(back) if !fresh => request = back,
+                Exchanged::Unsent(_) => {
+                    return Err(not_sent("the new connection closed at once".into()));
+                }
                 Exchanged::Failed(error) => return Err(error),
             }
         }
-        let stream = connect(&addrs, target.port).await?;
+    }
+
+    /// A new connection to the first of `addrs` that answers, TLS on top for `https`.
+    async fn open(&self, target: &Target, addrs: &[IpAddr]) -> Result<(Destination, Idle), Error> {
+        let stream = connect(addrs, target.port).await?;
         let ip = stream
             .peer_addr()
             .map_err(|e| not_sent(format!("connected socket has no peer: {e}")))?
             .ip();
-        let (mut sender, conn) = match target.scheme {
+        let (sender, conn) = match target.scheme {
             Scheme::Http => handshake(TokioIo::new(stream)).await?,
             Scheme::Https => {
                 let name = ServerName::try_from(target.host.clone())
@@ -292,21 +306,12 @@ impl HttpClient {
                 handshake(TokioIo::new(tls)).await?
             }
         };
-        match exchange(&mut sender, request, budget).await {
-            Exchanged::Answered(response, keep) => {
-                if keep {
-                    let idle = Idle {
-                        sender,
-                        _conn: conn,
-                        since: Instant::now(),
-                    };
-                    self.pool.put(destination(target, ip), idle);
-                }
-                Ok(response)
-            }
-            Exchanged::Unsent(_) => Err(not_sent("the new connection closed at once".into())),
-            Exchanged::Failed(error) => Err(error),
-        }
+        let connection = Idle {
+            sender,
+            _conn: conn,
+            since: Instant::now(),
+        };
+        Ok((destination(target, ip), connection))
     }
 
     /// Resolves `host` and keeps only addresses the policy allows; refuses when none remain.
