@@ -251,16 +251,18 @@ impl Inner {
         // Live from here until its result is recorded: recovery must not take this entry
         // for one a crash left behind.
         lock(&self.calls).insert((key.clone(), invocation.attempt));
-        if let Err(error) = self.store.commit(batch) {
-            lock(&self.calls).remove(&(key, invocation.attempt));
-            return Err(error.into());
-        }
-        // The run's next transition needs this call's result, so the lane is not needed
-        // while the intent becomes durable: other subjects of the lane go on meanwhile.
-        drop(lane);
-        // Durable before the call: after a crash the intent is found and never re-sent
-        // blindly.
-        if let Err(error) = self.durable().await {
+        let recorded = match self.store.commit(batch) {
+            Ok(_) => {
+                // The run's next transition needs this call's result, so the lane is not
+                // needed while the intent becomes durable: other subjects of the lane go on.
+                drop(lane);
+                // Durable before the call: after a crash the intent is found and never
+                // re-sent blindly.
+                self.durable().await
+            }
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = recorded {
             lock(&self.calls).remove(&(key, invocation.attempt));
             return Err(error);
         }
