@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use sop_plugin_host::{
-    CallError, HostError, InvokeOutcome, LoadError, OutcomeStatus, PluginError, PluginLimits,
-    WebhookError, WebhookRequest,
+    CallError, HostError, InvokeOutcome, LoadError, OutcomeStatus, Plugin, PluginError,
+    PluginLimits, WebhookError, WebhookRequest,
 };
 
 use support::common::*;
@@ -157,33 +157,28 @@ async fn check_outcome_and_webhooks() {
     ));
 }
 
+/// The good guest's `fetch` action on `https://api.good.example{path}`.
+async fn fetch(good: &Plugin, path: &str) -> InvokeOutcome {
+    let url = format!("https://api.good.example{path}");
+    good.invoke(&call("fetch", json!({ "url": url })))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn fetch_goes_to_the_repointed_emulator_and_follows_checked_redirects() {
     let f = fixture();
     let server = TestServer::start().await;
-    let settings = repointed("api.good.example", &server.base_url(), quick_limits());
-    let good = load(&f, "good", Some(settings)).await;
+    let good = load_repointed(&f, "good", &server.base_url()).await;
 
-    let out = good
-        .invoke(&call(
-            "fetch",
-            json!({"url": "https://api.good.example/hello?x=1"}),
-        ))
-        .await
-        .unwrap();
+    let out = fetch(&good, "/hello?x=1").await;
     let expected_body = format!("hello /hello?x=1 via {}", server.addr);
     assert_eq!(
         out,
         InvokeOutcome::Done(json!({"status": 200, "body": expected_body}))
     );
 
-    let out = good
-        .invoke(&call(
-            "fetch",
-            json!({"url": "https://api.good.example/redirect-ok"}),
-        ))
-        .await
-        .unwrap();
+    let out = fetch(&good, "/redirect-ok").await;
     let expected_body = format!("hello /hello?redirected=1 via {}", server.addr);
     assert_eq!(
         out,
@@ -195,16 +190,10 @@ async fn fetch_goes_to_the_repointed_emulator_and_follows_checked_redirects() {
 async fn a_plugin_reuses_its_keep_alive_connections_and_survives_a_closed_one() {
     let f = fixture();
     let server = TestServer::start().await;
-    let settings = repointed("api.good.example", &server.base_url(), quick_limits());
-    let good = load(&f, "good", Some(settings)).await;
-    let fetch = |path: &str| {
-        let url = format!("https://api.good.example{path}");
-        let good = good.clone();
-        async move { good.invoke(&call("fetch", json!({ "url": url }))).await }
-    };
+    let good = load_repointed(&f, "good", &server.base_url()).await;
     for i in 0..3 {
         let path = format!("/keep-alive?i={i}");
-        let out = fetch(&path).await.unwrap();
+        let out = fetch(&good, &path).await;
         let body = format!("kept {path}");
         assert_eq!(
             out,
@@ -214,10 +203,10 @@ async fn a_plugin_reuses_its_keep_alive_connections_and_survives_a_closed_one() 
     assert_eq!(server.hits(), 1, "three calls, one connection");
 
     // The server answers, then closes the connection without a word (an idle timeout).
-    let out = fetch("/keep-alive-then-close").await.unwrap();
+    let out = fetch(&good, "/keep-alive-then-close").await;
     assert!(matches!(out, InvokeOutcome::Done(_)), "{out:?}");
     // The next call must not fail on the closed connection: it takes a new one.
-    let out = fetch("/keep-alive?after=close").await.unwrap();
+    let out = fetch(&good, "/keep-alive?after=close").await;
     let body = "kept /keep-alive?after=close";
     assert_eq!(
         out,
@@ -226,15 +215,8 @@ async fn a_plugin_reuses_its_keep_alive_connections_and_survives_a_closed_one() 
     assert_eq!(server.hits(), 2);
 
     // A second plugin never gets the first one's connections.
-    let settings = repointed("api.good.example", &server.base_url(), quick_limits());
-    let other = load(&f, "good", Some(settings)).await;
-    let out = other
-        .invoke(&call(
-            "fetch",
-            json!({"url": "https://api.good.example/keep-alive?other=1"}),
-        ))
-        .await
-        .unwrap();
+    let other = load_repointed(&f, "good", &server.base_url()).await;
+    let out = fetch(&other, "/keep-alive?other=1").await;
     assert!(matches!(out, InvokeOutcome::Done(_)), "{out:?}");
     assert_eq!(server.hits(), 3);
 }

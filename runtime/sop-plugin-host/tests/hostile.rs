@@ -188,8 +188,7 @@ async fn forbidden_destinations_are_refused_before_connecting() {
     let f = fixture();
     let server = TestServer::start().await;
     let good = load(&f, "good", None).await;
-    let settings = repointed("api.hostile.example", &server.base_url(), quick_limits());
-    let hostile = load(&f, "hostile", Some(settings)).await;
+    let hostile = load_repointed(&f, "hostile", &server.base_url()).await;
 
     let cases = [
         ("https://evil.example.com/", "not allowed"),
@@ -229,8 +228,7 @@ async fn forbidden_destinations_are_refused_before_connecting() {
 async fn oversized_and_silent_responses_are_cut_off() {
     let f = fixture();
     let server = TestServer::start().await;
-    let settings = repointed("api.hostile.example", &server.base_url(), quick_limits());
-    let hostile = load(&f, "hostile", Some(settings)).await;
+    let hostile = load_repointed(&f, "hostile", &server.base_url()).await;
     let big = fetch(&hostile, "https://api.hostile.example/big", 5_000).await;
     assert_eq!(error_of(&big), "Error::TooLarge");
     let silent = fetch(&hostile, "https://api.hostile.example/silent", 200).await;

@@ -72,6 +72,12 @@ pub async fn load(f: &Fixture, guest: &str, settings: Option<PluginSettings>) ->
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `guest` loaded with its API host `api.{guest}.example` re-pointed to `base`, quick limits.
+pub async fn load_repointed(f: &Fixture, guest: &str, base: &str) -> Plugin {
+    let settings = repointed(&format!("api.{guest}.example"), base, quick_limits());
+    load(f, guest, Some(settings)).await
+}
+
 pub fn call(action: &str, input: Value) -> Invocation {
     Invocation {
         action: action.into(),
