@@ -30,6 +30,9 @@ pub struct ConfigFile {
     /// Listen addresses.
     #[serde(default)]
     pub listen: Listen,
+    /// The embedded store.
+    #[serde(default)]
+    pub storage: StorageConfig,
     /// Webhook ingress limits.
     #[serde(default)]
     pub ingress: IngressConfig,
@@ -97,6 +100,31 @@ impl IngressConfig {
     /// [`timeout_ms`](Self::timeout_ms) as a duration.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// The embedded store (sled, in `data_dir/store`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// sled's page cache, MiB. Together with sled's table of every page it bounds the store's
+    /// share of the daemon's memory; reads of pages outside it go to disk.
+    pub cache_mib: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { cache_mib: 64 }
+    }
+}
+
+impl StorageConfig {
+    /// The sled options these settings stand for.
+    pub fn sled_options(&self) -> sop_store_sled::SledOptions {
+        sop_store_sled::SledOptions {
+            cache_capacity_bytes: self.cache_mib.saturating_mul(1024 * 1024),
+            ..sop_store_sled::SledOptions::default()
+        }
     }
 }
 
@@ -419,6 +447,12 @@ impl ConfigFile {
             out.push(format!(
                 "listen.ingress and listen.admin are both {}",
                 self.listen.ingress
+            ));
+        }
+        if !(1..=1 << 20).contains(&self.storage.cache_mib) {
+            out.push(format!(
+                "storage.cache_mib must be between 1 and 1048576, not {}",
+                self.storage.cache_mib
             ));
         }
         if self.ingress.max_body_bytes == 0 {

@@ -56,7 +56,7 @@ impl Daemon {
         let lock = DataDirLock::acquire(&config.file.data_dir)?;
         let store_dir = config.file.data_dir.join("store");
         let sled: Arc<dyn Store> = Arc::new(
-            sop_store_sled::open(&store_dir, &Default::default())
+            sop_store_sled::open(&store_dir, &config.file.storage.sled_options())
                 .map_err(|e| format!("cannot open the store in {}: {e}", store_dir.display()))?,
         );
         let storage = StorageHealth::default();

@@ -87,6 +87,10 @@ fn an_empty_file_gives_the_defaults() {
     assert_eq!(config.file.listen.ingress.to_string(), "127.0.0.1:8080");
     assert_eq!(config.file.listen.admin.to_string(), "127.0.0.1:9090");
     assert_eq!(config.file.ingress.timeout_ms, 4_500);
+    assert_eq!(
+        config.file.storage.sled_options().cache_capacity_bytes,
+        64 << 20
+    );
     assert!(config.admin_token.is_none() && config.accounts.is_empty());
 }
 
@@ -110,6 +114,15 @@ fn wrong_types_and_values_are_named() {
     assert!(e.contains("listen.ingress and listen.admin"), "{e}");
     let e = err("[ingress]\ntimeout_ms = 0\n");
     assert!(e.contains("ingress.timeout_ms"), "{e}");
+    let e = err("[storage]\ncache_mib = 0\n");
+    assert!(e.contains("storage.cache_mib must be between 1"), "{e}");
+    let e = err("[storage]\ncache = 8\n");
+    assert!(e.contains("cache") && e.contains("line 2"), "{e}");
+    let small = load("[storage]\ncache_mib = 8\n").unwrap();
+    assert_eq!(
+        small.file.storage.sled_options().cache_capacity_bytes,
+        8 << 20
+    );
     let e = err("[admin]\nread_token = { vault = \"x\" }\n");
     assert!(e.contains("vault"), "{e}");
 }
