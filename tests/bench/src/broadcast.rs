@@ -120,7 +120,7 @@ async fn drive(
     welcome_rate: f64,
 ) -> Result<Driven> {
     let (spec, _playbooks) = setup::accounts_spec(
-        &a.daemon_env,
+        a,
         accounts,
         limit_per_min,
         contacts,

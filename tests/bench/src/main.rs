@@ -87,6 +87,9 @@ pub struct Args {
     /// soak: how long the load runs, seconds (at least 180 to judge memory growth).
     #[arg(long, default_value_t = 600.0)]
     pub soak_seconds: f64,
+    /// The daemon's `storage.cache_mib` (sled's page cache); unset keeps the default, 64.
+    #[arg(long)]
+    pub store_cache_mib: Option<u64>,
     /// Extra environment of the daemon, `KEY=VALUE` (repeatable), e.g. `TOKIO_WORKER_THREADS=8`.
     #[arg(long, value_parser = parse_env)]
     pub daemon_env: Vec<(String, String)>,

@@ -33,11 +33,14 @@ pub fn flags(name: &str, a: &Args) -> String {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let env: String = a
+    let mut env: String = a
         .daemon_env
         .iter()
         .map(|(k, v)| format!(" --daemon-env {k}={v}"))
         .collect();
+    if let Some(mib) = a.store_cache_mib {
+        env += &format!(" --store-cache-mib {mib}");
+    }
     env + &match name {
         "welcome" => format!(
             " --welcome-rate {} --welcome-seconds {} --welcome-accounts {}",
@@ -211,6 +214,18 @@ async fn soak(a: &Args) -> Result<ScenarioReport> {
             a.soak_seconds
         )),
     }
+    let first = run.rss.first().map(|(_, m)| *m);
+    rows.push(Row::info(
+        "store on disk after the load",
+        format!("{:.0} MiB", run.after.store_mib),
+    ));
+    rows.push(Row::info(
+        "RSS of the daemon restarted on that store, idle 30 s (fresh, empty store: at the start)",
+        match first {
+            Some(m) => format!("{:.0} MiB ({m:.0} MiB)", run.after.rss_mib),
+            None => format!("{:.0} MiB", run.after.rss_mib),
+        },
+    ));
     welcome_rows(r, &mut rows, &mut notes);
     let samples: Vec<String> = run
         .rss
@@ -286,7 +301,7 @@ async fn ramp(a: &Args) -> Result<ScenarioReport> {
 }
 
 async fn idle(a: &Args) -> Result<ScenarioReport> {
-    let world = sop_harness::World::start(setup::demo_spec(&a.daemon_env))
+    let world = sop_harness::World::start(setup::demo_spec(a))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let pid = world.daemon.pid().context("the daemon is not running")?;

@@ -6,10 +6,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use sop_harness::{Profile, WorldSpec, workspace_root};
 
-/// The demo (6 bundled playbooks, one WeCom and one Douyin account), release build, quiet
-/// logs: per-event info lines would cost the daemon more than they tell here.
-/// `extra_env` is added to the daemon's environment.
-pub fn demo_spec(extra_env: &[(String, String)]) -> WorldSpec {
+/// The demo (the bundled playbooks, one WeCom and one Douyin account), release build, quiet
+/// logs: per-event info lines would cost the daemon more than they tell here. The bench's
+/// `--daemon-env` is added to the daemon's environment and `--store-cache-mib` to its config.
+pub fn demo_spec(a: &crate::Args) -> WorldSpec {
     let mut spec = WorldSpec::demo();
     spec.profile = Profile::Release;
     for (k, v) in &mut spec.daemon_env {
@@ -17,8 +17,16 @@ pub fn demo_spec(extra_env: &[(String, String)]) -> WorldSpec {
             *v = "warn".into();
         }
     }
-    spec.daemon_env.extend(extra_env.iter().cloned());
+    spec.daemon_env.extend(a.daemon_env.iter().cloned());
+    if let Some(mib) = a.store_cache_mib {
+        spec.config_template = with_store_cache(&spec.config_template, mib);
+    }
     spec
+}
+
+/// `config` with its `[storage]` section's `cache_mib` set (the templates have none).
+fn with_store_cache(config: &str, mib: u64) -> String {
+    format!("{config}\n[storage]\ncache_mib = {mib}\n")
 }
 
 /// The emulator's id of corp `index` (0-based), as `sop-emulator --corps` numbers them.
@@ -183,7 +191,7 @@ impl Drop for TempDir {
 /// emulator serving as many corps with `contacts` people and `limit_per_min` per API (0 =
 /// none). Keep the returned dir as long as the world.
 pub fn accounts_spec(
-    extra_env: &[(String, String)],
+    a: &crate::Args,
     accounts: u32,
     limit_per_min: u32,
     contacts: u32,
@@ -192,8 +200,11 @@ pub fn accounts_spec(
 ) -> Result<(WorldSpec, TempDir)> {
     let playbooks = TempDir::new()?;
     write_playbooks(playbooks.path(), accounts, welcome, broadcast)?;
-    let mut spec = demo_spec(extra_env);
+    let mut spec = demo_spec(a);
     spec.config_template = accounts_config(accounts, limit_per_min);
+    if let Some(mib) = a.store_cache_mib {
+        spec.config_template = with_store_cache(&spec.config_template, mib);
+    }
     spec.playbooks = playbooks.path().to_owned();
     spec.emulator_args = [
         "--seed",

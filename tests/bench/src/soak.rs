@@ -22,7 +22,24 @@ pub struct SoakRun {
     pub welcome: WelcomeRun,
     /// The daemon's RSS during the run.
     pub rss: Samples,
+    /// What the store and a fresh daemon on it hold after the load.
+    pub after: Reopened,
 }
+
+/// After the load: the store's size and a new daemon process started on it. A daemon's
+/// memory that follows its store comes back when the store is reopened; memory held by the
+/// old process alone (a leak, or a cache that had filled) does not.
+#[derive(Debug, Clone, Copy)]
+pub struct Reopened {
+    /// The store directory's size on disk, MiB.
+    pub store_mib: f64,
+    /// Median RSS of the restarted daemon, idle, after [`SETTLE`], MiB.
+    pub rss_mib: f64,
+}
+
+/// How long the restarted daemon idles before its memory is read: recovery, plugin loads and
+/// the first timer pass are over by then.
+const SETTLE: Duration = Duration::from_secs(30);
 
 /// How memory moved between the end of the first minute (warm caches, full pools) and the
 /// end of the run.
@@ -98,7 +115,7 @@ pub async fn run(
     seconds: f64,
     every: Duration,
 ) -> Result<SoakRun> {
-    let (world, _dir) = welcome::world(a, accounts).await?;
+    let (mut world, _dir) = welcome::world(a, accounts).await?;
     let pid = world.daemon.pid().context("the daemon is not running")?;
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -120,10 +137,63 @@ pub async fn run(
     let welcome = welcome::run(&world, accounts, rate, seconds).await;
     stop.store(true, Ordering::Relaxed);
     let rss = sampler.await.context("the memory sampler")?;
+    let welcome = welcome?;
+    let after = reopen(&mut world).await?;
     Ok(SoakRun {
-        welcome: welcome?,
+        welcome,
         rss,
+        after,
     })
+}
+
+/// Stops the daemon (SIGTERM), measures its store, starts it again on the same store and
+/// reads its memory once it has settled.
+async fn reopen(world: &mut sop_harness::World) -> Result<Reopened> {
+    let status = world
+        .daemon
+        .terminate(Duration::from_secs(60))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "the daemon exited with {status} on SIGTERM"
+    );
+    let store_mib = dir_bytes(&world.work_dir().join("data/store"))? as f64 / (1024.0 * 1024.0);
+    world
+        .daemon
+        .restart()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pid = world
+        .daemon
+        .pid()
+        .context("the restarted daemon is not running")?;
+    tokio::time::sleep(SETTLE).await;
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        if let Some(m) = machine::memory(pid) {
+            samples.push(m.rss_kib as f64 / 1024.0);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let rss_mib = median(samples).context("cannot read the restarted daemon's memory")?;
+    Ok(Reopened { store_mib, rss_mib })
+}
+
+/// Bytes the files under `dir` take on disk (allocated blocks: sled's files can be sparse).
+fn dir_bytes(dir: &std::path::Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
