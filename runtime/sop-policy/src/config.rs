@@ -175,6 +175,11 @@ pub struct RateConfig {
     /// A burst of `b` lowers the paced rate so that no window of the limit's length ever
     /// holds more than its maximum.
     pub burst: u32,
+    /// A broadcast send that would find more than this many seconds of paced sends queued
+    /// ahead on its account waits in the store (a deferral timer) instead of in memory, and
+    /// comes back when about half of that is left ahead (default 30; 0 never parks). Bounds
+    /// the memory of a long paced broadcast to this much of each account's pace.
+    pub park_after_seconds: u32,
 }
 
 impl Default for RateConfig {
@@ -182,6 +187,7 @@ impl Default for RateConfig {
         Self {
             headroom_percent: 2,
             burst: 1,
+            park_after_seconds: 30,
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::consent::{ConsentChange, Keywords};
 use crate::error::PolicyError;
 use crate::limits::Limits;
 use crate::local::quiet_until;
-use crate::rate::{AccountSnapshot, Lane, Lanes, Priority};
+use crate::rate::{AccountSnapshot, Lane, Lanes, Priority, Slot};
 
 /// What the gate is asked about: one invocation for one contact or group.
 #[derive(Debug, Clone, Copy)]
@@ -391,7 +391,37 @@ impl Gate {
             .plugin(plugin)
             .map(|p| p.names_for(account, action))
             .unwrap_or_default();
-        lane.acquire(self.clock.as_ref(), &names, recipient, priority)
+        match lane
+            .acquire(self.clock.as_ref(), &names, recipient, priority, None)
+            .await
+        {
+            Slot::Granted(waited) => waited,
+            // Not asked to park.
+            Slot::Park(_) => Duration::ZERO,
+        }
+    }
+
+    /// [`acquire_for`](Self::acquire_for), except that a bulk send which would find more
+    /// than `rate.park_after_seconds` of paced sends queued ahead on its account is not
+    /// queued: it gets a time to come back ([`Slot::Park`]), so that a long broadcast waits
+    /// in the store rather than in memory.
+    pub async fn acquire_or_park(
+        &self,
+        plugin: &str,
+        account: &str,
+        action: &str,
+        recipient: Option<&str>,
+        priority: Priority,
+    ) -> Slot {
+        let lane = self.lane(plugin, account);
+        let names = self
+            .limits
+            .plugin(plugin)
+            .map(|p| p.names_for(account, action))
+            .unwrap_or_default();
+        let park_after = (priority == Priority::Bulk && self.config.rate.park_after_seconds > 0)
+            .then(|| Duration::from_secs(u64::from(self.config.rate.park_after_seconds)));
+        lane.acquire(self.clock.as_ref(), &names, recipient, priority, park_after)
             .await
     }
 
@@ -411,8 +441,13 @@ impl Gate {
             .plugin(plugin)
             .map(|p| p.names_for_check(account, action))
             .unwrap_or_default();
-        lane.acquire(self.clock.as_ref(), &names, None, Priority::Check)
+        match lane
+            .acquire(self.clock.as_ref(), &names, None, Priority::Check, None)
             .await
+        {
+            Slot::Granted(waited) => waited,
+            Slot::Park(_) => Duration::ZERO,
+        }
     }
 
     /// A platform "slow down" (rate-limited with retry-after): backs the account off, counted.

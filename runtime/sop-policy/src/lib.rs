@@ -34,7 +34,7 @@ pub use consent::{ConsentChange, Keywords as ConsentKeywords};
 pub use error::PolicyError;
 pub use gate::{Admission, Gate, GateRequest, GateSnapshot, group_touch_key};
 pub use limits::{LimitScope, RateLimit};
-pub use rate::{AccountSnapshot, LimitSnapshot, Priority, PrioritySnapshot};
+pub use rate::{AccountSnapshot, LimitSnapshot, Priority, PrioritySnapshot, Slot};
 
 #[cfg(test)]
 mod tests;

@@ -253,6 +253,20 @@ struct LaneState {
     waited: [Duration; 4],
     slow_downs: u64,
     slowed_for: Duration,
+    /// When the next parked ticket is to come back: parked tickets return one paced
+    /// interval apart, in the order they parked.
+    park_horizon: Option<Timestamp>,
+    parked: u64,
+}
+
+/// What [`Lane::acquire`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The slot was taken after waiting this long.
+    Granted(Duration),
+    /// The account's queue already holds more than the parking threshold: nothing was
+    /// taken; come back at this time (the caller keeps the send durably until then).
+    Park(Timestamp),
 }
 
 impl LaneState {
@@ -309,14 +323,17 @@ impl Lane {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for a slot under every limit in `names`; returns how long it waited.
+    /// Waits for a slot under every limit in `names`; returns how long it waited. With
+    /// `park_after`, a ticket that would find more than that much paced time queued ahead of
+    /// it is not queued: it gets a time to come back instead ([`Slot::Park`]).
     pub(crate) async fn acquire(
         &self,
         clock: &dyn Clock,
         names: &[String],
         recipient: Option<&str>,
         priority: Priority,
-    ) -> Duration {
+        park_after: Option<Duration>,
+    ) -> Slot {
         let started = clock.now();
         let notify = Arc::new(Notify::new());
         let names: Arc<[String]> = names
@@ -326,6 +343,12 @@ impl Lane {
             .collect();
         let ticket = {
             let mut st = self.state();
+            // Decided under the lock that queues: concurrent sends cannot all slip in.
+            if let Some(keep) = park_after
+                && let Some(until) = self.park(&mut st, &names, priority, started, keep)
+            {
+                return Slot::Park(until);
+            }
             let id = (priority, st.next_ticket);
             st.next_ticket += 1;
             st.queue.insert(
@@ -392,7 +415,48 @@ impl Lane {
             tracing::debug!(plugin = %self.plugin, account = %self.account,
                 priority = priority.label(), waited_ms = waited.as_millis() as u64, "rate-waited");
         }
-        waited
+        Slot::Granted(waited)
+    }
+
+    /// The time a ticket should come back at, if the paced time queued ahead of it (tickets
+    /// of its priority or higher on one of its account-wide limits, plus a platform
+    /// back-off) exceeds `keep`: when about `keep / 2` will be left ahead of it, and never
+    /// before the ticket parked before it plus one interval. `None`: queue it.
+    fn park(
+        &self,
+        st: &mut LaneState,
+        names: &[String],
+        priority: Priority,
+        now: Timestamp,
+        keep: Duration,
+    ) -> Option<Timestamp> {
+        // Recipient limits pace one recipient, not the queue.
+        let interval = names
+            .iter()
+            .filter_map(|n| self.limiters.get(n))
+            .filter(|l| matches!(l.cells, Cells::Account(_)))
+            .map(|l| l.interval)
+            .max()?;
+        let ahead = st
+            .queue
+            .iter()
+            .filter(|((p, _), w)| *p <= priority && w.names.iter().any(|n| names.contains(n)))
+            .count();
+        let backoff = st
+            .backoff_until
+            .and_then(|b| (b - now).to_std().ok())
+            .unwrap_or_default();
+        let backlog = interval
+            .saturating_mul(u32::try_from(ahead).unwrap_or(u32::MAX))
+            .saturating_add(backoff);
+        if backlog <= keep {
+            return None;
+        }
+        let earliest = now + TimeDelta::from_std(backlog - keep / 2).unwrap_or(TimeDelta::MAX);
+        let until = st.park_horizon.map_or(earliest, |h| h.max(earliest));
+        st.park_horizon = Some(until + TimeDelta::from_std(interval).unwrap_or(TimeDelta::MAX));
+        st.parked += 1;
+        Some(until)
     }
 
     /// Checks every named limit, the ones that blocked last first.
@@ -456,6 +520,8 @@ impl Lane {
             backoff_until: st.backoff_until.filter(|b| *b > now),
             slow_downs: st.slow_downs,
             slowed_ms: st.slowed_for.as_millis() as u64,
+            parked: st.parked,
+            park_horizon: st.park_horizon.filter(|h| *h > now),
             limits: self
                 .limiters
                 .values()
@@ -497,6 +563,10 @@ pub struct AccountSnapshot {
     pub slow_downs: u64,
     /// Their retry-after, summed.
     pub slowed_ms: u64,
+    /// Bulk sends told to come back later because the queue was long (each once per time).
+    pub parked: u64,
+    /// When the next parked send is due back, while one is.
+    pub park_horizon: Option<Timestamp>,
     pub limits: Vec<LimitSnapshot>,
 }
 

@@ -14,7 +14,7 @@ use sop_store::{
 };
 
 use crate::error::RuntimeError;
-use crate::gate::{Admission, GateRequest, Priority};
+use crate::gate::{Admission, GateRequest, Priority, Slot};
 use crate::mapping::{check_timer, defer_timer, outbox_key};
 use crate::plugins::PluginCall;
 use crate::runtime::{Inner, Loaded, group_key};
@@ -92,7 +92,7 @@ impl Inner {
                     | sop_dsl::catalog::ActionAudience::Group => Some(subject_id(subject)),
                     _ => None,
                 };
-                let waited = self
+                let slot = self
                     .gate
                     .acquire(
                         &invocation.plugin,
@@ -102,6 +102,14 @@ impl Inner {
                         priority,
                     )
                     .await;
+                let waited = match slot {
+                    Slot::Granted(waited) => waited,
+                    Slot::Park(until) => {
+                        label("park");
+                        let reason = "the account's queue of paced sends is long";
+                        return self.defer(run, subject, invocation, until, reason).await;
+                    }
+                };
                 metrics::histogram!("sop_runtime_rate_wait_seconds", "plugin" => invocation.plugin.clone())
                     .record(waited.as_secs_f64());
                 if !self
@@ -119,34 +127,7 @@ impl Inner {
             }
             Admission::Defer { until, reason } => {
                 label("defer");
-                let _lane = self.lane(subject).await;
-                let Some(loaded) = self.load(run)? else {
-                    return Ok(());
-                };
-                if !self.still_to_send(&loaded, invocation)? {
-                    return Ok(());
-                }
-                let now = self.clock.now();
-                let batch = Batch::new()
-                    .check(Check::RunRevision {
-                        run,
-                        expected: Some(loaded.run.revision),
-                    })
-                    .op(Op::PutTimer(Timer {
-                        key: TimerKey::new(run, defer_timer(invocation)),
-                        due: until,
-                        step: Some(invocation.step.0.clone()),
-                    }))
-                    .op(gate_history(
-                        run,
-                        invocation,
-                        now,
-                        &format!("deferred until {until}"),
-                        &reason,
-                    ));
-                self.store.commit(batch)?;
-                self.armed(until);
-                Ok(())
+                self.defer(run, subject, invocation, until, &reason).await
             }
             Admission::Skip { reason } => {
                 label("skip");
@@ -165,6 +146,46 @@ impl Inner {
                     .await
             }
         }
+    }
+
+    /// Keeps the invocation on a deferral timer until `until`, when the gate is asked again,
+    /// if the run still waits for this attempt.
+    async fn defer(
+        self: &Arc<Self>,
+        run: RunId,
+        subject: &Subject,
+        invocation: &Invocation,
+        until: sop_clock::Timestamp,
+        reason: &str,
+    ) -> Result<(), RuntimeError> {
+        let _lane = self.lane(subject).await;
+        let Some(loaded) = self.load(run)? else {
+            return Ok(());
+        };
+        if !self.still_to_send(&loaded, invocation)? {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let batch = Batch::new()
+            .check(Check::RunRevision {
+                run,
+                expected: Some(loaded.run.revision),
+            })
+            .op(Op::PutTimer(Timer {
+                key: TimerKey::new(run, defer_timer(invocation)),
+                due: until,
+                step: Some(invocation.step.0.clone()),
+            }))
+            .op(gate_history(
+                run,
+                invocation,
+                now,
+                &format!("deferred until {until}"),
+                reason,
+            ));
+        self.store.commit(batch)?;
+        self.armed(until);
+        Ok(())
     }
 
     /// Whether the run still waits for this exact attempt and nobody recorded it yet.

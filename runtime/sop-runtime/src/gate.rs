@@ -13,14 +13,15 @@ use sop_store::{Store, StoreError};
 
 use crate::plugins::BoxFuture;
 
-pub use sop_policy::{Admission, ConsentChange, GateRequest, Priority};
+pub use sop_policy::{Admission, ConsentChange, GateRequest, Priority, Slot};
 
 /// The policy gate.
 pub trait PolicyGate: Send + Sync + std::fmt::Debug {
     /// Decides whether the invocation may go out now. Reads the store, writes nothing.
     fn admit(&self, store: &dyn Store, req: &GateRequest<'_>) -> Result<Admission, StoreError>;
     /// Waits for the account's rate-limit slot (and the recipient's, for recipient-scoped
-    /// limits); returns how long it waited.
+    /// limits); returns how long it waited, or, for a send the gate would rather not hold in
+    /// memory behind a long queue, when to come back ([`Slot::Park`]).
     fn acquire<'a>(
         &'a self,
         plugin: &'a str,
@@ -28,7 +29,7 @@ pub trait PolicyGate: Send + Sync + std::fmt::Debug {
         action: &'a str,
         recipient: Option<&'a str>,
         priority: Priority,
-    ) -> BoxFuture<'a, Duration>;
+    ) -> BoxFuture<'a, Slot>;
     /// Waits for the account's slot for an outcome check of `action` (the platform queries
     /// an asynchronous send's result needs), behind time-critical sends and replies, ahead
     /// of bulk sends; returns how long it waited.
@@ -78,8 +79,8 @@ impl PolicyGate for PassThrough {
         _action: &'a str,
         _recipient: Option<&'a str>,
         _priority: Priority,
-    ) -> BoxFuture<'a, Duration> {
-        Box::pin(async { Duration::ZERO })
+    ) -> BoxFuture<'a, Slot> {
+        Box::pin(async { Slot::Granted(Duration::ZERO) })
     }
 
     fn acquire_check<'a>(
@@ -115,8 +116,8 @@ impl PolicyGate for sop_policy::Gate {
         action: &'a str,
         recipient: Option<&'a str>,
         priority: Priority,
-    ) -> BoxFuture<'a, Duration> {
-        Box::pin(self.acquire_for(plugin, account, action, recipient, priority))
+    ) -> BoxFuture<'a, Slot> {
+        Box::pin(self.acquire_or_park(plugin, account, action, recipient, priority))
     }
 
     fn acquire_check<'a>(

@@ -25,7 +25,7 @@ mod tx;
 
 pub use config::RuntimeConfig;
 pub use error::RuntimeError;
-pub use gate::{Admission, ConsentChange, GateRequest, PassThrough, PolicyGate, Priority};
+pub use gate::{Admission, ConsentChange, GateRequest, PassThrough, PolicyGate, Priority, Slot};
 pub use groups::GroupEdit;
 pub use ingest::{EventSource, IngestReceipt};
 pub use mapping::{DETAIL_FORMAT, decode_state, engine_run_id, store_run_id};

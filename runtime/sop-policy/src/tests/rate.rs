@@ -6,7 +6,7 @@ use std::time::Duration;
 use sop_clock::{Clock, TimeDelta};
 
 use super::*;
-use crate::{Priority, RateConfig};
+use crate::{Priority, RateConfig, Slot};
 
 const START: &str = "2026-03-02T02:00:00Z";
 
@@ -252,6 +252,7 @@ async fn a_burst_is_allowed_without_exceeding_the_window() {
         rate: RateConfig {
             headroom_percent: 0,
             burst: 5,
+            ..RateConfig::default()
         },
         ..PolicyConfig::default()
     };
@@ -572,6 +573,7 @@ async fn a_restart_starts_the_limiters_empty() {
         rate: RateConfig {
             headroom_percent: 0,
             burst: 5,
+            ..RateConfig::default()
         },
         ..PolicyConfig::default()
     };
@@ -618,4 +620,89 @@ async fn a_restart_starts_the_limiters_empty() {
     // (60 s) later: priming counts from first use, which errs on the safe side.
     assert_eq!(notify.await.unwrap(), Duration::from_secs(70));
     assert!(clock.now() >= started + TimeDelta::seconds(70));
+}
+
+/// A bulk send that would find more than `park_after_seconds` of paced sends ahead of it is
+/// not queued: it is told when to come back, the parked ones one interval apart, while
+/// other priorities always queue. A platform back-off counts as time ahead.
+#[tokio::test(flavor = "current_thread")]
+async fn bulk_sends_behind_a_long_queue_are_told_when_to_come_back() {
+    let (gate, clock) = slow_gate(); // 1 per 10 s; parks past 30 s
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // bulk0 takes the slot; bulk1..bulk4 queue: 40 s of sends ahead of the next one.
+    for i in 0..5 {
+        spawn_acquire(
+            &gate,
+            &clock,
+            &log,
+            "acme",
+            Priority::Bulk,
+            &format!("bulk{i}"),
+        );
+        clock.settle().await;
+    }
+    let now = clock.now();
+    let park = |g: Arc<Gate>, priority| async move {
+        g.acquire_or_park("p", "acme", "send", None, priority).await
+    };
+    let s = TimeDelta::seconds;
+    // Back when 15 s (half the threshold) are left ahead; the next one an interval later.
+    assert_eq!(
+        park(gate.clone(), Priority::Bulk).await,
+        Slot::Park(now + s(25))
+    );
+    assert_eq!(
+        park(gate.clone(), Priority::Bulk).await,
+        Slot::Park(now + s(35))
+    );
+    // A reply never parks: it queues (ahead of the broadcast).
+    let reply = tokio::spawn(park(gate.clone(), Priority::Normal));
+    clock.settle().await;
+    let acme = gate.snapshot().accounts.remove(0);
+    assert_eq!((acme.queued, acme.parked), (5, 2));
+    assert_eq!(acme.park_horizon, Some(now + s(45)));
+    clock.run_for(s(10)).await;
+    assert_eq!(reply.await.unwrap(), Slot::Granted(Duration::from_secs(10)));
+    // Drained to 10 s ahead: bulk sends queue again.
+    clock.run_for(s(30)).await;
+    let late = tokio::spawn(park(gate.clone(), Priority::Bulk));
+    clock.run_for(s(30)).await;
+    assert!(matches!(late.await.unwrap(), Slot::Granted(_)));
+    assert_eq!(labels(&log), ["bulk0", "bulk1", "bulk2", "bulk3", "bulk4"]);
+
+    // An account backed off by the platform for a minute parks even with nothing queued.
+    gate.slow_down("p", "other", Duration::from_secs(60));
+    let now = clock.now();
+    assert_eq!(
+        gate.acquire_or_park("p", "other", "send", None, Priority::Bulk)
+            .await,
+        Slot::Park(now + s(45))
+    );
+
+    // 0 never parks.
+    let config = PolicyConfig {
+        rate: RateConfig {
+            park_after_seconds: 0,
+            ..RateConfig::default()
+        },
+        ..PolicyConfig::default()
+    };
+    let (gate, clock) = gate_with(config, &slow_catalog(), START);
+    for i in 0..10 {
+        spawn_acquire(
+            &gate,
+            &clock,
+            &log,
+            "acme",
+            Priority::Bulk,
+            &format!("x{i}"),
+        );
+        clock.settle().await;
+    }
+    let queued = tokio::spawn(async move {
+        gate.acquire_or_park("p", "acme", "send", None, Priority::Bulk)
+            .await
+    });
+    clock.run_for(s(200)).await;
+    assert!(matches!(queued.await.unwrap(), Slot::Granted(_)));
 }

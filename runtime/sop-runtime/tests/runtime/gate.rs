@@ -184,3 +184,82 @@ async fn the_policy_gate_defers_in_quiet_hours_and_caps_the_second_touch() {
     );
     h.shutdown().await;
 }
+
+/// A paced broadcast longer than the gate's parking threshold waits in the store, not in
+/// memory: beyond 30 s of sends queued on the account, a send is parked on its deferral
+/// timer and comes back when its turn nears. Every contact still gets exactly one message.
+#[tokio::test]
+async fn a_long_paced_broadcast_parks_its_tail_on_timers_and_sends_each_once() {
+    let clock = VirtualClock::new(t0()); // 10:00 Shanghai
+    let config = sop_policy::PolicyConfig {
+        rate: sop_policy::RateConfig {
+            headroom_percent: 0,
+            ..sop_policy::RateConfig::default()
+        },
+        // One send each 10 s.
+        rate_limits: vec![sop_policy::RateOverride {
+            plugin: "wecom".into(),
+            account: None,
+            limit: Some("api_per_corp_minute".into()),
+            name: None,
+            actions: Vec::new(),
+            max: 6,
+            per_seconds: 60,
+        }],
+        ..sop_policy::PolicyConfig::default()
+    };
+    let gate = Arc::new(
+        sop_policy::Gate::new(config, &catalog(), Arc::new(clock.clone())).expect("policy"),
+    );
+    let mut h = Harness::with(
+        Arc::new(MemoryStore::new()),
+        clock,
+        FakePlugins::new(),
+        gate.clone(),
+    );
+    h.deploy(vec![inline(
+        "id: promo\nversion: 1\ntriggers: [{manual: true}]\npolicy: {category: marketing, quiet_hours: 'off'}\nsteps:\n  - id: offer\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: ['{{ contact.id }}'], text: sale}\n",
+    )]);
+    h.serve().await;
+    let contacts: Vec<String> = (0..20).map(|i| format!("c{i:02}")).collect();
+    let runs =
+        h.rt.start_manual("promo", ManualAudience::Contacts(contacts.clone()), "ops")
+            .await
+            .unwrap()
+            .enrolled;
+    h.settle().await;
+    let lane = |g: &sop_policy::Gate| g.snapshot().accounts.remove(0);
+    let first = lane(&gate);
+    // 30 s of sends at one each 10 s queue (plus the one whose 31st second it would be);
+    // the rest wait on timers.
+    assert!(first.queued <= 4, "{first:?}");
+    assert_eq!(first.queued as u64 + first.parked, 20, "{first:?}");
+    let parked: Vec<_> = runs
+        .iter()
+        .filter(|r| {
+            h.history(**r).iter().any(|e| {
+                e.gate.as_deref() == Some("the account's queue of paced sends is long")
+                    && e.outcome.starts_with("deferred until")
+            })
+        })
+        .collect();
+    assert_eq!(parked.len() as u64, first.parked);
+    // 20 sends at one each 10 s, then the outcome checks.
+    h.run_for(TimeDelta::minutes(6)).await;
+    let mut sent: Vec<String> = h
+        .plugins
+        .calls_of("wecom.mass_send_contacts")
+        .iter()
+        .map(|c| c.input["contacts"][0].as_str().unwrap().to_string())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, contacts, "each contact exactly once");
+    for run in &runs {
+        assert_eq!(h.state(*run).status, RunStatus::Completed);
+    }
+    let last = lane(&gate);
+    assert_eq!(last.queued, 0);
+    // Each came back when its turn neared: none was parked a second time.
+    assert_eq!(last.parked, first.parked);
+    h.shutdown().await;
+}

@@ -208,13 +208,13 @@ impl PolicyGate for ScriptedGate {
         _action: &'a str,
         _recipient: Option<&'a str>,
         _priority: Priority,
-    ) -> BoxFuture<'a, Duration> {
+    ) -> BoxFuture<'a, Slot> {
         let hang = self.hang.load(std::sync::atomic::Ordering::SeqCst);
         Box::pin(async move {
             if hang {
                 std::future::pending::<()>().await;
             }
-            Duration::ZERO
+            Slot::Granted(Duration::ZERO)
         })
     }
 
