@@ -166,6 +166,8 @@ impl Daemon {
         metrics::gauge!("sop_ready").set(1.0);
         metrics::gauge!("sop_store_writable").set(1.0);
         tracing::info!(ingress = %listen.ingress, admin = %listen.admin, "sop is serving");
+        // The start-up's scratch (plugin compilation, deployment) is free by now.
+        crate::memory::release_free();
 
         let mut hangup = signal(tokio::signal::unix::SignalKind::hangup())?;
         let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -247,6 +249,7 @@ impl Daemon {
         kept.admin_token = new.admin_token.clone();
         self.config = kept;
         metrics::counter!("sop_reloads_total").increment(1);
+        crate::memory::release_free();
         Ok(json!({
             "deployed": crate::admin::deploy_json(&report)["playbooks"],
             "needs_restart": needs_restart,
@@ -290,6 +293,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if dbg(&a.runtime) != dbg(&b.runtime) {
         out.push("runtime");
+    }
+    if a.storage.cache_mib != b.storage.cache_mib {
+        out.push("storage");
     }
     // Compared without printing: account JSON holds credentials.
     let accounts = |c: &Config| -> BTreeMap<String, (String, String, Value)> {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod ingress;
 pub mod lock;
+pub mod memory;
 pub mod observability;
 pub mod plugins;
 pub mod secret;
