@@ -28,9 +28,6 @@ use crate::storage::{StorageHealth, WatchedStore};
 /// How often an unwritable store is probed with a small write.
 const STORE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// How often the allocator's free pages go back to the system (`crate::memory`).
-const RELEASE_MEMORY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// A running daemon's pieces, for `run` and for tests that drive it in-process.
 #[derive(Debug)]
 pub struct Daemon {
@@ -165,7 +162,6 @@ impl Daemon {
             Arc::new(SystemClock),
             STORE_PROBE_EVERY,
         ));
-        let releasing = tokio::spawn(crate::memory::release_periodically(RELEASE_MEMORY_EVERY));
         shared.set_ready(true);
         metrics::gauge!("sop_ready").set(1.0);
         metrics::gauge!("sop_store_writable").set(1.0);
@@ -210,7 +206,6 @@ impl Daemon {
             None => serving.await,
         };
         probing.abort();
-        releasing.abort();
         let _ = stop_admin.send(true);
         log_join("admin", admin.await);
         let flushed = shared.runtime().store().flush();

@@ -4,9 +4,7 @@
 //! that allocates tens of MiB that are free again once the daemon serves. glibc keeps freed
 //! memory inside its per-thread arenas resident (it only trims the top of each heap), so
 //! an idle daemon would carry that scratch for its whole life. `malloc_trim(0)` releases the
-//! free pages of every arena; it is called once the daemon is ready, after each reload, and
-//! once a minute while serving: under load the arenas fill with chunks freed between live
-//! ones (a callback's buffers, a run's decoded state), which free() alone never returns.
+//! free pages of every arena; it is called once the daemon is ready and after each reload.
 
 /// Releases the allocator's free pages to the operating system (glibc only; elsewhere a
 /// no-op). Returns whether any memory was released.
@@ -22,20 +20,6 @@ pub fn release_free() -> bool {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
         false
-    }
-}
-
-/// Calls [`release_free`] every `every` (on the blocking pool: it locks and walks every
-/// arena), for as long as the task runs.
-pub async fn release_periodically(every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // the first tick is immediate; start-up released already
-    loop {
-        tick.tick().await;
-        if let Err(error) = tokio::task::spawn_blocking(release_free).await {
-            tracing::warn!(%error, "releasing free memory failed");
-        }
     }
 }
 
