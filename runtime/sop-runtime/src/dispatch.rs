@@ -45,12 +45,9 @@ impl Inner {
         let key = outbox_key(run, invocation);
         let (admission, bulk, revision) = {
             let _lane = self.lane(subject).await;
-            let Some(loaded) = self.load(run)? else {
+            let Some(loaded) = self.still_to_send(run, invocation)? else {
                 return Ok(());
             };
-            if !self.still_to_send(&loaded, invocation)? {
-                return Ok(());
-            }
             let now = self.clock.now();
             let contact = match &loaded.run.subject {
                 sop_store::Subject::Contact(key) => self.store.contact(key)?,
@@ -159,12 +156,9 @@ impl Inner {
         reason: &str,
     ) -> Result<(), RuntimeError> {
         let _lane = self.lane(subject).await;
-        let Some(loaded) = self.load(run)? else {
+        let Some(loaded) = self.still_to_send(run, invocation)? else {
             return Ok(());
         };
-        if !self.still_to_send(&loaded, invocation)? {
-            return Ok(());
-        }
         let now = self.clock.now();
         let batch = Batch::new()
             .check(Check::RunRevision {
@@ -188,22 +182,25 @@ impl Inner {
         Ok(())
     }
 
-    /// Whether the run still waits for this exact attempt and nobody recorded it yet.
+    /// The run, if it still waits for this exact attempt and nobody recorded it yet.
     fn still_to_send(
         &self,
-        loaded: &Loaded,
+        run: RunId,
         invocation: &Invocation,
-    ) -> Result<bool, RuntimeError> {
+    ) -> Result<Option<Loaded>, RuntimeError> {
+        let Some(loaded) = self.load(run)? else {
+            return Ok(None);
+        };
         let awaits = matches!(&loaded.state.waiting,
             Some(Waiting::Result { invocation: awaited }) if awaited.key == invocation.key && awaited.attempt == invocation.attempt);
         if !awaits {
-            return Ok(false);
+            return Ok(None);
         }
         let recorded = self
             .store
-            .outbox(&outbox_key(loaded.run.id, invocation))?
+            .outbox(&outbox_key(run, invocation))?
             .is_some_and(|entry| entry.attempts >= invocation.attempt);
-        Ok(!recorded)
+        Ok((!recorded).then_some(loaded))
     }
 
     /// Commits the outbox intent (with the gate's touches) durably, on the run's lane, if the
@@ -224,13 +221,8 @@ impl Inner {
         let Some(current) = self.store.run(run)? else {
             return Ok(false);
         };
-        if current.revision != admitted {
-            let Some(loaded) = self.load(run)? else {
-                return Ok(false);
-            };
-            if !self.still_to_send(&loaded, invocation)? {
-                return Ok(false);
-            }
+        if current.revision != admitted && self.still_to_send(run, invocation)?.is_none() {
+            return Ok(false);
         }
         let now = self.clock.now();
         let key = outbox_key(run, invocation);
