@@ -385,20 +385,14 @@ impl Gate {
         recipient: Option<&str>,
         priority: Priority,
     ) -> Duration {
-        let lane = self.lane(plugin, account);
-        let names = self
-            .limits
-            .plugin(plugin)
-            .map(|p| p.names_for(account, action))
-            .unwrap_or_default();
-        match lane
-            .acquire(self.clock.as_ref(), &names, recipient, priority, None)
+        self.lane(plugin, account)
+            .acquire(
+                self.clock.as_ref(),
+                &self.send_limits(plugin, account, action),
+                recipient,
+                priority,
+            )
             .await
-        {
-            Slot::Granted(waited) => waited,
-            // Not asked to park.
-            Slot::Park(_) => Duration::ZERO,
-        }
     }
 
     /// [`acquire_for`](Self::acquire_for), except that a bulk send which would find more
@@ -413,16 +407,25 @@ impl Gate {
         recipient: Option<&str>,
         priority: Priority,
     ) -> Slot {
-        let lane = self.lane(plugin, account);
-        let names = self
-            .limits
-            .plugin(plugin)
-            .map(|p| p.names_for(account, action))
-            .unwrap_or_default();
         let park_after = (priority == Priority::Bulk && self.config.rate.park_after_seconds > 0)
             .then(|| Duration::from_secs(u64::from(self.config.rate.park_after_seconds)));
-        lane.acquire(self.clock.as_ref(), &names, recipient, priority, park_after)
+        self.lane(plugin, account)
+            .acquire_or_park(
+                self.clock.as_ref(),
+                &self.send_limits(plugin, account, action),
+                recipient,
+                priority,
+                park_after,
+            )
             .await
+    }
+
+    /// The limits a call of `action` on `account` counts against.
+    fn send_limits(&self, plugin: &str, account: &str, action: &str) -> Vec<String> {
+        self.limits
+            .plugin(plugin)
+            .map(|p| p.names_for(account, action))
+            .unwrap_or_default()
     }
 
     /// Rate limit for an outcome check of `action` (asking the platform how an asynchronous
@@ -441,13 +444,8 @@ impl Gate {
             .plugin(plugin)
             .map(|p| p.names_for_check(account, action))
             .unwrap_or_default();
-        match lane
-            .acquire(self.clock.as_ref(), &names, None, Priority::Check, None)
+        lane.acquire(self.clock.as_ref(), &names, None, Priority::Check)
             .await
-        {
-            Slot::Granted(waited) => waited,
-            Slot::Park(_) => Duration::ZERO,
-        }
     }
 
     /// A platform "slow down" (rate-limited with retry-after): backs the account off, counted.

@@ -323,10 +323,28 @@ impl Lane {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for a slot under every limit in `names`; returns how long it waited. With
-    /// `park_after`, a ticket that would find more than that much paced time queued ahead of
-    /// it is not queued: it gets a time to come back instead ([`Slot::Park`]).
+    /// Waits for a slot under every limit in `names`; returns how long it waited.
     pub(crate) async fn acquire(
+        &self,
+        clock: &dyn Clock,
+        names: &[String],
+        recipient: Option<&str>,
+        priority: Priority,
+    ) -> Duration {
+        match self
+            .acquire_or_park(clock, names, recipient, priority, None)
+            .await
+        {
+            Slot::Granted(waited) => waited,
+            // Never without a threshold.
+            Slot::Park(_) => Duration::ZERO,
+        }
+    }
+
+    /// [`acquire`](Self::acquire), except that with `park_after`, a ticket that would find
+    /// more than that much paced time queued ahead of it is not queued: it gets a time to
+    /// come back instead ([`Slot::Park`]).
+    pub(crate) async fn acquire_or_park(
         &self,
         clock: &dyn Clock,
         names: &[String],
@@ -563,7 +581,7 @@ pub struct AccountSnapshot {
     pub slow_downs: u64,
     /// Their retry-after, summed.
     pub slowed_ms: u64,
-    /// Bulk sends told to come back later because the queue was long (each once per time).
+    /// Times a bulk send was told to come back later because the queue was long.
     pub parked: u64,
     /// When the next parked send is due back, while one is.
     pub park_horizon: Option<Timestamp>,

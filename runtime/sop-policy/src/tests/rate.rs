@@ -32,14 +32,15 @@ fn spawn_acquire(
     })
 }
 
-/// `bulk0`, `bulk1`, `bulk2` on account acme, one after the other: the first takes the
-/// slot, the others queue.
-async fn queue_three_bulk(
+/// `bulk0` … `bulk{n-1}` on account acme, one after the other: the first takes the slot,
+/// the others queue.
+async fn queue_bulk(
     gate: &Arc<Gate>,
     clock: &VirtualClock,
     log: &Arc<Mutex<Vec<(String, Timestamp)>>>,
+    n: usize,
 ) {
-    for i in 0..3 {
+    for i in 0..n {
         spawn_acquire(
             gate,
             clock,
@@ -60,7 +61,7 @@ fn labels(log: &Mutex<Vec<(String, Timestamp)>>) -> Vec<String> {
 async fn time_critical_goes_before_normal_before_bulk() {
     let (gate, clock) = slow_gate();
     let log = Arc::new(Mutex::new(Vec::new()));
-    queue_three_bulk(&gate, &clock, &log).await;
+    queue_bulk(&gate, &clock, &log, 3).await;
     // bulk0 took the first slot; bulk1 and bulk2 wait for 10 s slots.
     assert_eq!(labels(&log), ["bulk0"]);
     spawn_acquire(&gate, &clock, &log, "acme", Priority::Normal, "normal");
@@ -537,7 +538,7 @@ async fn outcome_checks_are_paced_on_their_own_limits() {
 async fn a_check_on_a_shared_limit_goes_before_bulk_after_replies() {
     let (gate, clock) = slow_gate();
     let log = Arc::new(Mutex::new(Vec::new()));
-    queue_three_bulk(&gate, &clock, &log).await;
+    queue_bulk(&gate, &clock, &log, 3).await;
     let check = {
         let (gate, clock, log) = (Arc::clone(&gate), clock.clone(), Arc::clone(&log));
         tokio::spawn(async move {
@@ -630,17 +631,7 @@ async fn bulk_sends_behind_a_long_queue_are_told_when_to_come_back() {
     let (gate, clock) = slow_gate(); // 1 per 10 s; parks past 30 s
     let log = Arc::new(Mutex::new(Vec::new()));
     // bulk0 takes the slot; bulk1..bulk4 queue: 40 s of sends ahead of the next one.
-    for i in 0..5 {
-        spawn_acquire(
-            &gate,
-            &clock,
-            &log,
-            "acme",
-            Priority::Bulk,
-            &format!("bulk{i}"),
-        );
-        clock.settle().await;
-    }
+    queue_bulk(&gate, &clock, &log, 5).await;
     let now = clock.now();
     let park = |g: Arc<Gate>, priority| async move {
         g.acquire_or_park("p", "acme", "send", None, priority).await
@@ -688,17 +679,7 @@ async fn bulk_sends_behind_a_long_queue_are_told_when_to_come_back() {
         ..PolicyConfig::default()
     };
     let (gate, clock) = gate_with(config, &slow_catalog(), START);
-    for i in 0..10 {
-        spawn_acquire(
-            &gate,
-            &clock,
-            &log,
-            "acme",
-            Priority::Bulk,
-            &format!("x{i}"),
-        );
-        clock.settle().await;
-    }
+    queue_bulk(&gate, &clock, &Arc::new(Mutex::new(Vec::new())), 10).await;
     let queued = tokio::spawn(async move {
         gate.acquire_or_park("p", "acme", "send", None, Priority::Bulk)
             .await
