@@ -10,7 +10,11 @@ use sop_harness::{Profile, WorldSpec, workspace_root};
 /// logs: per-event info lines would cost the daemon more than they tell here. The bench's
 /// `--daemon-env` is added to the daemon's environment and `--store-cache-mib` to its config.
 pub fn demo_spec(a: &crate::Args) -> WorldSpec {
-    let mut spec = WorldSpec::demo();
+    tuned(WorldSpec::demo(), a)
+}
+
+/// `spec` as every scenario runs it: release build, quiet logs, the bench's daemon flags.
+fn tuned(mut spec: WorldSpec, a: &crate::Args) -> WorldSpec {
     spec.profile = Profile::Release;
     for (k, v) in &mut spec.daemon_env {
         if k == "RUST_LOG" {
@@ -200,11 +204,9 @@ pub fn accounts_spec(
 ) -> Result<(WorldSpec, TempDir)> {
     let playbooks = TempDir::new()?;
     write_playbooks(playbooks.path(), accounts, welcome, broadcast)?;
-    let mut spec = demo_spec(a);
+    let mut spec = WorldSpec::demo();
     spec.config_template = accounts_config(accounts, limit_per_min);
-    if let Some(mib) = a.store_cache_mib {
-        spec.config_template = with_store_cache(&spec.config_template, mib);
-    }
+    let mut spec = tuned(spec, a);
     spec.playbooks = playbooks.path().to_owned();
     spec.emulator_args = [
         "--seed",

@@ -180,7 +180,7 @@ async fn reopen(world: &mut sop_harness::World) -> Result<Reopened> {
     Ok(Reopened { store_mib, rss_mib })
 }
 
-/// Bytes the files under `dir` take on disk (allocated blocks: sled's files can be sparse).
+/// Bytes the files under `dir` take on disk (allocated blocks, not their apparent length).
 fn dir_bytes(dir: &std::path::Path) -> Result<u64> {
     use std::os::unix::fs::MetadataExt as _;
     let mut total = 0;
