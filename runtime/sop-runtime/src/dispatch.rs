@@ -76,7 +76,6 @@ impl Inner {
         };
         match admission {
             Admission::Pass { touches, decision } => {
-                label("pass");
                 let priority = if invocation.time_critical {
                     Priority::TimeCritical
                 } else if bulk {
@@ -100,7 +99,12 @@ impl Inner {
                     )
                     .await;
                 let waited = match slot {
-                    Slot::Granted(waited) => waited,
+                    // Counted here, not at admission: a parked send is admitted again when
+                    // it comes back, and counts once, as `park` then `pass`.
+                    Slot::Granted(waited) => {
+                        label("pass");
+                        waited
+                    }
                     Slot::Park(until) => {
                         label("park");
                         let reason = "the account's queue of paced sends is long";
