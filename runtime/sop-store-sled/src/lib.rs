@@ -1,10 +1,10 @@
 //! The embedded sled implementation of the sop store.
 //!
-//! All tables live in **one sled tree** under table-prefixed keys (see `docs/store.md`), so
-//! a commit is one `Tree::apply_batch`: atomic across a crash, with no
-//! multi-tree transaction machinery (which would retry closures on conflict and cost more
-//! per commit). Layout, indexes and encodings come from [`sop_store::KvStore`]; this crate
-//! only adapts sled to [`OrderedKv`](sop_store::OrderedKv).
+//! All tables live in **one sled tree** under table-prefixed keys (see `docs/store.md`). A
+//! commit of several writes is made atomic across a crash by a redo record written before
+//! its writes (`redo.rs`), not by sled's `apply_batch`, which writes and syncs two log
+//! buffers per batch. Layout, indexes and encodings come from [`sop_store::KvStore`]; this
+//! crate only adapts sled to [`OrderedKv`](sop_store::OrderedKv).
 //!
 //! Durability: sled writes commits to its log at once and fsyncs it every
 //! [`SledOptions::flush_every_ms`] in the background; [`Store::flush`](sop_store::Store::flush)
@@ -22,6 +22,7 @@
 //! })).unwrap();
 //! ```
 
+mod redo;
 mod sled_kv;
 
 use std::path::Path;

@@ -1,10 +1,13 @@
-//! sled as an [`OrderedKv`]: one tree, batches via `apply_batch`.
+//! sled as an [`OrderedKv`]: one tree for the store's keys, multi-key commits made atomic by
+//! a redo record (`redo.rs`) instead of sled's `apply_batch`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use sop_store::{OrderedKv, Pair, Result, StoreError, Visit, Write};
+
+use crate::redo;
 
 /// Tuning of the sled backend.
 #[derive(Debug, Clone)]
@@ -46,9 +49,22 @@ struct Shared {
     path: PathBuf,
     options: SledOptions,
     /// `None` only when a reopen dropped the failed database and could not open it again.
-    db: RwLock<Option<sled::Db>>,
+    db: RwLock<Option<Open>>,
     /// A write failed: sled refuses every write until it is reopened.
     failed: AtomicBool,
+    /// Commits hold it for writing and reads for reading, so a commit's writes, applied one
+    /// by one, become visible together (sled's `apply_batch` did that with a lock of its own).
+    /// Flushes do not take it: a commit never waits for an fsync.
+    visible: RwLock<()>,
+    /// The redo tree may hold a record; a commit that does not write one clears it first.
+    redo_set: AtomicBool,
+}
+
+/// An open database and its redo tree.
+#[derive(Debug, Clone)]
+struct Open {
+    db: sled::Db,
+    redo: sled::Tree,
 }
 
 impl SledKv {
@@ -60,18 +76,20 @@ impl SledKv {
                 options: options.clone(),
                 db: RwLock::new(Some(db)),
                 failed: AtomicBool::new(false),
+                visible: RwLock::new(()),
+                redo_set: AtomicBool::new(false),
             }),
         })
     }
 
     /// Bytes sled reports on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        self.db()?.size_on_disk().map_err(|e| self.check(e))
+        self.db()?.db.size_on_disk().map_err(|e| self.check(e))
     }
 
     /// The database, reopened first if it failed and the disk takes writes again (if it
     /// does not, the failed one: it still serves what it holds in memory).
-    fn db(&self) -> Result<sled::Db> {
+    fn db(&self) -> Result<Open> {
         if self.shared.failed.load(Ordering::Acquire) {
             let _ = self.reopen();
         }
@@ -103,13 +121,57 @@ impl SledKv {
         // sled's file lock goes with the last handle; `open_db` waits for it briefly.
         drop(slot.take());
         *slot = Some(open_db(&self.shared.path, &self.shared.options)?);
+        // The open replayed and cleared the record (callers hold `visible`: no commit runs).
+        self.shared.redo_set.store(false, Ordering::Release);
         self.shared.failed.store(false, Ordering::Release);
         Ok(())
     }
 }
 
-fn read(lock: &RwLock<Option<sled::Db>>) -> std::sync::RwLockReadGuard<'_, Option<sled::Db>> {
+impl SledKv {
+    /// Applies a commit's writes; the caller holds `visible` for writing.
+    fn apply_to(&self, open: &Open, writes: Vec<Write>) -> sled::Result<()> {
+        let redo_set = &self.shared.redo_set;
+        if writes.len() > 1 && redo::encoded_len(&writes) <= redo::MAX_BYTES {
+            open.redo.insert(redo::KEY, redo::encode(&writes))?;
+            redo_set.store(true, Ordering::Release);
+            for (k, v) in writes {
+                match v {
+                    Some(v) => open.db.insert(k, v)?,
+                    None => open.db.remove(k)?,
+                };
+            }
+            return Ok(());
+        }
+        // Without a record of its own this commit must not be followed by an older one.
+        if redo_set.load(Ordering::Acquire) {
+            open.redo.remove(redo::KEY)?;
+            redo_set.store(false, Ordering::Release);
+        }
+        match <[Write; 1]>::try_from(writes) {
+            // One key: atomic by itself.
+            Ok([(k, Some(v))]) => open.db.insert(k, v).map(drop),
+            Ok([(k, None)]) => open.db.remove(k).map(drop),
+            Err(writes) => {
+                let mut batch = sled::Batch::default();
+                for (k, v) in writes {
+                    match v {
+                        Some(v) => batch.insert(k, v),
+                        None => batch.remove(k),
+                    }
+                }
+                open.db.apply_batch(batch)
+            }
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Free space a reopen needs at least: sled writes a snapshot of its page table and a fresh
@@ -128,7 +190,35 @@ fn probe_directory(dir: &Path) -> Result<()> {
     result.map_err(|e| StoreError::from_io(&e))
 }
 
-fn open_db(path: &Path, options: &SledOptions) -> Result<sled::Db> {
+/// Opens the database and completes the last commit if a crash cut it short.
+fn open_db(path: &Path, options: &SledOptions) -> Result<Open> {
+    let db = open_sled(path, options)?;
+    let redo = db.open_tree(redo::TREE).map_err(map_err)?;
+    replay(&db, &redo)?;
+    Ok(Open { db, redo })
+}
+
+/// Applies the redo record, if any, atomically, then removes it. Replaying a record whose
+/// writes all survived is harmless: it holds the newest value of every key it names.
+fn replay(db: &sled::Db, redo: &sled::Tree) -> Result<()> {
+    let Some(record) = redo.get(redo::KEY).map_err(map_err)? else {
+        return Ok(());
+    };
+    let mut batch = sled::Batch::default();
+    for (k, v) in redo::decode(&record)? {
+        match v {
+            Some(v) => batch.insert(k, v),
+            None => batch.remove(k),
+        }
+    }
+    db.apply_batch(batch).map_err(map_err)?;
+    // After the writes in the log: if the removal survives a crash, so do they.
+    redo.remove(redo::KEY).map_err(map_err)?;
+    db.flush().map_err(map_err)?;
+    Ok(())
+}
+
+fn open_sled(path: &Path, options: &SledOptions) -> Result<sled::Db> {
     remove_interrupted_snapshots(path)?;
     let config = sled::Config::new()
         .path(path)
@@ -193,7 +283,8 @@ pub(crate) fn map_err(err: sled::Error) -> StoreError {
 
 impl OrderedKv for SledKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let value = self.db()?.get(key).map_err(|e| self.check(e))?;
+        let _visible = read(&self.shared.visible);
+        let value = self.db()?.db.get(key).map_err(|e| self.check(e))?;
         Ok(value.map(|v| v.to_vec()))
     }
 
@@ -201,7 +292,9 @@ impl OrderedKv for SledKv {
         if start >= end {
             return Ok(Vec::new());
         }
+        let _visible = read(&self.shared.visible);
         self.db()?
+            .db
             .range(start..end)
             .take(limit)
             .map(|kv| {
@@ -215,7 +308,8 @@ impl OrderedKv for SledKv {
         if start >= end {
             return Ok(());
         }
-        for kv in self.db()?.range(start..end).take(limit) {
+        let _visible = read(&self.shared.visible);
+        for kv in self.db()?.db.range(start..end).take(limit) {
             let (k, v) = kv.map_err(|e| self.check(e))?;
             visit(&k, &v)?;
         }
@@ -226,7 +320,9 @@ impl OrderedKv for SledKv {
         if start >= end {
             return Ok(None);
         }
+        let _visible = read(&self.shared.visible);
         self.db()?
+            .db
             .range(start..end)
             .next_back()
             .transpose()
@@ -235,23 +331,18 @@ impl OrderedKv for SledKv {
     }
 
     fn apply(&self, writes: Vec<Write>) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for (k, v) in writes {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        self.db()?.apply_batch(batch).map_err(|e| self.check(e))
+        let _visible = write(&self.shared.visible);
+        let open = self.db()?;
+        self.apply_to(&open, writes).map_err(|e| self.check(e))
     }
 
     fn flush(&self) -> Result<()> {
-        self.db()?.flush().map(|_| ()).map_err(|e| self.check(e))
+        self.db()?.db.flush().map(|_| ()).map_err(|e| self.check(e))
     }
 
     fn next_id(&self) -> Result<u64> {
         // sled persists id ranges ahead of use, so ids never repeat after a restart.
-        let id = self.db()?.generate_id().map_err(|e| self.check(e))?;
+        let id = self.db()?.db.generate_id().map_err(|e| self.check(e))?;
         Ok(id + 1)
     }
 }
@@ -269,6 +360,96 @@ mod tests {
         assert!(matches!(err, StoreError::DiskFull(_)));
         let err = map_err(sled::Error::Unsupported("x".into()));
         assert!(matches!(err, StoreError::Io(_)));
+    }
+
+    fn put(k: &str, v: &str) -> Write {
+        (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()))
+    }
+
+    fn value(kv: &SledKv, k: &str) -> Option<String> {
+        kv.get(k.as_bytes())
+            .unwrap()
+            .map(|v| String::from_utf8(v).unwrap())
+    }
+
+    #[test]
+    fn a_commit_cut_short_by_a_crash_is_completed_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What a crash can leave: the record and the first of the commit's writes.
+            let db = open_sled(dir.path(), &SledOptions::default()).unwrap();
+            db.insert("old", "gone").unwrap();
+            let writes = vec![put("a", "1"), put("b", "2"), (b"old".to_vec(), None)];
+            let redo = db.open_tree(redo::TREE).unwrap();
+            redo.insert(redo::KEY, redo::encode(&writes)).unwrap();
+            db.insert("a", "1").unwrap();
+            db.flush().unwrap();
+        }
+        let kv = SledKv::open(dir.path(), &SledOptions::default()).unwrap();
+        assert_eq!(value(&kv, "a").as_deref(), Some("1"));
+        assert_eq!(value(&kv, "b").as_deref(), Some("2"));
+        assert_eq!(value(&kv, "old"), None);
+        assert_eq!(kv.db().unwrap().redo.get(redo::KEY).unwrap(), None);
+    }
+
+    #[test]
+    fn an_older_record_is_never_replayed_over_newer_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let kv = SledKv::open(dir.path(), &SledOptions::default()).unwrap();
+            kv.apply(vec![put("a", "1"), put("b", "1")]).unwrap();
+            assert!(kv.db().unwrap().redo.get(redo::KEY).unwrap().is_some());
+            // Commits that write no record of their own: one key, and one over MAX_BYTES.
+            kv.apply(vec![put("a", "2")]).unwrap();
+            let big = "x".repeat(redo::MAX_BYTES);
+            kv.apply(vec![put("b", &big), put("c", "3")]).unwrap();
+            kv.flush().unwrap();
+        }
+        let kv = SledKv::open(dir.path(), &SledOptions::default()).unwrap();
+        assert_eq!(value(&kv, "a").as_deref(), Some("2"));
+        assert_eq!(value(&kv, "b").map(|v| v.len()), Some(redo::MAX_BYTES));
+        assert_eq!(value(&kv, "c").as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn a_damaged_record_refuses_the_open_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = open_sled(dir.path(), &SledOptions::default()).unwrap();
+            let redo = db.open_tree(redo::TREE).unwrap();
+            redo.insert(redo::KEY, &[1, 0, 0]).unwrap();
+            db.flush().unwrap();
+        }
+        let err = SledKv::open(dir.path(), &SledOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt { table: "redo", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn readers_never_see_part_of_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = SledKv::open(dir.path(), &SledOptions::default()).unwrap();
+        kv.apply(vec![put("a", "0"), put("b", "0")]).unwrap();
+        let writer = {
+            let kv = kv.clone();
+            std::thread::spawn(move || {
+                for i in 1..=2000 {
+                    let n = i.to_string();
+                    kv.apply(vec![put("a", &n), put("b", &n)]).unwrap();
+                }
+            })
+        };
+        let mut seen = 0;
+        while !writer.is_finished() {
+            let pairs = kv.scan(b"a", b"c", 10).unwrap();
+            assert_eq!(pairs.len(), 2);
+            assert_eq!(pairs[0].1, pairs[1].1, "a scan saw half a commit");
+            seen += 1;
+        }
+        writer.join().unwrap();
+        assert!(seen > 0);
     }
 
     #[test]
