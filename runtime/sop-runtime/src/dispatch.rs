@@ -207,8 +207,9 @@ impl Inner {
         Ok((!recorded).then_some(loaded))
     }
 
-    /// Commits the outbox intent (with the gate's touches) durably, on the run's lane, if the
-    /// run still waits for this attempt. False: someone else took care of it.
+    /// Commits the outbox intent (with the gate's touches) on the run's lane, durably for an
+    /// at-most-once call, if the run still waits for this attempt. False: someone else took
+    /// care of it.
     ///
     /// `admitted` is the run's revision when the gate admitted the call: unchanged, the run
     /// still awaits this attempt and only the outbox needs a look (no state to decode).
@@ -269,7 +270,7 @@ impl Inner {
         // for one a crash left behind.
         lock(&self.calls).insert((key.clone(), invocation.attempt));
         let recorded = match self.store.commit(batch) {
-            Ok(_) => {
+            Ok(_) if invocation.delivery == sop_dsl::catalog::Delivery::AtMostOnce => {
                 // The run's next transition needs this call's result, so the lane is not
                 // needed while the intent becomes durable: other subjects of the lane go on.
                 drop(lane);
@@ -277,6 +278,10 @@ impl Inner {
                 // re-sent blindly.
                 self.durable().await
             }
+            // An idempotent call may be made again: if a crash loses this intent, recovery
+            // finds the run awaiting an attempt with no record and dispatches it once more.
+            // Not waiting spares a flush per call (a welcome's tag).
+            Ok(_) => Ok(()),
             Err(error) => Err(error.into()),
         };
         if let Err(error) = recorded {
