@@ -360,32 +360,55 @@ pub fn read_playbooks(config: &Config) -> Result<Vec<PlaybookSource>, String> {
     }
 }
 
-/// Serves the runtime. When it stops because the store cannot be written, it waits until the
-/// store takes writes again (see [`crate::storage::watch`]) and serves again: recovery runs
-/// once more from what was committed, so nothing committed is lost. Other errors end it.
+/// Serves the runtime. Whenever the store stops taking writes, the runtime stops too (if
+/// its own write failed, it already has), waits until the store takes writes again (see
+/// [`crate::storage::watch`]) and serves again: recovery runs once more from what the store
+/// holds. That matters even when the failed write was not the runtime's: a commit reported
+/// failed may still have reached the disk (its flush failed, not its write), and the store
+/// reopened after the outage holds what the disk holds, so a run that only recovery knows
+/// about is picked up. Other errors end it.
 pub async fn serve_runtime(
     runtime: Runtime,
     storage: StorageHealth,
     stop: watch::Receiver<bool>,
 ) -> Result<(), RuntimeError> {
     loop {
-        match runtime.serve(wait_true(stop.clone())).await {
+        let outage = storage.outage_after(storage.outages());
+        let result = runtime
+            .serve(async {
+                tokio::select! {
+                    () = wait_true(stop.clone()) => {}
+                    () = outage => {}
+                }
+            })
+            .await;
+        let stopping = *stop.borrow();
+        match result {
+            // The store's watch has already noted this failure, and the probe may have
+            // seen a successful write since: noting it again here would mark a store
+            // that takes writes as failed until the next probe.
             Err(RuntimeError::Store(e)) if e.is_write_fault() => {
-                // The store's watch has already noted this failure, and the probe may have
-                // seen a successful write since: noting it again here would mark a store
-                // that takes writes as failed until the next probe.
+                if stopping {
+                    return Ok(());
+                }
                 tracing::error!(
                     error = %e,
-                    "the runtime is paused: the store cannot be written; it resumes once it can"
+                    "the runtime is paused: the store cannot be written; it restarts from the store once it can"
                 );
-                tokio::select! {
-                    () = storage.writable() => {
-                        tracing::info!("the store takes writes again: the runtime resumes");
-                    }
-                    () = wait_true(stop.clone()) => return Ok(()),
-                }
+            }
+            Ok(()) if !stopping => {
+                tracing::error!(
+                    problem = %storage.problem().unwrap_or_default(),
+                    "the runtime is paused: the store cannot be written; it restarts from the store once it can"
+                );
             }
             other => return other,
+        }
+        tokio::select! {
+            () = storage.writable() => {
+                tracing::info!("the store takes writes again: the runtime restarts from it");
+            }
+            () = wait_true(stop.clone()) => return Ok(()),
         }
     }
 }

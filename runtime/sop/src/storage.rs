@@ -8,7 +8,7 @@
 //! [`watch`] probes with a small write until one succeeds. Reads never change the health:
 //! they keep working on a full disk.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ struct HealthInner {
     writable: AtomicBool,
     /// Why the last write failed, while unwritable.
     reason: Mutex<Option<String>>,
+    /// Outages so far (changes from writable to not).
+    outages: AtomicU64,
     /// `true` while writable: the probe and the runtime's restart wait on it.
     changed: watch::Sender<bool>,
 }
@@ -40,6 +42,7 @@ impl Default for StorageHealth {
             inner: Arc::new(HealthInner {
                 writable: AtomicBool::new(true),
                 reason: Mutex::new(None),
+                outages: AtomicU64::new(0),
                 changed: watch::Sender::new(true),
             }),
         }
@@ -68,6 +71,7 @@ impl StorageHealth {
     pub fn failed(&self, error: &StoreError) {
         *self.inner.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
         if self.inner.writable.swap(false, Ordering::AcqRel) {
+            self.inner.outages.fetch_add(1, Ordering::AcqRel);
             tracing::error!(
                 %error,
                 "the store cannot be written: not ready, webhooks answered 503 until it can"
@@ -96,6 +100,22 @@ impl StorageHealth {
     pub async fn unwritable(&self) {
         let mut rx = self.inner.changed.subscribe();
         let _ = rx.wait_for(|w| !*w).await;
+    }
+
+    /// How many times the store has stopped taking writes so far.
+    pub fn outages(&self) -> u64 {
+        self.inner.outages.load(Ordering::Acquire)
+    }
+
+    /// Resolves once there have been more than `seen` outages, even one that is already over
+    /// (a state watch could miss a short one).
+    pub async fn outage_after(&self, seen: u64) {
+        let mut rx = self.inner.changed.subscribe();
+        while self.outages() <= seen {
+            if rx.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 }
 

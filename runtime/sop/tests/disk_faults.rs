@@ -179,6 +179,84 @@ async fn the_runtime_pauses_on_a_write_fault_and_serves_again_once_the_store_tak
     serving.await.unwrap().unwrap();
 }
 
+/// Commits a pending call whose run does not exist: recovery marks such a call unknown.
+fn orphaned_call(store: &dyn Store, run: u64) -> sop_store::IdempotencyKey {
+    let now: sop_clock::Timestamp = "2026-03-02T02:00:00Z".parse().unwrap();
+    let key = sop_store::IdempotencyKey::new(sop_store::RunId(run), "welcome", 0);
+    store
+        .commit(Batch::new().op(Op::PutOutbox(sop_store::OutboxEntry {
+            key: key.clone(),
+            action: "wecom.send_welcome_msg".into(),
+            account: "acme".into(),
+            input_digest: String::new(),
+            delivery: sop_store::Delivery::AtMostOnce,
+            state: sop_store::OutboxState::Pending,
+            attempts: 1,
+            created_at: now,
+            updated_at: now,
+        })))
+        .unwrap();
+    key
+}
+
+/// Waits until recovery has marked `key` unknown.
+async fn recovered(store: &dyn Store, key: &sop_store::IdempotencyKey, what: &str) {
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while !matches!(
+            store.outbox(key).unwrap().expect("the entry").state,
+            sop_store::OutboxState::Unknown { .. }
+        ) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}"));
+}
+
+/// A commit reported failed can still reach the disk (its flush failed, not its write), and
+/// the store reopened after the outage holds it. Here the ingress's write fails, not the
+/// runtime's, and the commit that "failed" left a pending call behind: the runtime restarts
+/// from the store once it takes writes again, and its recovery finds the call.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runtime_restarts_from_the_store_after_an_outage_it_did_not_see_itself() {
+    let (faulty, store, health) = watched();
+    let now: sop_clock::Timestamp = "2026-03-02T02:00:00Z".parse().unwrap();
+    let shared = support::shared_over(support::manifest_plugins(), store.clone(), health.clone());
+    let before = orphaned_call(&*store, 76);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn(sop::daemon::serve_runtime(
+        shared.runtime().clone(),
+        health.clone(),
+        stopped,
+    ));
+    recovered(&*store, &before, "the first recovery").await;
+
+    // Not the runtime's write fails: the ingress's, say.
+    faulty.set_fault(Some(WriteFault::DiskFull));
+    let event = Op::MarkEventSeen {
+        source: "wecom:acme".into(),
+        dedupe_id: "e1".into(),
+        at: now,
+    };
+    assert!(store.commit(Batch::new().op(event)).is_err());
+    assert!(!health.is_writable());
+    // What that commit left on disk after all.
+    let during = orphaned_call(faulty.inner(), 77);
+    // The outage ends.
+    faulty.set_fault(None);
+    sop::storage::probe(&*store, now).unwrap();
+    assert!(health.is_writable());
+    recovered(
+        &*store,
+        &during,
+        "recovery did not run again after the outage",
+    )
+    .await;
+    assert!(!serving.is_finished());
+    stop.send(true).unwrap();
+    serving.await.unwrap().unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_watch_probes_until_a_write_succeeds() {
     let (faulty, store, health) = watched();
