@@ -160,6 +160,13 @@ async fn story_2_group_nurture() {
         .await;
     story.advance(3 * MINUTE).await;
     story.event(join(&nurtured, &second)).await;
+    // The callback is on its way, not yet taken: moving the clock before the daemon has it
+    // would date the join (and the burst's 10 minutes) after the move.
+    story
+        .wait_group("the second join counted", &nurtured, |g| {
+            g["group"]["member_count"] == 3
+        })
+        .await;
     // One welcome for the burst, 10 minutes after the last join; none before.
     story.advance(9 * MINUTE).await;
     assert_eq!(
