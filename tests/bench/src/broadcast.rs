@@ -170,7 +170,10 @@ async fn drive(
     let mut samples: Vec<(f64, u64)> = Vec::new();
     let mut gated: Vec<(f64, u64)> = Vec::new();
     let sampling = async {
-        let deadline = Duration::from_secs_f64(expected_s * 3.0 + 600.0);
+        // Unpaced, `expected_s` is only the welcomes' window: allow at least 100 sends/s
+        // (a million contacts would otherwise be cut off at 690 s). A stall still ends it.
+        let budget_s = expected_s.max(f64::from(contacts) / 100.0);
+        let deadline = Duration::from_secs_f64(budget_s * 3.0 + 600.0);
         let mut last_move = Instant::now();
         let mut last = 0;
         loop {
