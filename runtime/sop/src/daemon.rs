@@ -383,27 +383,21 @@ pub async fn serve_runtime(
             })
             .await;
         let stopping = *stop.borrow();
-        match result {
-            // The store's watch has already noted this failure, and the probe may have
-            // seen a successful write since: noting it again here would mark a store
-            // that takes writes as failed until the next probe.
-            Err(RuntimeError::Store(e)) if e.is_write_fault() => {
-                if stopping {
-                    return Ok(());
-                }
-                tracing::error!(
-                    error = %e,
-                    "the runtime is paused: the store cannot be written; it restarts from the store once it can"
-                );
-            }
-            Ok(()) if !stopping => {
-                tracing::error!(
-                    problem = %storage.problem().unwrap_or_default(),
-                    "the runtime is paused: the store cannot be written; it restarts from the store once it can"
-                );
-            }
+        // A write fault here was already noted by the store's watch, and the probe may have
+        // seen a successful write since: noting it again would mark a store that takes
+        // writes as failed until the next probe.
+        let why = match result {
+            Err(RuntimeError::Store(e)) if e.is_write_fault() => e.to_string(),
+            Ok(()) if !stopping => storage.problem().unwrap_or_default(),
             other => return other,
+        };
+        if stopping {
+            return Ok(());
         }
+        tracing::error!(
+            error = %why,
+            "the runtime is paused: the store cannot be written; it restarts from the store once it can"
+        );
         tokio::select! {
             () = storage.writable() => {
                 tracing::info!("the store takes writes again: the runtime restarts from it");

@@ -110,12 +110,9 @@ impl StorageHealth {
     /// Resolves once there have been more than `seen` outages, even one that is already over
     /// (a state watch could miss a short one).
     pub async fn outage_after(&self, seen: u64) {
+        // Every outage sends on `changed`; the sender lives as long as `self`.
         let mut rx = self.inner.changed.subscribe();
-        while self.outages() <= seen {
-            if rx.changed().await.is_err() {
-                return std::future::pending().await;
-            }
-        }
+        let _ = rx.wait_for(|_| self.outages() > seen).await;
     }
 }
 

@@ -181,7 +181,7 @@ async fn the_runtime_pauses_on_a_write_fault_and_serves_again_once_the_store_tak
 
 /// Commits a pending call whose run does not exist: recovery marks such a call unknown.
 fn orphaned_call(store: &dyn Store, run: u64) -> sop_store::IdempotencyKey {
-    let now: sop_clock::Timestamp = "2026-03-02T02:00:00Z".parse().unwrap();
+    let now: sop_clock::Timestamp = support::START.parse().unwrap();
     let key = sop_store::IdempotencyKey::new(sop_store::RunId(run), "welcome", 0);
     store
         .commit(Batch::new().op(Op::PutOutbox(sop_store::OutboxEntry {
@@ -220,7 +220,7 @@ async fn recovered(store: &dyn Store, key: &sop_store::IdempotencyKey, what: &st
 #[tokio::test(flavor = "multi_thread")]
 async fn the_runtime_restarts_from_the_store_after_an_outage_it_did_not_see_itself() {
     let (faulty, store, health) = watched();
-    let now: sop_clock::Timestamp = "2026-03-02T02:00:00Z".parse().unwrap();
+    let now: sop_clock::Timestamp = support::START.parse().unwrap();
     let shared = support::shared_over(support::manifest_plugins(), store.clone(), health.clone());
     let before = orphaned_call(&*store, 76);
     let (stop, stopped) = tokio::sync::watch::channel(false);
