@@ -33,6 +33,11 @@ fn with_store_cache(config: &str, mib: u64) -> String {
     format!("{config}\n[storage]\ncache_mib = {mib}\n")
 }
 
+/// Calls a second the daemon makes through one WeCom account at most: the manifest's
+/// `api_per_corp_hour` (150,000) less the pacing's 2 % headroom, paced evenly. It binds
+/// before `api_per_corp_minute` (10,000, 163/s) does.
+pub const WECOM_PACED_CALLS_PER_S: f64 = 150_000.0 * 0.98 / 3600.0;
+
 /// The emulator's id of corp `index` (0-based), as `sop-emulator --corps` numbers them.
 pub fn corp_id(index: u32) -> String {
     const FIRST: &str = "ww0emulator000001";

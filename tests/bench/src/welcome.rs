@@ -58,11 +58,10 @@ async fn welcome_calls(emu: &Http) -> Result<u64> {
 }
 
 /// Accounts needed so that `rate` welcomes a second stay under 80 % of what the daemon's
-/// pacing allows per WeCom account: the manifest's 150,000 calls an hour less 2 % headroom,
-/// paced evenly (40.8 calls/s; tighter than 10,000 a minute), two calls per welcome
-/// (`send_welcome_msg`, then the channel tag).
+/// pacing allows per WeCom account ([`setup::WECOM_PACED_CALLS_PER_S`]), two calls per
+/// welcome (`send_welcome_msg`, then the channel tag).
 pub fn accounts_for(rate: f64) -> u32 {
-    let per_account = 150_000.0 * 0.98 / 3600.0 / 2.0 * 0.8;
+    let per_account = setup::WECOM_PACED_CALLS_PER_S / 2.0 * 0.8;
     ((rate / per_account).ceil() as u32).max(1)
 }
 
