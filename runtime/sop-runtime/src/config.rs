@@ -30,6 +30,11 @@ pub struct RuntimeConfig {
     /// plugin could not answer (a platform error, no free plugin instance), in seconds;
     /// default 15 minutes. The engine's outcome timeout bounds the whole wait.
     pub outcome_recheck_seconds: u64,
+    /// Bulk sends (runs an operator, a schedule or a scan started) dispatched at once;
+    /// the rest wait their turn as a run id in a queue per account, taken round robin
+    /// (default 4,096). Bounds a broadcast's memory: a waiting dispatch costs about 11 KB, a
+    /// queued send about a hundred bytes. Welcomes and other event-driven sends never wait.
+    pub bulk_in_flight: usize,
     /// Retry policy, step budget.
     #[serde(skip)]
     pub engine: EngineConfig,
@@ -45,6 +50,7 @@ impl Default for RuntimeConfig {
             dedupe_retention_seconds: 7 * 24 * 3600,
             housekeeping_seconds: 3600,
             outcome_recheck_seconds: 15 * 60,
+            bulk_in_flight: 4096,
             engine: EngineConfig::default(),
         }
     }

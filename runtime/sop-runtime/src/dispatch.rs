@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sop_engine::{
-    ActionResult, Input, Invocation, OutcomeStatus, PluginError, RunState as EngineState, Waiting,
-};
+use sop_engine::{ActionResult, Input, Invocation, OutcomeStatus, PluginError, Waiting};
 use sop_store::{
     Batch, Check, Delivery, HistoryEntry, Op, OutboxEntry, OutboxState, RunId, Subject, Timer,
     TimerKey,
@@ -15,11 +13,77 @@ use sop_store::{
 
 use crate::error::RuntimeError;
 use crate::gate::{Admission, GateRequest, Priority, Slot};
-use crate::mapping::{check_timer, defer_timer, outbox_key};
+use crate::mapping::{cause_is_bulk, check_timer, defer_timer, outbox_key};
 use crate::plugins::PluginCall;
 use crate::runtime::{Inner, Loaded, group_key};
 
 impl Inner {
+    /// Dispatches an invocation a transition (or recovery) asked for: at once, or for a bulk
+    /// send when its turn comes (`bulk.rs`).
+    pub fn start_dispatch(
+        self: &Arc<Self>,
+        run: RunId,
+        subject: Subject,
+        invocation: Invocation,
+        bulk: bool,
+    ) {
+        let inner = self.clone();
+        if !bulk {
+            tokio::spawn(async move { inner.dispatch(run, subject, invocation).await });
+            return;
+        }
+        let account = (invocation.plugin.clone(), invocation.account.clone());
+        let Some((first, first_subject)) = self.bulk.offer(account, run, subject) else {
+            return;
+        };
+        // The place may have gone to an older send of another account: its invocation is
+        // read back from its run.
+        let known = (first == run).then_some(invocation);
+        tokio::spawn(async move { inner.dispatch_in_turn(first, first_subject, known).await });
+    }
+
+    /// Dispatches bulk sends one after another in one place of the queue, until none waits.
+    async fn dispatch_in_turn(
+        self: Arc<Self>,
+        mut run: RunId,
+        mut subject: Subject,
+        mut known: Option<Invocation>,
+    ) {
+        let place = Place(&self.bulk);
+        loop {
+            let invocation = match known.take() {
+                Some(invocation) => Some(invocation),
+                None => self.awaited_invocation(run),
+            };
+            if let Some(invocation) = invocation {
+                self.clone().dispatch(run, subject, invocation).await;
+            }
+            match self.bulk.finished() {
+                Some((next, next_subject)) => (run, subject) = (next, next_subject),
+                None => break,
+            }
+        }
+        // Given back by `finished`, not by the guard.
+        std::mem::forget(place);
+    }
+
+    /// The invocation a run waits for the result of, if it still does.
+    fn awaited_invocation(&self, run: RunId) -> Option<Invocation> {
+        match self.load(run) {
+            Ok(Some(loaded)) => match loaded.state.waiting {
+                Some(Waiting::Result { invocation }) => Some(invocation),
+                _ => None,
+            },
+            Ok(None) => None,
+            Err(error) => {
+                // Recovery at the next start dispatches it, as after a crash.
+                tracing::error!(%run, %error, "queued send not dispatched: its run could not be read");
+                metrics::counter!("sop_runtime_dispatch_errors_total").increment(1);
+                None
+            }
+        }
+    }
+
     /// Runs the pipeline for one invocation; failures are logged and counted (the run stays
     /// waiting for its result, and recovery at the next start picks it up).
     pub async fn dispatch(self: Arc<Self>, run: RunId, subject: Subject, invocation: Invocation) {
@@ -498,6 +562,16 @@ impl Inner {
     }
 }
 
+/// A place of the bulk queue held by a dispatch; given back if the dispatch is dropped midway
+/// (the runtime stopping), so that the queue never loses capacity.
+struct Place<'a>(&'a crate::bulk::BulkQueue);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 /// The platform id of a run's subject (recipient-scoped rate limits).
 fn subject_id(subject: &sop_store::Subject) -> &str {
     match subject {
@@ -563,14 +637,6 @@ fn result_label(result: &ActionResult) -> &'static str {
         ActionResult::Skipped { .. } => "skipped",
         ActionResult::EndRun { .. } => "end_run",
     }
-}
-
-/// Runs started by a schedule, a scan or an operator are bulk traffic for the rate limiter.
-fn cause_is_bulk(state: &EngineState) -> bool {
-    state
-        .cause
-        .as_ref()
-        .is_some_and(|cause| !matches!(cause, sop_engine::StartCause::Event { .. }))
 }
 
 /// A history line carrying the gate's decision.

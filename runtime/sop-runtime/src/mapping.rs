@@ -192,6 +192,14 @@ pub fn group_view(group: &Group) -> ContactView {
     }
 }
 
+/// Runs started by a schedule, a scan or an operator are bulk traffic for the rate limiter.
+pub(crate) fn cause_is_bulk(state: &sop_engine::RunState) -> bool {
+    state
+        .cause
+        .as_ref()
+        .is_some_and(|cause| !matches!(cause, sop_engine::StartCause::Event { .. }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     pub flow_wake: Notify,
     /// Runs counted by a flow concurrency limit that ended, for the flow loop.
     pub flow_ended: Mutex<Vec<RunId>>,
+    /// Bulk sends dispatched and waiting their turn.
+    pub bulk: crate::bulk::BulkQueue,
 }
 
 /// A run as stored: indexed record, engine state, and its playbook version.
@@ -132,13 +134,15 @@ impl Runtime {
             || config.audience_page == 0
             || config.housekeeping_seconds == 0
             || config.outcome_recheck_seconds == 0
+            || config.bulk_in_flight == 0
         {
             return Err(RuntimeError::BadRequest(
-                "runtime.shards, timer_page, audience_page, housekeeping_seconds and \
-                 outcome_recheck_seconds must be at least 1"
+                "runtime.shards, timer_page, audience_page, housekeeping_seconds, \
+                 outcome_recheck_seconds and bulk_in_flight must be at least 1"
                     .into(),
             ));
         }
+        let bulk = crate::bulk::BulkQueue::new(config.bulk_in_flight);
         let catalog = deps.plugins.catalog().clone();
         let shards = (0..deps.config.shards)
             .map(|_| tokio::sync::Mutex::new(()))
@@ -163,6 +167,7 @@ impl Runtime {
                 calls: Mutex::new(HashSet::new()),
                 flow_wake: Notify::new(),
                 flow_ended: Mutex::new(Vec::new()),
+                bulk,
             }),
         })
     }
@@ -659,10 +664,8 @@ impl Inner {
                     run,
                     subject,
                     invocation,
-                } => {
-                    let inner = self.clone();
-                    tokio::spawn(async move { inner.dispatch(run, subject, invocation).await });
-                }
+                    bulk,
+                } => self.start_dispatch(run, subject, invocation, bulk),
                 Work::Handoff {
                     run,
                     playbook,

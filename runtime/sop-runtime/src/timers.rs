@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::dispatch::plugin_call;
 use crate::error::RuntimeError;
-use crate::mapping::{RUNTIME_TIMER, defer_timer, outbox_key, shard_of};
+use crate::mapping::{RUNTIME_TIMER, cause_is_bulk, defer_timer, outbox_key, shard_of};
 use crate::runtime::{Inner, Loaded};
 
 const DEFER_PREFIX: &str = "rt:defer:";
@@ -342,6 +342,7 @@ impl Inner {
         let Some(loaded) = self.load(run)? else {
             return Ok(false);
         };
+        let bulk = cause_is_bulk(&loaded.state);
         let Some(Waiting::Result { invocation }) = loaded.state.waiting else {
             return Ok(false);
         };
@@ -356,9 +357,7 @@ impl Inner {
         if recorded || deferred {
             return Ok(false);
         }
-        let inner = self.clone();
-        let subject = loaded.run.subject;
-        tokio::spawn(async move { inner.dispatch(run, subject, invocation).await });
+        self.start_dispatch(run, loaded.run.subject, invocation, bulk);
         Ok(true)
     }
 }

@@ -15,7 +15,8 @@ use sop_store::{
 
 use crate::error::RuntimeError;
 use crate::mapping::{
-    check_timer, contact_view, defer_timer, encode_state, group_view, run_record, store_run_id,
+    cause_is_bulk, check_timer, contact_view, defer_timer, encode_state, group_view, run_record,
+    store_run_id,
 };
 
 /// What to do once the batch is committed.
@@ -27,6 +28,8 @@ pub(crate) enum Work {
         run: RunId,
         subject: Subject,
         invocation: Invocation,
+        /// Started by an operator, a schedule or a scan: waits its turn (`bulk.rs`).
+        bulk: bool,
     },
     /// Tell the staff member a contact waits for them.
     Handoff {
@@ -185,6 +188,7 @@ impl Tx {
                     run,
                     subject: subject.clone(),
                     invocation: invocation.clone(),
+                    bulk: cause_is_bulk(state),
                 }),
                 Effect::CheckOutcome { invocation, at, .. } => {
                     self.timer(run, check_timer(invocation), *at, Some(&invocation.step.0))

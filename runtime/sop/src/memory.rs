@@ -5,7 +5,7 @@
 //! plugins (cranelift) and deploys the playbooks on several threads: tens of MiB that are
 //! free again once the daemon serves. `release_free` returns them at once, after start-up
 //! and after each reload: it purges every jemalloc arena, and trims glibc's heap, which C
-//! code in the process (sled's zstd) still allocates from.
+//! code in the process (the store codec's zstd) still allocates from.
 
 /// Releases both allocators' free pages to the operating system. Returns whether jemalloc
 /// accepted the purge (it does not say how much it returned).
