@@ -4,8 +4,8 @@
 //! [`TURN`] sends an account at a time.
 //!
 //! Why: a started broadcast used to spawn one dispatch task per run. Each waited (for its
-//! rate slot, its lane, a flush) holding its future and invocation, about 11 KB: a
-//! 1,000,000-contact broadcast over 500 accounts reached 7.7 GB in 8 minutes. Queued here, a
+//! rate slot, its lane, a flush) holding its future and invocation, roughly 11 KB by
+//! estimate: a 1,000,000-contact broadcast over 500 accounts reached 7.7 GB in 8 minutes. Queued here, a
 //! send is its run and subject; its invocation is read back from the run when its turn comes.
 //! Round robin keeps every account's pacing supplied however the runs were enrolled (a
 //! broadcast enrols account by account). A turn takes several sends of one account because

@@ -32,8 +32,9 @@ pub struct RuntimeConfig {
     pub outcome_recheck_seconds: u64,
     /// Bulk sends (runs an operator, a schedule or a scan started) dispatched at once;
     /// the rest wait their turn as a run id in a queue per account, taken round robin
-    /// (default 4,096). Bounds a broadcast's memory: a waiting dispatch costs about 11 KB, a
-    /// queued send about a hundred bytes. Welcomes and other event-driven sends never wait.
+    /// (default 4,096). Bounds a broadcast's memory: a waiting dispatch held its future and
+    /// invocation (roughly 11 KB by estimate), a queued send is its run id and subject.
+    /// Welcomes and other event-driven sends never wait.
     pub bulk_in_flight: usize,
     /// Retry policy, step budget.
     #[serde(skip)]
