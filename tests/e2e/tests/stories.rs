@@ -272,7 +272,20 @@ async fn wait_run_at(story: &Story, playbook: &str, contact: &str, step: &str) -
 
 /// Moves both clocks past a WeCom mass send's outcome check: the plugin asks WeCom 5 minutes
 /// after the send (`mass_send_check_ms`), and the run goes on only once it knows.
+///
+/// The check is armed when the daemon records the send's answer, which comes after the
+/// emulator logs the delivery the story saw: the clock moves only once no call is pending,
+/// or a slow answer would arm the check 5 minutes after the move.
 async fn past_the_outcome_check(story: &Story) {
+    wait_for("every plugin call's answer recorded", DEADLINE, || async {
+        let pending = story.admin("/api/outbox?state=pending").await;
+        pending["entries"]
+            .as_array()
+            .is_some_and(|entries| entries.is_empty())
+            .then_some(())
+    })
+    .await
+    .or_fail(story);
     story.advance(5 * MINUTE + 10_000).await;
 }
 
