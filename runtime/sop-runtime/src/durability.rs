@@ -10,6 +10,7 @@
 //! covers every commit that returned before it.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sop_store::{Store, StoreError};
 use tokio::sync::oneshot;
@@ -21,6 +22,8 @@ type Waiter = oneshot::Sender<Result<(), StoreError>>;
 pub(crate) struct Durability {
     store: Arc<dyn Store>,
     state: Arc<Mutex<State>>,
+    /// The least time between the starts of two flushes (`RuntimeConfig::flush_interval_ms`).
+    interval: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -29,13 +32,16 @@ struct State {
     waiting: Vec<Waiter>,
     /// A blocking task is flushing (it loops while waits keep arriving).
     flushing: bool,
+    /// When the last flush started, to space the next one `interval` after it.
+    last_start: Option<Instant>,
 }
 
 impl Durability {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, interval: Duration) -> Self {
         Self {
             store,
             state: Arc::new(Mutex::new(State::default())),
+            interval,
         }
     }
 
@@ -56,9 +62,10 @@ impl Durability {
             let threaded = tokio::runtime::Handle::try_current()
                 .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
             if threaded {
-                tokio::task::spawn_blocking(move || flush_while_asked(&*store, &state));
+                let interval = self.interval;
+                tokio::task::spawn_blocking(move || flush_while_asked(&*store, &state, interval));
             } else {
-                flush_while_asked(&*store, &state);
+                flush_while_asked(&*store, &state, Duration::ZERO);
             }
         }
         rx.await.unwrap_or_else(|_| {
@@ -70,14 +77,26 @@ impl Durability {
 }
 
 /// Flushes until no wait is left unanswered; each flush answers the waits taken before it.
-fn flush_while_asked(store: &dyn Store, state: &Mutex<State>) {
+///
+/// Flushes start at least `interval` apart. A flush costs about the same for one wait as for
+/// fifty (sealing a log buffer, handing it to sled's writer threads, `sync_file_range`, waking
+/// the waiters), and flushing as soon as asked made one flush per wait under load (1,459
+/// flushes/s for 1,503 waits/s at 500 welcomes/s). Spaced, the waits of the interval share
+/// one. An idle store is flushed at once: the last flush started long ago.
+fn flush_while_asked(store: &dyn Store, state: &Mutex<State>, interval: Duration) {
     loop {
+        let last_start = state.lock().unwrap_or_else(|e| e.into_inner()).last_start;
+        let delay = delay_before_flush(last_start, interval, Instant::now());
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         let batch = {
             let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
             if state.waiting.is_empty() {
                 state.flushing = false;
                 return;
             }
+            state.last_start = Some(Instant::now());
             std::mem::take(&mut state.waiting)
         };
         let result = store.flush();
@@ -86,6 +105,13 @@ fn flush_while_asked(store: &dyn Store, state: &Mutex<State>) {
             let _ = waiter.send(result.clone());
         }
     }
+}
+
+/// How long a flush waits so that it starts `interval` after the last one started.
+fn delay_before_flush(last_start: Option<Instant>, interval: Duration, now: Instant) -> Duration {
+    last_start.map_or(Duration::ZERO, |last| {
+        (last + interval).saturating_duration_since(now)
+    })
 }
 
 #[cfg(test)]
@@ -140,7 +166,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn waits_that_arrive_during_a_flush_share_the_next_one() {
         let store = gated(true);
-        let durability = Arc::new(Durability::new(store.clone()));
+        let durability = Arc::new(Durability::new(store.clone(), Duration::ZERO));
         let first = tokio::spawn({
             let d = durability.clone();
             async move { d.wait().await }
@@ -167,11 +193,70 @@ mod tests {
         assert!(!durability.state.lock().unwrap().flushing);
     }
 
+    #[test]
+    fn a_flush_starts_an_interval_after_the_last_one_or_at_once() {
+        let interval = Duration::from_millis(5);
+        let last = Instant::now();
+        assert_eq!(delay_before_flush(None, interval, last), Duration::ZERO);
+        let soon = last + Duration::from_millis(2);
+        assert_eq!(
+            delay_before_flush(Some(last), interval, soon),
+            Duration::from_millis(3)
+        );
+        let later = last + Duration::from_millis(7);
+        assert_eq!(
+            delay_before_flush(Some(last), interval, later),
+            Duration::ZERO
+        );
+        assert_eq!(
+            delay_before_flush(Some(last), Duration::ZERO, last),
+            Duration::ZERO
+        );
+    }
+
+    /// Flush start instants, recorded by the hook.
+    #[derive(Debug, Default)]
+    struct Starts(Mutex<Vec<Instant>>);
+
+    impl WriteHook for Starts {
+        fn before_write(&self) -> sop_store::Result<()> {
+            self.0.lock().unwrap().push(Instant::now());
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn flushes_start_at_least_the_interval_apart() {
+        let store = Arc::new(HookedStore::with_hook(
+            MemoryStore::new(),
+            Starts::default(),
+        ));
+        let interval = Duration::from_millis(100);
+        let durability = Arc::new(Durability::new(store.clone(), interval));
+        durability.wait().await.unwrap();
+        // Asked right after the first flush: the next one waits for the interval's end.
+        let waits: Vec<_> = (0..20)
+            .map(|_| {
+                let d = durability.clone();
+                tokio::spawn(async move { d.wait().await })
+            })
+            .collect();
+        for wait in waits {
+            wait.await.unwrap().unwrap();
+        }
+        let starts = store.hook().0.lock().unwrap().clone();
+        assert!(starts.len() >= 2, "{starts:?}");
+        // `sleep` never returns early, so this bound holds on any machine.
+        for pair in starts.windows(2) {
+            assert!(pair[1] - pair[0] >= interval, "{starts:?}");
+        }
+    }
+
     #[tokio::test]
     async fn every_waiter_gets_the_flush_error() {
         let store = gated(false);
         *store.hook().fail.lock().unwrap() = true;
-        let durability = Durability::new(store.clone());
+        let durability = Durability::new(store.clone(), Duration::ZERO);
         let error = durability.wait().await.unwrap_err();
         assert!(error.is_write_fault(), "{error}");
         // The next wait flushes again: a failed flush is not remembered as done.
@@ -183,7 +268,7 @@ mod tests {
     #[test]
     fn concurrent_waits_from_many_threads_all_return() {
         let store = gated(false);
-        let durability = Arc::new(Durability::new(store.clone()));
+        let durability = Arc::new(Durability::new(store.clone(), Duration::ZERO));
         let threads = 8;
         let barrier = Arc::new(Barrier::new(threads));
         let handles: Vec<_> = (0..threads)

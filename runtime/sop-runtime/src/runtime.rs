@@ -122,6 +122,10 @@ pub(crate) struct Loaded {
 /// deletion, the outbox outcome), computed on the run's lane.
 pub(crate) type Ack<'a> = dyn Fn(&Inner, &Loaded) -> Result<Vec<Op>, RuntimeError> + Sync + 'a;
 
+/// Longest allowed `flush_interval_ms`: a welcome waits for up to three flushes within its
+/// code's 20 seconds.
+const MAX_FLUSH_INTERVAL_MS: u64 = 1000;
+
 /// Commit attempts for one input when another lane raced us (a `Conflict`).
 const COMMIT_ATTEMPTS: usize = 3;
 
@@ -142,6 +146,13 @@ impl Runtime {
                     .into(),
             ));
         }
+        if config.flush_interval_ms > MAX_FLUSH_INTERVAL_MS {
+            return Err(RuntimeError::BadRequest(format!(
+                "runtime.flush_interval_ms is {}: at most {MAX_FLUSH_INTERVAL_MS} (every durable \
+                 wait, a welcome's among them, may wait that long)",
+                config.flush_interval_ms
+            )));
+        }
         let bulk = crate::bulk::BulkQueue::new(config.bulk_in_flight);
         let catalog = deps.plugins.catalog().clone();
         let shards = (0..deps.config.shards)
@@ -149,7 +160,10 @@ impl Runtime {
             .collect();
         Ok(Runtime {
             inner: Arc::new(Inner {
-                durability: crate::durability::Durability::new(deps.store.clone()),
+                durability: crate::durability::Durability::new(
+                    deps.store.clone(),
+                    std::time::Duration::from_millis(config.flush_interval_ms),
+                ),
                 store: deps.store,
                 clock: deps.clock,
                 plugins: deps.plugins,
