@@ -177,15 +177,17 @@ impl Inner {
                 };
                 metrics::histogram!("sop_runtime_rate_wait_seconds", "plugin" => invocation.plugin.clone())
                     .record(waited.as_secs_f64());
-                if !self
+                let held = match self
                     .record_intent(run, subject, revision, invocation, touches, &decision)
                     .await?
                 {
-                    return Ok(());
-                }
+                    Intent::Taken => return Ok(()),
+                    Intent::Committed => None,
+                    Intent::Held(held) => Some(held),
+                };
                 let call = plugin_call(&key, invocation);
                 let result = self.plugins.invoke(&call).await;
-                let recorded = self.record_result(run, invocation, result).await;
+                let recorded = self.record_outcome(run, invocation, result, held).await;
                 // By attempt: a retry with the same key may already be on its way.
                 lock(&self.calls).remove(&(key, invocation.attempt));
                 recorded
@@ -272,8 +274,8 @@ impl Inner {
     }
 
     /// Commits the outbox intent (with the gate's touches) on the run's lane, durably for an
-    /// at-most-once call, if the run still waits for this attempt. False: someone else took
-    /// care of it.
+    /// at-most-once call, if the run still waits for this attempt; or holds it for the
+    /// result's commit (`Intent::Held`).
     ///
     /// `admitted` is the run's revision when the gate admitted the call: unchanged, the run
     /// still awaits this attempt and only the outbox needs a look (no state to decode).
@@ -285,13 +287,13 @@ impl Inner {
         invocation: &Invocation,
         touches: Vec<Op>,
         decision: &str,
-    ) -> Result<bool, RuntimeError> {
+    ) -> Result<Intent, RuntimeError> {
         let lane = self.lane(subject).await;
         let Some(current) = self.store.run(run)? else {
-            return Ok(false);
+            return Ok(Intent::Taken);
         };
         if current.revision != admitted && self.still_to_send(run, invocation)?.is_none() {
-            return Ok(false);
+            return Ok(Intent::Taken);
         }
         let now = self.clock.now();
         let key = outbox_key(run, invocation);
@@ -300,14 +302,7 @@ impl Inner {
             .as_ref()
             .is_some_and(|entry| entry.attempts >= invocation.attempt)
         {
-            return Ok(false);
-        }
-        let mut batch = Batch::new().check(Check::RunRevision {
-            run,
-            expected: Some(current.revision),
-        });
-        if existing.is_none() {
-            batch = batch.check(Check::OutboxAbsent(key.clone()));
+            return Ok(Intent::Taken);
         }
         let entry = OutboxEntry {
             key: key.clone(),
@@ -326,10 +321,30 @@ impl Inner {
             created_at: existing.as_ref().map_or(now, |e| e.created_at),
             updated_at: now,
         };
+        let ops = vec![
+            Op::CancelTimer(TimerKey::new(run, defer_timer(invocation))),
+            gate_history(run, invocation, now, "passed", decision),
+        ];
+        if invocation.delivery == sop_dsl::catalog::Delivery::Idempotent && touches.is_empty() {
+            // An idempotent call that counts against no cap may be made again, so nothing
+            // needs recording before it: a crash before its result makes recovery find the
+            // run awaiting an unrecorded attempt and call once more, as for a lost intent.
+            // The live-call set keeps a second dispatch in this process from making it too.
+            if !lock(&self.calls).insert((key.clone(), invocation.attempt)) {
+                return Ok(Intent::Taken);
+            }
+            return Ok(Intent::Held(Box::new(HeldIntent { entry, ops })));
+        }
+        let mut batch = Batch::new().check(Check::RunRevision {
+            run,
+            expected: Some(current.revision),
+        });
+        if existing.is_none() {
+            batch = batch.check(Check::OutboxAbsent(key.clone()));
+        }
         batch.push(Op::PutOutbox(entry));
         batch.ops.extend(touches);
-        batch.push(Op::CancelTimer(TimerKey::new(run, defer_timer(invocation))));
-        batch.push(gate_history(run, invocation, now, "passed", decision));
+        batch.ops.extend(ops);
         // Live from here until its result is recorded: recovery must not take this entry
         // for one a crash left behind.
         lock(&self.calls).insert((key.clone(), invocation.attempt));
@@ -344,7 +359,7 @@ impl Inner {
             }
             // An idempotent call may be made again: if a crash loses this intent, recovery
             // finds the run awaiting an attempt with no record and dispatches it once more.
-            // Not waiting spares a flush per call (a welcome's tag).
+            // Not waiting spares a flush per call (a capped idempotent send).
             Ok(_) => Ok(()),
             Err(error) => Err(error.into()),
         };
@@ -352,7 +367,51 @@ impl Inner {
             lock(&self.calls).remove(&(key, invocation.attempt));
             return Err(error);
         }
-        Ok(true)
+        Ok(Intent::Committed)
+    }
+
+    /// Records the result of a call this process made; a held intent is committed with it.
+    async fn record_outcome(
+        self: &Arc<Self>,
+        run: RunId,
+        invocation: &Invocation,
+        result: ActionResult,
+        held: Option<Box<HeldIntent>>,
+    ) -> Result<(), RuntimeError> {
+        let Some(held) = held else {
+            return self.record_result(run, invocation, result).await;
+        };
+        self.note_result(invocation, &result);
+        let input = Input::ActionResult {
+            key: invocation.key.clone(),
+            result: result.clone(),
+        };
+        let pre = move |inner: &Inner, _: &Loaded| -> Result<Vec<Op>, RuntimeError> {
+            let now = inner.clock.now();
+            let mut entry = held.entry.clone();
+            entry.state = outbox_state(&result, now);
+            entry.updated_at = now;
+            let mut ops = held.ops.clone();
+            ops.insert(0, Op::PutOutbox(entry));
+            Ok(ops)
+        };
+        self.feed(run, &input, &pre).await?;
+        Ok(())
+    }
+
+    /// Counts a plugin's answer, and slows its account down if the platform asked to.
+    fn note_result(&self, invocation: &Invocation, result: &ActionResult) {
+        if let ActionResult::Error {
+            error: PluginError::RateLimited { retry_after_ms, .. },
+        } = result
+        {
+            self.gate.slow_down(
+                &invocation.plugin,
+                &invocation.account,
+                Duration::from_millis(*retry_after_ms),
+            );
+        }
+        metrics::counter!("sop_runtime_actions_total", "plugin" => invocation.plugin.clone(), "action" => invocation.action.clone(), "outcome" => result_label(result)).increment(1);
     }
 
     /// Feeds the plugin's answer to the run, with the outbox outcome in the same commit.
@@ -362,17 +421,7 @@ impl Inner {
         invocation: &Invocation,
         result: ActionResult,
     ) -> Result<(), RuntimeError> {
-        if let ActionResult::Error {
-            error: PluginError::RateLimited { retry_after_ms, .. },
-        } = &result
-        {
-            self.gate.slow_down(
-                &invocation.plugin,
-                &invocation.account,
-                Duration::from_millis(*retry_after_ms),
-            );
-        }
-        metrics::counter!("sop_runtime_actions_total", "plugin" => invocation.plugin.clone(), "action" => invocation.action.clone(), "outcome" => result_label(&result)).increment(1);
+        self.note_result(invocation, &result);
         let key = outbox_key(run, invocation);
         let input = Input::ActionResult {
             key: invocation.key.clone(),
@@ -573,6 +622,22 @@ impl Drop for Place<'_> {
 }
 
 /// The platform id of a run's subject (recipient-scoped rate limits).
+/// What `record_intent` did with an invocation's intent.
+enum Intent {
+    /// Nothing: the run moved on, or this attempt is recorded or in flight already.
+    Taken,
+    /// Committed (and durable, for an at-most-once call).
+    Committed,
+    /// Not committed: it goes into the result's commit.
+    Held(Box<HeldIntent>),
+}
+
+/// An intent kept for the result's commit: its outbox entry and ops.
+struct HeldIntent {
+    entry: OutboxEntry,
+    ops: Vec<Op>,
+}
+
 fn subject_id(subject: &sop_store::Subject) -> &str {
     match subject {
         sop_store::Subject::Contact(key) => &key.id,

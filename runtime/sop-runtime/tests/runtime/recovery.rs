@@ -1,5 +1,6 @@
 //! Crashes and restarts: a send recorded but never answered is reconciled or marked unknown,
-//! never repeated; a send never recorded goes out once; waiting timers survive a restart.
+//! never repeated; a send never recorded goes out once; an idempotent call in flight is made
+//! again; waiting timers survive a restart.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -127,6 +128,78 @@ async fn a_send_never_recorded_goes_out_once_after_restart() {
         ["wecom.send_welcome", "wecom.mark_tag"]
     );
     assert_eq!(second.state(run).status, RunStatus::WaitingEvent);
+    second.shutdown().await;
+}
+
+/// An idempotent call that counts against no cap (the welcome's tag) is recorded with its
+/// result in one commit: in flight it has no record, and a crash then makes the next start
+/// call it again (never a reconciliation, never `unknown`).
+#[tokio::test]
+async fn an_idempotent_call_is_recorded_with_its_result_and_made_again_after_a_crash() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = VirtualClock::new(t0());
+    let first_plugins = FakePlugins::new();
+    first_plugins.behave("wecom.mark_tag", Behaviour::Hangs);
+    let mut first = Harness::with(
+        store.clone(),
+        clock.clone(),
+        first_plugins,
+        Arc::new(sop_runtime::PassThrough),
+    );
+    first.deploy(vec![bundled("welcome.yaml")]);
+    first.serve().await;
+    let run = first.ingest(vec![welcome_event(&first)]).await.enrolled[0];
+    assert_eq!(
+        first.plugins.called(),
+        ["wecom.send_welcome", "wecom.mark_tag"]
+    );
+    let tag = sop_store::IdempotencyKey::new(run, "tag_channel", 1);
+    assert_eq!(
+        store.outbox(&tag).unwrap(),
+        None,
+        "no record while in flight"
+    );
+    assert!(
+        store
+            .outbox_in_state(OutboxStateKind::Pending, None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    first.shutdown().await;
+    drop(first);
+
+    let mut second = Harness::with(
+        store.clone(),
+        clock,
+        FakePlugins::new(),
+        Arc::new(sop_runtime::PassThrough),
+    );
+    second.deploy(vec![bundled("welcome.yaml")]);
+    second.serve().await;
+    assert_eq!(second.plugins.called(), ["wecom.mark_tag"], "made again");
+    assert!(second.plugins.checks.lock().unwrap().is_empty());
+    let entry = store
+        .outbox(&tag)
+        .unwrap()
+        .expect("recorded with its result");
+    assert!(matches!(entry.state, OutboxState::Sent { .. }), "{entry:?}");
+    assert_eq!(entry.attempts, 1);
+    assert_eq!(second.state(run).status, RunStatus::WaitingEvent);
+    // The gate's line comes before the result's, as when the intent had its own commit.
+    let history = second.history(run);
+    let tag_lines: Vec<&str> = history
+        .iter()
+        .filter(|e| e.step.as_deref() == Some("tag_channel"))
+        .map(|e| e.input.as_str())
+        .collect();
+    assert_eq!(
+        tag_lines,
+        [
+            "wecom.mark_tag attempt 1",
+            "policy gate: wecom.mark_tag attempt 1",
+            "result"
+        ]
+    );
     second.shutdown().await;
 }
 
