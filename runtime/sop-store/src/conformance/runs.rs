@@ -46,6 +46,31 @@ pub fn run_indexes_follow_state_and_subject<S: Store>(store: &S) {
             .unwrap(),
         [a]
     );
+    // A put that changes neither the state nor the summary leaves the index entries as
+    // they are; one that changes the version moves the summary only.
+    let mut stepped = run(b, "welcome", "c2", RunState::Waiting);
+    stepped.revision = 2;
+    commit(store, vec![Op::PutRun(stepped.clone())]);
+    assert_eq!(store.run(b).unwrap(), Some(stepped.clone()));
+    assert_eq!(
+        store
+            .runs_by_state("welcome", RunState::Waiting, None, 10)
+            .unwrap(),
+        [b]
+    );
+    stepped.revision = 3;
+    stepped.version += 1;
+    commit(store, vec![Op::PutRun(stepped.clone())]);
+    let of_c2 = store
+        .runs_of_subject(&Subject::Contact(ContactKey::new("acme", "c2")))
+        .unwrap();
+    assert_eq!(
+        of_c2
+            .iter()
+            .map(|r| (r.id, r.version, r.state))
+            .collect::<Vec<_>>(),
+        [(b, stepped.version, RunState::Waiting)]
+    );
     let subject = Subject::Contact(ContactKey::new("acme", "c1"));
     let runs = store.runs_of_subject(&subject).unwrap();
     let summary: Vec<(RunId, &str, RunState)> = runs

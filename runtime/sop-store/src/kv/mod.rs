@@ -143,8 +143,11 @@ impl<B: OrderedKv> KvStore<B> {
 
 impl<B: OrderedKv> Store for KvStore<B> {
     fn commit(&self, batch: Batch) -> Result<Receipt> {
+        // Compressed before the lock: commits are serialized, so work that needs no reads
+        // of the store is done outside.
+        let details = tx::encode_details(&batch)?;
         let _guard = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let (writes, receipt) = tx::Tx::new(&self.backend).run(batch)?;
+        let (writes, receipt) = tx::Tx::new(&self.backend).run(batch, details)?;
         if !writes.is_empty() {
             self.backend.apply(writes)?;
         }

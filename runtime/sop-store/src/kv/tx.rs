@@ -29,6 +29,19 @@ pub(super) struct Tx<'a, B> {
     receipt: Receipt,
 }
 
+/// The stored form of every run detail in `batch`, in op order: compression needs no reads,
+/// so it is done before the commit lock is taken.
+pub(super) fn encode_details(batch: &Batch) -> Result<Vec<Vec<u8>>> {
+    batch
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::PutRunDetail { detail, .. } => Some(encode_detail(detail)),
+            _ => None,
+        })
+        .collect()
+}
+
 impl<'a, B: OrderedKv> Tx<'a, B> {
     pub(super) fn new(backend: &'a B) -> Self {
         Self {
@@ -39,12 +52,26 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
         }
     }
 
-    pub(super) fn run(mut self, batch: Batch) -> Result<(Vec<Write>, Receipt)> {
+    /// `details`: the batch's run details as [`encode_details`] encoded them, in op order.
+    pub(super) fn run(
+        mut self,
+        batch: Batch,
+        details: Vec<Vec<u8>>,
+    ) -> Result<(Vec<Write>, Receipt)> {
         for check in &batch.checks {
             self.check(check)?;
         }
+        let mut details = details.into_iter();
         for op in batch.ops {
-            self.op(op)?;
+            match op {
+                Op::PutRunDetail { run, .. } => {
+                    let bytes = details.next().ok_or_else(|| {
+                        StoreError::Invalid("a run detail was not encoded".into())
+                    })?;
+                    self.overlay.insert(layout::run_detail(run), Some(bytes));
+                }
+                op => self.op(op)?,
+            }
         }
         Ok((self.overlay.into_iter().collect(), self.receipt))
     }
@@ -252,11 +279,9 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
             }
             Op::KvDelete { plugin, key } => self.kv_delete(&plugin, &key),
             Op::KvPurgeExpired { now } => self.kv_purge(now),
-            Op::PutRunDetail { run, detail } => {
-                let bytes = encode_detail(&detail)?;
-                self.overlay.insert(layout::run_detail(run), Some(bytes));
-                Ok(())
-            }
+            Op::PutRunDetail { .. } => Err(StoreError::Invalid(
+                "a run detail is put by `run`, encoded beforehand".into(),
+            )),
             Op::PutGroup(g) => self.put("group", layout::group(&g.key), &g),
             Op::DeleteGroup(key) => {
                 self.delete(layout::group(&key));
@@ -327,18 +352,37 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
     }
 
     fn put_run(&mut self, run: Run) -> Result<()> {
-        self.unindex_run(run.id)?;
-        self.put(
-            "run index",
-            layout::run_state(&run.playbook, run.state, run.id),
-            &run.id,
-        )?;
         let summary = RunSummary::from(&run);
-        self.put(
-            "run index",
-            layout::run_subject(&run.subject, run.id),
-            &summary,
-        )?;
+        // Most transitions leave both index entries as they are (a run stays active from
+        // step to step): rewriting them would be two of the commit's key writes for nothing.
+        let (same_state, same_subject) = match self.get::<Run>("run", &layout::run(run.id))? {
+            Some(old) => {
+                let same_state = old.playbook == run.playbook && old.state == run.state;
+                let same_subject = old.subject == run.subject && RunSummary::from(&old) == summary;
+                if !same_state {
+                    self.delete(layout::run_state(&old.playbook, old.state, run.id));
+                }
+                if !same_subject {
+                    self.delete(layout::run_subject(&old.subject, run.id));
+                }
+                (same_state, same_subject)
+            }
+            None => (false, false),
+        };
+        if !same_state {
+            self.put(
+                "run index",
+                layout::run_state(&run.playbook, run.state, run.id),
+                &run.id,
+            )?;
+        }
+        if !same_subject {
+            self.put(
+                "run index",
+                layout::run_subject(&run.subject, run.id),
+                &summary,
+            )?;
+        }
         self.put("run", layout::run(run.id), &run)
     }
 
