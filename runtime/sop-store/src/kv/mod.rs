@@ -68,8 +68,27 @@ pub trait OrderedKv: Send + Sync + std::fmt::Debug {
 pub struct KvStore<B> {
     backend: B,
     /// Commits read old records to fix up indexes; one commit at a time keeps that
-    /// read-modify-write consistent. Reads do not take it.
-    commit_lock: Mutex<()>,
+    /// read-modify-write consistent. Reads do not take it. It guards the sequences too.
+    commit_lock: Mutex<Sequences>,
+}
+
+/// The next number of each sequence (a run's history, the event log) once a commit has used
+/// it: finding it in the backend is a reverse scan for the last key, made under the commit
+/// lock, and most transitions append to a history. Cleared when full, and after a failed
+/// write (which the backend may or may not have applied).
+#[derive(Debug, Default)]
+struct Sequences(tx::NextSeqs);
+
+impl Sequences {
+    /// Beyond this many sequences the map starts again empty (about 100 bytes each).
+    const MAX: usize = 65_536;
+
+    fn learn(&mut self, next: tx::NextSeqs) {
+        if self.0.len() + next.len() > Self::MAX {
+            self.0.clear();
+        }
+        self.0.extend(next);
+    }
 }
 
 impl<B: OrderedKv> KvStore<B> {
@@ -103,7 +122,7 @@ impl<B: OrderedKv> KvStore<B> {
         }
         Ok(Self {
             backend,
-            commit_lock: Mutex::new(()),
+            commit_lock: Mutex::new(Sequences::default()),
         })
     }
 
@@ -146,11 +165,16 @@ impl<B: OrderedKv> Store for KvStore<B> {
         // Compressed before the lock: commits are serialized, so work that needs no reads
         // of the store is done outside.
         let details = tx::encode_details(&batch)?;
-        let _guard = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let (writes, receipt) = tx::Tx::new(&self.backend).run(batch, details)?;
-        if !writes.is_empty() {
-            self.backend.apply(writes)?;
+        let mut sequences = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (writes, receipt, next) =
+            tx::Tx::new(&self.backend, &sequences.0).run(batch, details)?;
+        if !writes.is_empty()
+            && let Err(error) = self.backend.apply(writes)
+        {
+            sequences.0.clear();
+            return Err(error);
         }
+        sequences.learn(next);
         Ok(receipt)
     }
 

@@ -21,11 +21,17 @@ use crate::plugin_kv::KvEntry;
 use crate::run::{HistoryEntry, Run, RunId, RunSummary};
 use crate::timer::{Subscription, Timer, TimerKey};
 
+/// Next sequence numbers by sequence prefix.
+pub(super) type NextSeqs = HashMap<Vec<u8>, u64>;
+
 pub(super) struct Tx<'a, B> {
     backend: &'a B,
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Next sequence number per sequence prefix (history of a run, event log).
-    next_seq: HashMap<Vec<u8>, u64>,
+    /// Next sequence number per sequence prefix (history of a run, event log), as this
+    /// batch leaves it.
+    next_seq: NextSeqs,
+    /// The same, as earlier commits left it (`Sequences`).
+    known_seq: &'a NextSeqs,
     receipt: Receipt,
 }
 
@@ -43,21 +49,23 @@ pub(super) fn encode_details(batch: &Batch) -> Result<Vec<Vec<u8>>> {
 }
 
 impl<'a, B: OrderedKv> Tx<'a, B> {
-    pub(super) fn new(backend: &'a B) -> Self {
+    pub(super) fn new(backend: &'a B, known_seq: &'a NextSeqs) -> Self {
         Self {
             backend,
             overlay: BTreeMap::new(),
             next_seq: HashMap::new(),
+            known_seq,
             receipt: Receipt::default(),
         }
     }
 
     /// `details`: the batch's run details as [`encode_details`] encoded them, in op order.
+    /// Returns the writes, the receipt and the sequences' next numbers.
     pub(super) fn run(
         mut self,
         batch: Batch,
         details: Vec<Vec<u8>>,
-    ) -> Result<(Vec<Write>, Receipt)> {
+    ) -> Result<(Vec<Write>, Receipt, NextSeqs)> {
         for check in &batch.checks {
             self.check(check)?;
         }
@@ -73,7 +81,11 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
                 op => self.op(op)?,
             }
         }
-        Ok((self.overlay.into_iter().collect(), self.receipt))
+        Ok((
+            self.overlay.into_iter().collect(),
+            self.receipt,
+            self.next_seq,
+        ))
     }
 
     fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -116,7 +128,7 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
     /// The next sequence number under `prefix`, whose values are `(seq, ...)`.
     fn next_seq(&mut self, table: &'static str, prefix: Key) -> Result<u64> {
         let start = prefix.clone().into_bytes();
-        let next = match self.next_seq.get(&start) {
+        let next = match self.next_seq.get(&start).or(self.known_seq.get(&start)) {
             Some(n) => *n,
             None => match self.backend.last(&start, &prefix.prefix_end())? {
                 None => 1,
