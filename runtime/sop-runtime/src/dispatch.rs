@@ -187,7 +187,7 @@ impl Inner {
                 };
                 let call = plugin_call(&key, invocation);
                 let result = self.plugins.invoke(&call).await;
-                let recorded = self.record_outcome(run, invocation, result, held).await;
+                let recorded = self.record_result(run, invocation, result, held).await;
                 // By attempt: a retry with the same key may already be on its way.
                 lock(&self.calls).remove(&(key, invocation.attempt));
                 recorded
@@ -370,40 +370,18 @@ impl Inner {
         Ok(Intent::Committed)
     }
 
-    /// Records the result of a call this process made; a held intent is committed with it.
-    async fn record_outcome(
+    /// Feeds the plugin's answer to the run, with the outbox outcome in the same commit; a
+    /// held intent (`Intent::Held`) is committed with it.
+    pub async fn record_result(
         self: &Arc<Self>,
         run: RunId,
         invocation: &Invocation,
         result: ActionResult,
         held: Option<Box<HeldIntent>>,
     ) -> Result<(), RuntimeError> {
-        let Some(held) = held else {
-            return self.record_result(run, invocation, result).await;
-        };
-        self.note_result(invocation, &result);
-        let input = Input::ActionResult {
-            key: invocation.key.clone(),
-            result: result.clone(),
-        };
-        let pre = move |inner: &Inner, _: &Loaded| -> Result<Vec<Op>, RuntimeError> {
-            let now = inner.clock.now();
-            let mut entry = held.entry.clone();
-            entry.state = outbox_state(&result, now);
-            entry.updated_at = now;
-            let mut ops = held.ops.clone();
-            ops.insert(0, Op::PutOutbox(entry));
-            Ok(ops)
-        };
-        self.feed(run, &input, &pre).await?;
-        Ok(())
-    }
-
-    /// Counts a plugin's answer, and slows its account down if the platform asked to.
-    fn note_result(&self, invocation: &Invocation, result: &ActionResult) {
         if let ActionResult::Error {
             error: PluginError::RateLimited { retry_after_ms, .. },
-        } = result
+        } = &result
         {
             self.gate.slow_down(
                 &invocation.plugin,
@@ -411,17 +389,7 @@ impl Inner {
                 Duration::from_millis(*retry_after_ms),
             );
         }
-        metrics::counter!("sop_runtime_actions_total", "plugin" => invocation.plugin.clone(), "action" => invocation.action.clone(), "outcome" => result_label(result)).increment(1);
-    }
-
-    /// Feeds the plugin's answer to the run, with the outbox outcome in the same commit.
-    pub async fn record_result(
-        self: &Arc<Self>,
-        run: RunId,
-        invocation: &Invocation,
-        result: ActionResult,
-    ) -> Result<(), RuntimeError> {
-        self.note_result(invocation, &result);
+        metrics::counter!("sop_runtime_actions_total", "plugin" => invocation.plugin.clone(), "action" => invocation.action.clone(), "outcome" => result_label(&result)).increment(1);
         let key = outbox_key(run, invocation);
         let input = Input::ActionResult {
             key: invocation.key.clone(),
@@ -429,6 +397,14 @@ impl Inner {
         };
         let attempt = invocation.attempt;
         let pre = move |inner: &Inner, _: &Loaded| -> Result<Vec<Op>, RuntimeError> {
+            if let Some(held) = &held {
+                let mut entry = held.entry.clone();
+                entry.state = outbox_state(&result, inner.clock.now());
+                entry.updated_at = inner.clock.now();
+                let mut ops = vec![Op::PutOutbox(entry)];
+                ops.extend(held.ops.iter().cloned());
+                return Ok(ops);
+            }
             let Some(mut entry) = inner.store.outbox(&key)? else {
                 return Ok(Vec::new());
             };
@@ -621,7 +597,6 @@ impl Drop for Place<'_> {
     }
 }
 
-/// The platform id of a run's subject (recipient-scoped rate limits).
 /// What `record_intent` did with an invocation's intent.
 enum Intent {
     /// Nothing: the run moved on, or this attempt is recorded or in flight already.
@@ -633,11 +608,12 @@ enum Intent {
 }
 
 /// An intent kept for the result's commit: its outbox entry and ops.
-struct HeldIntent {
+pub(crate) struct HeldIntent {
     entry: OutboxEntry,
     ops: Vec<Op>,
 }
 
+/// The platform id of a run's subject (recipient-scoped rate limits).
 fn subject_id(subject: &sop_store::Subject) -> &str {
     match subject {
         sop_store::Subject::Contact(key) => &key.id,

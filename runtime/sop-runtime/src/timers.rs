@@ -332,7 +332,7 @@ impl Inner {
                 },
             },
         };
-        self.record_result(run, &invocation, result).await
+        self.record_result(run, &invocation, result, None).await
     }
 
     /// A run waiting for a result whose attempt was never recorded in the outbox (a crash

@@ -22,22 +22,42 @@ fn welcome_event(h: &Harness) -> sop_engine::Event {
     )
 }
 
+/// A daemon process with the welcome playbook on `store`, serving.
+async fn welcome_process(
+    store: &Arc<dyn Store>,
+    clock: &VirtualClock,
+    plugins: Arc<FakePlugins>,
+) -> Harness {
+    let mut h = Harness::with(
+        store.clone(),
+        clock.clone(),
+        plugins,
+        Arc::new(sop_runtime::PassThrough),
+    );
+    h.deploy(vec![bundled("welcome.yaml")]);
+    h.serve().await;
+    h
+}
+
+/// A first process whose call of `action` hangs, with one contact welcomed into it.
+async fn hanging_in(
+    action: &str,
+    store: &Arc<dyn Store>,
+    clock: &VirtualClock,
+) -> (Harness, sop_store::RunId) {
+    let plugins = FakePlugins::new();
+    plugins.behave(action, Behaviour::Hangs);
+    let first = welcome_process(store, clock, plugins).await;
+    let run = first.ingest(vec![welcome_event(&first)]).await.enrolled[0];
+    (first, run)
+}
+
 /// The first process records the welcome send and "dies" inside the call; a second process
 /// on the same store recovers with `reconcile` as the plugin's answer to a key-only check.
 async fn crash_inside_the_call(reconcile: Option<OutcomeStatus>) -> (Harness, sop_store::RunId) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = VirtualClock::new(t0());
-    let first_plugins = FakePlugins::new();
-    first_plugins.behave("wecom.send_welcome", Behaviour::Hangs);
-    let mut first = Harness::with(
-        store.clone(),
-        clock.clone(),
-        first_plugins,
-        Arc::new(sop_runtime::PassThrough),
-    );
-    first.deploy(vec![bundled("welcome.yaml")]);
-    first.serve().await;
-    let run = first.ingest(vec![welcome_event(&first)]).await.enrolled[0];
+    let (mut first, run) = hanging_in("wecom.send_welcome", &store, &clock).await;
     assert_eq!(first.plugins.calls_of("wecom.send_welcome").len(), 1);
     let pending = store
         .outbox_in_state(OutboxStateKind::Pending, None, 10)
@@ -48,10 +68,7 @@ async fn crash_inside_the_call(reconcile: Option<OutcomeStatus>) -> (Harness, so
 
     let plugins = FakePlugins::new();
     *plugins.reconcile.lock().unwrap() = reconcile;
-    let mut second = Harness::with(store, clock, plugins, Arc::new(sop_runtime::PassThrough));
-    second.deploy(vec![bundled("welcome.yaml")]);
-    second.serve().await;
-    (second, run)
+    (welcome_process(&store, &clock, plugins).await, run)
 }
 
 #[tokio::test]
@@ -138,17 +155,7 @@ async fn a_send_never_recorded_goes_out_once_after_restart() {
 async fn an_idempotent_call_is_recorded_with_its_result_and_made_again_after_a_crash() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = VirtualClock::new(t0());
-    let first_plugins = FakePlugins::new();
-    first_plugins.behave("wecom.mark_tag", Behaviour::Hangs);
-    let mut first = Harness::with(
-        store.clone(),
-        clock.clone(),
-        first_plugins,
-        Arc::new(sop_runtime::PassThrough),
-    );
-    first.deploy(vec![bundled("welcome.yaml")]);
-    first.serve().await;
-    let run = first.ingest(vec![welcome_event(&first)]).await.enrolled[0];
+    let (mut first, run) = hanging_in("wecom.mark_tag", &store, &clock).await;
     assert_eq!(
         first.plugins.called(),
         ["wecom.send_welcome", "wecom.mark_tag"]
@@ -168,14 +175,7 @@ async fn an_idempotent_call_is_recorded_with_its_result_and_made_again_after_a_c
     first.shutdown().await;
     drop(first);
 
-    let mut second = Harness::with(
-        store.clone(),
-        clock,
-        FakePlugins::new(),
-        Arc::new(sop_runtime::PassThrough),
-    );
-    second.deploy(vec![bundled("welcome.yaml")]);
-    second.serve().await;
+    let mut second = welcome_process(&store, &clock, FakePlugins::new()).await;
     assert_eq!(second.plugins.called(), ["wecom.mark_tag"], "made again");
     assert!(second.plugins.checks.lock().unwrap().is_empty());
     let entry = store
