@@ -167,7 +167,7 @@ impl<B: OrderedKv> Store for KvStore<B> {
         let details = tx::encode_details(&batch)?;
         let mut sequences = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
         let (writes, receipt, next) =
-            tx::Tx::new(&self.backend, &sequences.0).run(batch, details)?;
+            tx::Tx::new(&self.backend, &sequences.0, details).run(batch)?;
         if !writes.is_empty()
             && let Err(error) = self.backend.apply(writes)
         {

@@ -32,6 +32,8 @@ pub(super) struct Tx<'a, B> {
     next_seq: NextSeqs,
     /// The same, as earlier commits left it (`Sequences`).
     known_seq: &'a NextSeqs,
+    /// The batch's run details as [`encode_details`] encoded them, in op order.
+    details: std::vec::IntoIter<Vec<u8>>,
     receipt: Receipt,
 }
 
@@ -49,37 +51,25 @@ pub(super) fn encode_details(batch: &Batch) -> Result<Vec<Vec<u8>>> {
 }
 
 impl<'a, B: OrderedKv> Tx<'a, B> {
-    pub(super) fn new(backend: &'a B, known_seq: &'a NextSeqs) -> Self {
+    /// `details`: the batch's run details as [`encode_details`] encoded them.
+    pub(super) fn new(backend: &'a B, known_seq: &'a NextSeqs, details: Vec<Vec<u8>>) -> Self {
         Self {
             backend,
             overlay: BTreeMap::new(),
             next_seq: HashMap::new(),
             known_seq,
+            details: details.into_iter(),
             receipt: Receipt::default(),
         }
     }
 
-    /// `details`: the batch's run details as [`encode_details`] encoded them, in op order.
     /// Returns the writes, the receipt and the sequences' next numbers.
-    pub(super) fn run(
-        mut self,
-        batch: Batch,
-        details: Vec<Vec<u8>>,
-    ) -> Result<(Vec<Write>, Receipt, NextSeqs)> {
+    pub(super) fn run(mut self, batch: Batch) -> Result<(Vec<Write>, Receipt, NextSeqs)> {
         for check in &batch.checks {
             self.check(check)?;
         }
-        let mut details = details.into_iter();
         for op in batch.ops {
-            match op {
-                Op::PutRunDetail { run, .. } => {
-                    let bytes = details.next().ok_or_else(|| {
-                        StoreError::Invalid("a run detail was not encoded".into())
-                    })?;
-                    self.overlay.insert(layout::run_detail(run), Some(bytes));
-                }
-                op => self.op(op)?,
-            }
+            self.op(op)?;
         }
         Ok((
             self.overlay.into_iter().collect(),
@@ -291,9 +281,14 @@ impl<'a, B: OrderedKv> Tx<'a, B> {
             }
             Op::KvDelete { plugin, key } => self.kv_delete(&plugin, &key),
             Op::KvPurgeExpired { now } => self.kv_purge(now),
-            Op::PutRunDetail { .. } => Err(StoreError::Invalid(
-                "a run detail is put by `run`, encoded beforehand".into(),
-            )),
+            Op::PutRunDetail { run, .. } => {
+                let bytes = self
+                    .details
+                    .next()
+                    .ok_or_else(|| StoreError::Invalid("a run detail was not encoded".into()))?;
+                self.overlay.insert(layout::run_detail(run), Some(bytes));
+                Ok(())
+            }
             Op::PutGroup(g) => self.put("group", layout::group(&g.key), &g),
             Op::DeleteGroup(key) => {
                 self.delete(layout::group(&key));
