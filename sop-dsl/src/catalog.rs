@@ -61,6 +61,18 @@ pub struct ActionSpec {
     pub time_critical: bool,
     #[serde(default)]
     pub rate_limits: Vec<String>,
+    /// Present when the runtime may merge invocations of this action into one call
+    /// (docs/plugins.md, "Batched actions").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSpec>,
+}
+
+/// How invocations of a batched action are merged: inputs equal but for `field`, a list of
+/// recipient ids, become one input whose `field` lists them all, at most `max`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSpec {
+    pub field: String,
+    pub max: u32,
 }
 
 /// How the runtime may repeat an action.

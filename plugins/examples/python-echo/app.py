@@ -32,6 +32,7 @@ def action(name: str, description: str) -> types.ActionSpec:
         asynchronous=False,
         time_critical=False,
         rate_limits=[],
+        batch=None,
     )
 
 

@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use crate::{ActionSpec, Audience, Delivery, InvokeOutcome, PluginError};
+use crate::{ActionSpec, Audience, BatchSpec, Delivery, InvokeOutcome, PluginError};
 
 /// The declarative half of an action: everything in its [`ActionSpec`] but the schema.
 #[derive(Debug, Clone)]
@@ -19,6 +19,7 @@ pub struct ActionDef {
     asynchronous: bool,
     time_critical: bool,
     rate_limits: Vec<String>,
+    batch: Option<BatchSpec>,
 }
 
 impl ActionDef {
@@ -32,6 +33,7 @@ impl ActionDef {
             asynchronous: false,
             time_critical: false,
             rate_limits: Vec::new(),
+            batch: None,
         }
     }
 
@@ -62,6 +64,20 @@ impl ActionDef {
     /// The manifest rate limits this action draws from.
     pub fn rate_limits(mut self, names: &[&str]) -> Self {
         self.rate_limits = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+
+    /// One call can serve many recipients: the runtime may merge invocations whose inputs are
+    /// equal but for `field` (a top-level list of recipient ids in the input, one id each)
+    /// into one call listing up to `max` ids. Only for audience contact or group; the host
+    /// refuses the plugin otherwise. Outputs may then carry `"recipients": {status: [ids]}`
+    /// (`"rejected"` in an `invoke` answer fails those recipients): see docs/plugins.md,
+    /// "Batched actions".
+    pub fn batch(mut self, field: &str, max: u32) -> Self {
+        self.batch = Some(BatchSpec {
+            field: field.to_owned(),
+            max,
+        });
         self
     }
 
@@ -140,6 +156,7 @@ impl<C> Actions<C> {
                 asynchronous: a.def.asynchronous,
                 time_critical: a.def.time_critical,
                 rate_limits: a.def.rate_limits.clone(),
+                batch: a.def.batch.clone(),
             })
             .collect()
     }
@@ -227,9 +244,67 @@ mod tests {
         assert_eq!(spec.delivery, Delivery::AtMostOnce);
         assert_eq!(spec.audience, Audience::Contact);
         assert_eq!(spec.rate_limits, vec!["api".to_owned()]);
+        assert_eq!(spec.batch, None);
         let schema: serde_json::Value = serde_json::from_str(&spec.input_schema).unwrap();
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["required"][0], "name");
         assert_eq!(schema["properties"]["name"]["type"], "string");
+    }
+
+    fn manifest_of(actions: Vec<ActionSpec>) -> crate::Manifest {
+        crate::Manifest {
+            name: "x".to_owned(),
+            version: "0.1.0".to_owned(),
+            description: String::new(),
+            actions,
+            events: vec![],
+            rate_limits: vec![],
+            touch_limits: vec![],
+            hosts: vec![],
+            account_schema: "true".to_owned(),
+        }
+    }
+
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Broadcast {
+        contacts: Vec<String>,
+        text: String,
+    }
+
+    #[test]
+    fn batch_is_carried_into_the_spec_and_the_manifest_json() {
+        let actions: Actions<()> = Actions::new().action(
+            ActionDef::new("broadcast", "Sends one text to many contacts")
+                .at_most_once()
+                .audience(Audience::Contact)
+                .batch("contacts", 500),
+            |_: &(), input: Broadcast| {
+                Ok(InvokeOutcome::Done(crate::json::to_json(
+                    &serde_json::json!({
+                        "count": input.contacts.len(), "text": input.text,
+                    }),
+                )))
+            },
+        );
+        let specs = actions.specs();
+        assert_eq!(
+            specs[0].batch,
+            Some(BatchSpec {
+                field: "contacts".to_owned(),
+                max: 500
+            })
+        );
+        // The named field is the array property the host checks for.
+        let schema: serde_json::Value = serde_json::from_str(&specs[0].input_schema).unwrap();
+        assert_eq!(schema["properties"]["contacts"]["type"], "array");
+        let json = crate::manifest::to_json(&manifest_of(specs));
+        assert_eq!(
+            json["actions"][0]["batch"],
+            serde_json::json!({"field": "contacts", "max": 500})
+        );
+        // Unbatched actions have no `batch` key (the host reads its absence as none).
+        let json = crate::manifest::to_json(&manifest_of(registry().specs()));
+        assert!(json["actions"][0].get("batch").is_none());
     }
 }

@@ -17,7 +17,7 @@ pub fn to_json(manifest: &Manifest) -> Value {
         .actions
         .iter()
         .map(|a| {
-            json!({
+            let mut action = json!({
                 "name": a.name,
                 "description": a.description,
                 "input_schema": schema(&a.input_schema),
@@ -34,7 +34,14 @@ pub fn to_json(manifest: &Manifest) -> Value {
                 "asynchronous": a.asynchronous,
                 "time_critical": a.time_critical,
                 "rate_limits": a.rate_limits,
-            })
+            });
+            if let (Some(batch), Some(object)) = (&a.batch, action.as_object_mut()) {
+                object.insert(
+                    "batch".to_owned(),
+                    json!({ "field": batch.field, "max": batch.max }),
+                );
+            }
+            action
         })
         .collect();
     let events: Vec<Value> = manifest
@@ -113,6 +120,7 @@ mod tests {
                 asynchronous: false,
                 time_critical: true,
                 rate_limits: vec!["api".to_owned()],
+                batch: None,
             }],
             events: vec![],
             rate_limits: vec![RateLimit {

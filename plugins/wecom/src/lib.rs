@@ -47,13 +47,13 @@ impl Plugin for WeCom {
         idempotency_key: String,
         handle: Option<String>,
     ) -> Result<OutcomeStatus, PluginError> {
-        match action.as_str() {
-            "mass_send_contacts" | "mass_send_groups" => {
+        match actions::mass_send::Target::of(&action) {
+            Some(target) => {
                 let client = Client::new(host, json::parse_config(&account.config)?, None);
-                actions::mass_send::check(&client, &idempotency_key, handle)
+                actions::mass_send::check(&client, target, &idempotency_key, handle)
             }
-            other => Err(PluginError::permanent(format!(
-                "`{other}` completes synchronously; WeCom offers no way to look it up"
+            None => Err(PluginError::permanent(format!(
+                "`{action}` completes synchronously; WeCom offers no way to look it up"
             ))),
         }
     }

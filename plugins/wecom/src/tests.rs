@@ -314,9 +314,10 @@ fn accepted_mass_send(host: &FakeHost) -> String {
         panic!("a mass send is accepted, not done");
     };
     assert_eq!(pending.check_after_ms, FIRST_CHECK_MS);
+    // WeCom's `fail_list` becomes the batch contract's `recipients.rejected`.
     assert_eq!(
         pending.output,
-        r#"{"fail_list":["wmGone"],"msgid":"msgGZ"}"#
+        r#"{"msgid":"msgGZ","recipients":{"rejected":["wmGone"]}}"#
     );
     let body = body_of(&host.requests_to(TEMPLATE)[0]);
     assert_eq!(body["chat_type"], "single");
@@ -480,6 +481,150 @@ fn mass_send_check_interval_follows_the_account_setting() {
         panic!("a mass send is accepted");
     };
     assert_eq!(pending.check_after_ms, 1_000);
+}
+
+#[test]
+fn mass_send_without_failures_reports_no_recipients() {
+    let host = FakeHost::new(0);
+    token_ok(&host, "T");
+    // WeCom answers an empty `fail_list`, or none at all.
+    host.respond(
+        "POST",
+        TEMPLATE,
+        ok(json!({"fail_list": [], "msgid": "msgA"})),
+    );
+    host.respond("POST", TEMPLATE, ok(json!({"msgid": "msgB"})));
+    for msgid in ["msgA", "msgB"] {
+        let InvokeOutcome::Accepted(pending) = WeCom::invoke(
+            &host,
+            call(
+                "mass_send_contacts",
+                json!({"contacts": ["wmA", "wmB"], "text": "t"}),
+            ),
+        )
+        .unwrap() else {
+            panic!("a mass send is accepted");
+        };
+        let output: Value = serde_json::from_str(&pending.output).unwrap();
+        assert_eq!(output, json!({ "msgid": msgid }));
+    }
+}
+
+#[test]
+fn a_merged_contact_send_lists_every_contact_in_order_and_rejects_per_contact() {
+    let host = FakeHost::new(0);
+    token_ok(&host, "T");
+    host.respond(
+        "POST",
+        TEMPLATE,
+        ok(json!({"fail_list": ["wm2", "wm4"], "msgid": "msgM"})),
+    );
+    let contacts: Vec<String> = (0..5).map(|i| format!("wm{i}")).collect();
+    let InvokeOutcome::Accepted(pending) = WeCom::invoke(
+        &host,
+        call(
+            "mass_send_contacts",
+            json!({"contacts": contacts, "text": "新品"}),
+        ),
+    )
+    .unwrap() else {
+        panic!("a mass send is accepted");
+    };
+    let body = body_of(&host.requests_to(TEMPLATE)[0]);
+    assert_eq!(body["external_userid"], json!(contacts));
+    let output: Value = serde_json::from_str(&pending.output).unwrap();
+    assert_eq!(
+        output,
+        json!({"msgid": "msgM", "recipients": {"rejected": ["wm2", "wm4"]}})
+    );
+}
+
+#[test]
+fn mass_send_limits_follow_the_declared_batch_sizes() {
+    let host = FakeHost::new(0);
+    let contacts: Vec<String> = (0..10_001).map(|i| format!("wm{i}")).collect();
+    let err = WeCom::invoke(
+        &host,
+        call(
+            "mass_send_contacts",
+            json!({"contacts": contacts, "text": "t"}),
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        PluginError::invalid_input("`contacts` must hold 1 to 10000 contacts, got 10001")
+    );
+    let groups: Vec<String> = (0..2_001).map(|i| format!("wr{i}")).collect();
+    let err = WeCom::invoke(
+        &host,
+        call(
+            "mass_send_groups",
+            json!({"sender": "li", "groups": groups, "text": "t"}),
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        PluginError::invalid_input("`groups` holds at most 2000 groups, got 2001")
+    );
+    assert!(host.requests().is_empty());
+}
+
+#[test]
+fn group_send_outcome_reports_groups_by_chat_id() {
+    let host = FakeHost::new(0);
+    token_ok(&host, "T");
+    host.respond(
+        "POST",
+        TEMPLATE,
+        ok(json!({"fail_list": [], "msgid": "msgGR"})),
+    );
+    let InvokeOutcome::Accepted(pending) = WeCom::invoke(
+        &host,
+        call(
+            "mass_send_groups",
+            json!({"sender": "li", "groups": ["wrA", "wrB", "wrC"], "text": "早安"}),
+        ),
+    )
+    .unwrap() else {
+        panic!("a group send is accepted");
+    };
+    assert_eq!(pending.output, r#"{"msgid":"msgGR"}"#);
+    host.respond(
+        "POST",
+        TASK,
+        ok(json!({"task_list": [{"userid": "li", "status": 2}]})),
+    );
+    // Group rows carry `chat_id`; an empty `external_userid` must not stand in for it.
+    host.respond(
+        "POST",
+        RESULT,
+        ok(json!({"send_list": [
+            {"chat_id": "wrA", "external_userid": "", "userid": "li", "status": 1},
+            {"chat_id": "wrB", "userid": "li", "status": 0},
+            {"chat_id": "wrC", "userid": "li", "status": 3},
+            {"userid": "li", "status": 1}]})),
+    );
+    let status = WeCom::check_outcome(
+        &host,
+        account(),
+        "mass_send_groups".to_owned(),
+        "run-1/mass_send_groups/0".to_owned(),
+        Some(pending.handle),
+    )
+    .unwrap();
+    let OutcomeStatus::Done(output) = status else {
+        panic!("a confirmed task is done, got {status:?}");
+    };
+    let output: Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(
+        output["recipients"],
+        json!({"sent": ["wrA"], "unsent": ["wrB"], "over_receive_limit": ["wrC"]})
+    );
+    // The row without an id still counts.
+    assert_eq!(output["sent"], 2);
+    assert_eq!(output["unsent"], 1);
 }
 
 #[test]
@@ -702,6 +847,22 @@ fn manifest_declares_every_action_with_a_schema() {
     assert!(welcome.time_critical);
     assert_eq!(welcome.delivery, sop_plugin_sdk::Delivery::AtMostOnce);
     assert!(manifest.actions[1].asynchronous);
+    let batch = |name: &str| {
+        let action = manifest.actions.iter().find(|a| a.name == name).unwrap();
+        action.batch.clone().map(|b| (b.field, b.max))
+    };
+    assert_eq!(
+        batch("mass_send_contacts"),
+        Some(("contacts".to_owned(), 10_000))
+    );
+    assert_eq!(
+        batch("mass_send_groups"),
+        Some(("groups".to_owned(), 2_000))
+    );
+    for action in &manifest.actions[3..] {
+        assert_eq!(action.batch, None, "{}", action.name);
+    }
+    assert_eq!(manifest.actions[0].batch, None);
     assert_eq!(manifest.hosts, ["qyapi.weixin.qq.com"]);
     let account: Value = serde_json::from_str(&manifest.account_schema).unwrap();
     assert_eq!(

@@ -49,7 +49,7 @@ pub use host::{HostConfig, HostServices, Plugin, PluginHost, PluginSettings};
 pub use kv::{KvError, KvStore, MemoryKv};
 pub use limits::PluginLimits;
 pub use manifest::{
-    ActionSpec, Audience, Delivery, EventSpec, LimitScope, Manifest, RateLimit, TouchLimit,
-    TouchPeriod,
+    ActionSpec, Audience, BatchSpec, Delivery, EventSpec, LimitScope, Manifest, RateLimit,
+    TouchLimit, TouchPeriod,
 };
 pub use resolver::{Lookup, Resolver, StaticResolver, SystemResolver};

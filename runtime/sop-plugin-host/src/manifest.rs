@@ -72,6 +72,20 @@ pub struct ActionSpec {
     pub time_critical: bool,
     /// Rate limits it draws from.
     pub rate_limits: Vec<String>,
+    /// Present when the runtime may merge invocations into one call (docs/plugins.md,
+    /// "Batched actions").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSpec>,
+}
+
+/// How invocations of a batched action are merged: inputs equal but for `field`, a list of
+/// recipient ids, become one input whose `field` lists them all, at most `max`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSpec {
+    /// The top-level input property (a JSON array) holding the recipient ids.
+    pub field: String,
+    /// The most ids one call may carry.
+    pub max: u32,
 }
 
 /// How the runtime may repeat an action.
@@ -196,6 +210,10 @@ pub fn from_wit(m: wit::Manifest) -> Result<Manifest, Vec<String>> {
             asynchronous: a.asynchronous,
             time_critical: a.time_critical,
             rate_limits: a.rate_limits,
+            batch: a.batch.map(|b| BatchSpec {
+                field: b.field,
+                max: b.max,
+            }),
         })
         .collect();
     let events = m
@@ -299,6 +317,9 @@ pub fn check(m: &Manifest) -> Vec<String> {
                 ));
             }
         }
+        if let Some(batch) = &a.batch {
+            check_batch(&mut out, a, batch);
+        }
     }
     for e in &m.events {
         if !is_identifier(&e.kind) {
@@ -353,6 +374,35 @@ pub fn check(m: &Manifest) -> Vec<String> {
         }
     }
     out
+}
+
+/// A batched action reaches contacts or groups, carries at least one id per call, and names a
+/// top-level array property of its input schema (as schemars derives it from a `Vec<_>` field).
+fn check_batch(out: &mut Vec<String>, a: &ActionSpec, batch: &BatchSpec) {
+    if batch.max == 0 {
+        out.push(format!("action {:?}: batch max must be positive", a.name));
+    }
+    if !matches!(a.audience, Audience::Contact | Audience::Group) {
+        out.push(format!(
+            "action {:?}: batch needs audience contact or group",
+            a.name
+        ));
+    }
+    let property = a
+        .input_schema
+        .get("properties")
+        .and_then(|p| p.get(&batch.field));
+    match property {
+        None => out.push(format!(
+            "action {:?}: batch field {:?} is not a property of the input schema",
+            a.name, batch.field
+        )),
+        Some(p) if p.get("type").and_then(Value::as_str) != Some("array") => out.push(format!(
+            "action {:?}: batch field {:?} must have \"type\": \"array\" in the input schema",
+            a.name, batch.field
+        )),
+        Some(_) => {}
+    }
 }
 
 fn unique<'a>(out: &mut Vec<String>, what: &str, names: impl Iterator<Item = &'a String>) {
@@ -413,6 +463,7 @@ mod tests {
                 asynchronous: false,
                 time_critical: true,
                 rate_limits: vec!["api".into()],
+                batch: None,
             }],
             events: vec![wit::EventSpec {
                 kind: "contact_added".into(),
@@ -478,6 +529,120 @@ mod tests {
                 "missing {needle:?} in {problems:#?}"
             );
         }
+    }
+
+    /// The input schema schemars derives for a WeCom-like mass send (`contacts: Vec<String>`,
+    /// `sender: Option<String>`, `tags: Vec<String>` with `#[serde(default)]`).
+    const MASS_SEND_SCHEMA: &str = r#"{
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "MassSend", "type": "object", "additionalProperties": false,
+        "properties": {
+            "contacts": {"description": "ids", "type": "array", "items": {"type": "string"}},
+            "groups": {"default": [], "type": "array", "items": {"type": "string"}},
+            "sender": {"default": null, "type": ["string", "null"]},
+            "maybe": {"default": null, "type": ["array", "null"], "items": {"type": "string"}}
+        },
+        "required": ["contacts"]
+    }"#;
+
+    fn batched(audience: wit::Audience, field: &str, max: u32) -> wit::Manifest {
+        let mut m = good();
+        m.actions.push(wit::ActionSpec {
+            name: "mass_send".into(),
+            description: "mass send".into(),
+            input_schema: MASS_SEND_SCHEMA.into(),
+            delivery: wit::Delivery::AtMostOnce,
+            audience,
+            asynchronous: true,
+            time_critical: false,
+            rate_limits: vec!["api".into()],
+            batch: Some(wit::BatchSpec {
+                field: field.into(),
+                max,
+            }),
+        });
+        m
+    }
+
+    #[test]
+    fn a_batched_action_keeps_its_batch_in_the_json_shape() {
+        let m = from_wit(batched(wit::Audience::Contact, "contacts", 10_000)).unwrap();
+        assert_eq!(
+            m.action("mass_send").unwrap().batch,
+            Some(BatchSpec {
+                field: "contacts".into(),
+                max: 10_000
+            })
+        );
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            json["actions"][1]["batch"],
+            serde_json::json!({"field": "contacts", "max": 10_000})
+        );
+        // Unbatched actions have no `batch` key, and JSON without one reads as unbatched.
+        assert!(json["actions"][0].get("batch").is_none());
+        let back: Manifest = serde_json::from_value(json).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.actions[0].batch, None);
+
+        let groups = from_wit(batched(wit::Audience::Group, "groups", 2_000)).unwrap();
+        assert_eq!(groups.actions[1].batch.as_ref().unwrap().field, "groups");
+    }
+
+    #[test]
+    fn a_batch_needs_a_positive_max() {
+        let problems = from_wit(batched(wit::Audience::Contact, "contacts", 0)).unwrap_err();
+        assert_eq!(
+            problems,
+            ["action \"mass_send\": batch max must be positive"]
+        );
+    }
+
+    #[test]
+    fn a_batch_needs_audience_contact_or_group() {
+        for audience in [wit::Audience::None, wit::Audience::Staff] {
+            let problems = from_wit(batched(audience, "contacts", 100)).unwrap_err();
+            assert_eq!(
+                problems,
+                ["action \"mass_send\": batch needs audience contact or group"]
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_field_must_be_an_array_property_of_the_input() {
+        let problems = from_wit(batched(wit::Audience::Contact, "recipients", 100)).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "action \"mass_send\": batch field \"recipients\" is not a property of the input schema"
+            ]
+        );
+        for field in ["sender", "maybe"] {
+            let problems = from_wit(batched(wit::Audience::Contact, field, 100)).unwrap_err();
+            assert_eq!(
+                problems,
+                [format!(
+                    "action \"mass_send\": batch field {field:?} must have \"type\": \"array\" in the input schema"
+                )]
+            );
+        }
+        // A schema without properties (`true`, or an object schema naming none) has no field.
+        let mut m = batched(wit::Audience::Contact, "contacts", 100);
+        m.actions[1].input_schema = "true".into();
+        let problems = from_wit(m).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "action \"mass_send\": batch field \"contacts\" is not a property of the input schema"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_batch_problem_is_reported_at_once() {
+        let problems = from_wit(batched(wit::Audience::Staff, "nope", 0)).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
     }
 
     #[test]

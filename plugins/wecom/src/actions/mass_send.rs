@@ -4,6 +4,11 @@
 //! actions answer `accepted` with the task's `msgid` as handle; `check-outcome` then reads
 //! `get_groupmsg_task` (has each sender confirmed?) and `get_groupmsg_send_result` (what
 //! happened to each recipient).
+//!
+//! Both are batched actions (docs/plugins.md, "Batched actions"): the runtime may merge sends
+//! that differ only in their single contact or group into one task. Answers report recipients
+//! by status under `recipients`, by the ids of the input: `rejected` on acceptance (WeCom's
+//! `fail_list`), `sent`, `not_friend`, `over_receive_limit`, `unsent` and `unknown` once done.
 
 use serde::{Deserialize, Serialize};
 use sop_plugin_sdk::action::{ActionDef, Actions};
@@ -15,9 +20,9 @@ use sop_plugin_sdk::{
 use super::Content;
 use crate::client::Client;
 
-/// WeCom's caps on one task's recipients.
-const MAX_CONTACTS: usize = 10_000;
-const MAX_GROUPS: usize = 2_000;
+/// WeCom's caps on one task's recipients, also the batch sizes the runtime may merge up to.
+const MAX_CONTACTS: u32 = 10_000;
+const MAX_GROUPS: u32 = 2_000;
 /// First look after this long: staff rarely confirm within seconds.
 pub const FIRST_CHECK_MS: u64 = 5 * 60_000;
 /// Later looks while the task waits for confirmation.
@@ -95,6 +100,49 @@ fn invocation_key(idempotency_key: &str) -> String {
 /// Kept a little longer than a task can stay unconfirmed.
 const RECORD_TTL_MS: u64 = 7 * 24 * 3_600_000;
 
+/// Which recipients a task reaches; decides the id a send result row is reported by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `mass_send_contacts`: rows are reported by `external_userid`.
+    Contacts,
+    /// `mass_send_groups`: rows are reported by `chat_id`.
+    Groups,
+}
+
+impl Target {
+    /// The target of a mass-send action, if `action` is one.
+    pub fn of(action: &str) -> Option<Self> {
+        match action {
+            "mass_send_contacts" => Some(Self::Contacts),
+            "mass_send_groups" => Some(Self::Groups),
+            _ => None,
+        }
+    }
+}
+
+/// `add_msg_template`'s answer as output: without the envelope, and with `fail_list` (the ids
+/// WeCom could not send to) moved to `recipients.rejected`, which the runtime turns into a
+/// `permanent` error for each of them when it merged the call.
+fn acceptance_output(answer: serde_json::Value) -> serde_json::Value {
+    let mut output = super::strip_envelope(answer);
+    if let Some(object) = output.as_object_mut() {
+        let rejected: Vec<serde_json::Value> = match object.remove("fail_list") {
+            Some(serde_json::Value::Array(ids)) => ids
+                .into_iter()
+                .filter(|id| id.as_str().is_some_and(|s| !s.is_empty()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !rejected.is_empty() {
+            object.insert(
+                "recipients".to_owned(),
+                serde_json::json!({ "rejected": rejected }),
+            );
+        }
+    }
+    output
+}
+
 fn add_msg_template(
     client: &Client<'_>,
     mut body: serde_json::Map<String, serde_json::Value>,
@@ -131,7 +179,7 @@ fn add_msg_template(
     Ok(InvokeOutcome::Accepted(Pending {
         handle: msgid,
         check_after_ms: check_interval(client, FIRST_CHECK_MS),
-        output: json::to_json(&super::strip_envelope(answer)),
+        output: json::to_json(&acceptance_output(answer)),
     }))
 }
 
@@ -139,7 +187,7 @@ fn mass_send_contacts(
     client: &Client<'_>,
     input: MassSendContacts,
 ) -> Result<InvokeOutcome, PluginError> {
-    if input.contacts.is_empty() || input.contacts.len() > MAX_CONTACTS {
+    if input.contacts.is_empty() || input.contacts.len() > MAX_CONTACTS as usize {
         return Err(PluginError::invalid_input(format!(
             "`contacts` must hold 1 to {MAX_CONTACTS} contacts, got {}",
             input.contacts.len()
@@ -162,7 +210,7 @@ fn mass_send_groups(
     if input.sender.is_empty() {
         return Err(PluginError::invalid_input("`sender` is empty"));
     }
-    if input.groups.len() > MAX_GROUPS {
+    if input.groups.len() > MAX_GROUPS as usize {
         return Err(PluginError::invalid_input(format!(
             "`groups` holds at most {MAX_GROUPS} groups, got {}",
             input.groups.len()
@@ -201,7 +249,8 @@ pub fn register<'a>(actions: Actions<Client<'a>>) -> Actions<Client<'a>> {
             .at_most_once()
             .audience(Audience::Contact)
             .asynchronous()
-            .rate_limits(&MASS_SEND_LIMITS),
+            .rate_limits(&MASS_SEND_LIMITS)
+            .batch("contacts", MAX_CONTACTS),
             mass_send_contacts,
         )
         .action(
@@ -213,7 +262,8 @@ pub fn register<'a>(actions: Actions<Client<'a>>) -> Actions<Client<'a>> {
             .at_most_once()
             .audience(Audience::Group)
             .asynchronous()
-            .rate_limits(&MASS_SEND_LIMITS),
+            .rate_limits(&MASS_SEND_LIMITS)
+            .batch("groups", MAX_GROUPS),
             mass_send_groups,
         )
 }
@@ -227,12 +277,25 @@ struct SenderTask {
 
 #[derive(Debug, Deserialize)]
 struct Recipient {
+    /// Absent for group sends.
     #[serde(default)]
     external_userid: Option<String>,
+    /// Absent for contact sends.
     #[serde(default)]
     chat_id: Option<String>,
     /// 0 not sent, 1 sent, 2 not a friend, 3 already received another mass message.
     status: i64,
+}
+
+impl Recipient {
+    /// The id the input named this recipient by; none if WeCom left it out or empty.
+    fn id(self, target: Target) -> Option<String> {
+        match target {
+            Target::Contacts => self.external_userid,
+            Target::Groups => self.chat_id,
+        }
+        .filter(|id| !id.is_empty())
+    }
 }
 
 fn recipient_status(code: i64) -> &'static str {
@@ -286,6 +349,7 @@ fn read_pages<T: serde::de::DeserializeOwned>(
 /// The outcome of the task behind `handle` (or, after a crash, behind `idempotency_key`).
 pub fn check(
     client: &Client<'_>,
+    target: Target,
     idempotency_key: &str,
     handle: Option<String>,
 ) -> Result<OutcomeStatus, PluginError> {
@@ -330,6 +394,8 @@ pub fn check(
     // must stay well inside the host's output cap (1 MiB by default).
     let mut by_status: std::collections::BTreeMap<&'static str, Vec<String>> =
         std::collections::BTreeMap::new();
+    let mut unnamed: std::collections::BTreeMap<&'static str, usize> =
+        std::collections::BTreeMap::new();
     for sender in &confirmed {
         let rows: Vec<Recipient> = read_pages(
             client,
@@ -338,14 +404,18 @@ pub fn check(
             "send_list",
         )?;
         for row in rows {
-            let id = row.external_userid.or(row.chat_id).unwrap_or_default();
-            by_status
-                .entry(recipient_status(row.status))
-                .or_default()
-                .push(id);
+            let status = recipient_status(row.status);
+            // A row without the id the input used cannot be matched to an invocation; it
+            // still counts.
+            match row.id(target) {
+                Some(id) => by_status.entry(status).or_default().push(id),
+                None => *unnamed.entry(status).or_default() += 1,
+            }
         }
     }
-    let count = |status: &str| by_status.get(status).map_or(0, Vec::len);
+    let count = |status: &str| {
+        by_status.get(status).map_or(0, Vec::len) + unnamed.get(status).copied().unwrap_or(0)
+    };
     let output = serde_json::json!({
         "msgid": msgid,
         "sent": count("sent"),

@@ -19,6 +19,7 @@ fn action(name: &str, delivery: Delivery) -> ActionSpec {
         asynchronous: name == "accept",
         time_critical: false,
         rate_limits: vec!["api".into()],
+        batch: None,
     }
 }
 

@@ -38,6 +38,7 @@ impl Guest for Hostile {
                     asynchronous: false,
                     time_critical: false,
                     rate_limits: vec![],
+                    batch: None,
                 })
                 .collect(),
             events: vec![],
