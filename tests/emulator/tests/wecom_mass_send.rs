@@ -241,7 +241,16 @@ async fn nothing_sendable_is_41048_and_bad_input_is_reported() {
     let v = api
         .call("get_groupmsg_task", json!({"msgid": "msgNope"}))
         .await;
-    assert_ne!(v["errcode"], 0);
+    assert_eq!(v["errcode"], 41047, "unknown msgid");
+    let v = api
+        .call(
+            "get_groupmsg_send_result",
+            json!({"msgid": "msgNope", "userid": "emu_staff_1"}),
+        )
+        .await;
+    assert_eq!(v["errcode"], 41047, "unknown msgid");
+    let v = api.call("get_groupmsg_task", json!({})).await;
+    assert_eq!(v["errcode"], 41046, "no msgid");
 }
 
 #[tokio::test]
@@ -305,5 +314,194 @@ async fn deletion_after_the_confirmation_time_does_not_undo_the_delivery() {
     assert_eq!(
         sent[0]["at_ms"].as_u64().unwrap(),
         common::START_MS + 60_000
+    );
+}
+
+/// A world of `contacts` generated customers (all friends) over `staff` members.
+fn populated(staff: u32, contacts: u32) -> Config {
+    let mut c = Config::default();
+    c.world.staff = staff;
+    c.world.contacts = contacts;
+    c.world.groups = 0;
+    c
+}
+
+fn contact(i: u32) -> String {
+    format!("wmEmu{i:010}")
+}
+
+/// The counters that count mass sends, as `(tasks, recipients, fail_list, sent, not_sent)`,
+/// and the `add_msg_template` calls.
+async fn mass_counters(emu: &Emu) -> ((u64, u64, u64, u64, u64), u64) {
+    let c = emu.http.get("/_emulator/counters").await;
+    let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("no {k} in {c}"));
+    let calls = c["endpoints"]["externalcontact/add_msg_template"]["calls"]
+        .as_u64()
+        .unwrap_or(0);
+    (
+        (
+            n("mass_tasks"),
+            n("mass_recipients"),
+            n("mass_fail_list"),
+            n("mass_sent"),
+            n("mass_not_sent"),
+        ),
+        calls,
+    )
+}
+
+#[tokio::test]
+async fn one_task_for_many_contacts_fails_only_the_unsendable_and_counts_recipients() {
+    let emu = Emu::start(populated(3, 2_500)).await;
+    let api = Api {
+        emu: &emu,
+        token: emu.wecom_token().await,
+    };
+    emu.event(json!({"kind": "customer_deletes_staff", "external_userid": contact(7)}))
+        .await;
+    let mut ids: Vec<String> = (0..2_500).map(contact).collect();
+    ids.push("wmEmu9999999999".into()); // nobody
+    ids.push("not-an-id".into());
+    ids.push(contact(3)); // repeated: sent once, not a failure
+    let v = api
+        .call(
+            "add_msg_template",
+            json!({"chat_type": "single", "external_userid": ids, "text": {"content": "双12"}}),
+        )
+        .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    assert_eq!(
+        v["fail_list"],
+        json!([contact(7), "wmEmu9999999999", "not-an-id"])
+    );
+    let msgid = v["msgid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        mass_counters(&emu).await,
+        ((1, 2_499, 3, 0, 0), 1),
+        "one call, one task, 2,499 recipients; nothing sent before confirmation"
+    );
+    assert!(emu.deliveries(&format!("?task={msgid}")).await.is_empty());
+
+    // Every owner of a recipient is a sender of the task.
+    let task = api.call("get_groupmsg_task", json!({"msgid": msgid})).await;
+    assert_eq!(task["task_list"].as_array().unwrap().len(), 3, "{task}");
+
+    // One customer leaves before their owner confirms: reported, not delivered.
+    emu.event(json!({"kind": "customer_deletes_staff", "external_userid": contact(11)}))
+        .await;
+    emu.clock.advance(60_000);
+    let sent = emu.deliveries(&format!("?task={msgid}")).await;
+    let mut to: Vec<&str> = sent.iter().map(|d| d["to"].as_str().unwrap()).collect();
+    to.sort_unstable();
+    let expected: Vec<String> = (0..2_500)
+        .filter(|&i| i != 7 && i != 11)
+        .map(contact)
+        .collect();
+    assert_eq!(to, expected, "one delivery per recipient, no duplicates");
+    assert!(sent.iter().all(|d| d["channel"] == "mass_send"
+        && d["call"] == "externalcontact/add_msg_template"
+        && d["content"]["text"]["content"] == "双12"));
+    assert_eq!(mass_counters(&emu).await, ((1, 2_499, 3, 2_498, 1), 1));
+
+    // With a sender, the other members' customers cannot be sent to.
+    let owner_of_0 = emu.running.app.lock().world.contacts[0].owner;
+    let others: Vec<String> = (0..50)
+        .filter(|&i| emu.running.app.lock().world.contacts[i as usize].owner != owner_of_0)
+        .map(contact)
+        .collect();
+    assert!(!others.is_empty());
+    let mut ids = vec![contact(0)];
+    ids.extend(others.iter().cloned());
+    let v = api
+        .call(
+            "add_msg_template",
+            json!({"sender": format!("emu_staff_{owner_of_0}"), "external_userid": ids,
+                   "text": {"content": "x"}}),
+        )
+        .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    assert_eq!(v["fail_list"], json!(others));
+    let (counts, calls) = mass_counters(&emu).await;
+    assert_eq!(
+        (counts.0, counts.1, counts.2, calls),
+        (2, 2_500, 3 + others.len() as u64, 2)
+    );
+}
+
+#[tokio::test]
+async fn send_results_of_a_10000_contact_task_take_10_pages_of_1000() {
+    let emu = Emu::start(populated(1, 10_001)).await;
+    let api = Api {
+        emu: &emu,
+        token: emu.wecom_token().await,
+    };
+    let too_many: Vec<String> = (0..10_001).map(contact).collect();
+    let v = api
+        .call(
+            "add_msg_template",
+            json!({"external_userid": too_many, "text": {"content": "x"}}),
+        )
+        .await;
+    assert_eq!(v["errcode"], 40058, "more than 10,000 ids: {v}");
+    assert_eq!(mass_counters(&emu).await, ((0, 0, 0, 0, 0), 1));
+
+    let ids: Vec<String> = (0..10_000).map(contact).collect();
+    let v = api
+        .call(
+            "add_msg_template",
+            json!({"external_userid": ids, "text": {"content": "x"}}),
+        )
+        .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    assert_eq!(v["fail_list"], json!([]));
+    let msgid = v["msgid"].as_str().unwrap().to_owned();
+    emu.clock.advance(60_000);
+
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let page = api
+            .call(
+                "get_groupmsg_send_result",
+                json!({"msgid": msgid, "userid": "emu_staff_0", "limit": 1000, "cursor": cursor}),
+            )
+            .await;
+        assert_eq!(page["errcode"], 0, "{page}");
+        let list = page["send_list"].as_array().unwrap();
+        assert!(list.len() <= 1_000);
+        for r in list {
+            assert_eq!(r["status"], 1, "{r}");
+            assert_eq!(r["userid"], "emu_staff_0");
+            seen.push(r["external_userid"].as_str().unwrap().to_owned());
+        }
+        pages += 1;
+        cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        if cursor.is_empty() {
+            break;
+        }
+        assert!(pages < 20, "runaway paging");
+    }
+    assert_eq!(pages, 10);
+    assert_eq!(seen, ids, "every recipient once, in order");
+
+    // Without `limit`, or above 1,000, a page is the documented default of 500.
+    for body in [
+        json!({"msgid": msgid, "userid": "emu_staff_0"}),
+        json!({"msgid": msgid, "userid": "emu_staff_0", "limit": 5000}),
+    ] {
+        let page = api.call("get_groupmsg_send_result", body).await;
+        assert_eq!(page["send_list"].as_array().unwrap().len(), 500);
+        assert_eq!(page["next_cursor"], "500");
+    }
+
+    assert_eq!(
+        mass_counters(&emu).await,
+        ((1, 10_000, 0, 10_000, 0), 2),
+        "two calls (one refused), one task, 10,000 messages"
+    );
+    assert_eq!(
+        emu.deliveries(&format!("?task={msgid}")).await.len(),
+        10_000
     );
 }

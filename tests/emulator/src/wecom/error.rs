@@ -36,6 +36,10 @@ impl WxError {
     pub const MISSING_CORPID: Self = Self::new(41002, "corpid missing");
     /// 41004: no corpsecret.
     pub const MISSING_SECRET: Self = Self::new(41004, "corpsecret missing");
+    /// 41046: no mass-send `msgid` given.
+    pub const MISSING_MSGID: Self = Self::new(41046, "msgid missing");
+    /// 41047: unknown mass-send `msgid`.
+    pub const INVALID_MSGID: Self = Self::new(41047, "invalid msgid");
     /// 41048: nobody the task could be sent to.
     pub const NO_SENDABLE: Self = Self::new(41048, "no customer can be sent to");
     /// 41049: no welcome code.

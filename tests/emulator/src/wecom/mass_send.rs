@@ -1,8 +1,13 @@
 //! Mass-send tasks (`add_msg_template`): nothing reaches a customer until the staff member
 //! confirms in their client, which the emulator does after `confirm_after_ms` (or never, or
 //! on request). Delivery then applies friendships and the receive limits.
+//!
+//! One task carries up to 10,000 customers (`external_userid`) or 2,000 groups
+//! (`chat_id_list`), as documented; more answers 40058. The counters count both the tasks
+//! (`mass_tasks`) and what they carry (`mass_recipients`, then `mass_sent` /
+//! `mass_not_sent` at confirmation, one delivery per recipient sent).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::body::Bytes;
 use axum::extract::{Query as AxQuery, State as AxState};
@@ -16,6 +21,15 @@ use crate::calendar::{day_of, month_of};
 use crate::config::{ReceiveLimit, WecomConfig};
 use crate::ids;
 use crate::ledger::NewDelivery;
+
+/// Most customers in one `single` task (documented: 最多可一次指定1万个客户).
+const MAX_CONTACTS: usize = 10_000;
+/// Most groups in one `group` task (documented: 最多可一次指定2000个客户群).
+const MAX_GROUPS: usize = 2_000;
+/// Pages of `get_groupmsg_task` / `get_groupmsg_send_result`: `limit` at most 1,000; 500
+/// when absent, zero or above the maximum (documented: 超过最大值时取默认值).
+const PAGE_MAX: usize = 1_000;
+const PAGE_DEFAULT: usize = 500;
 
 /// Per-recipient outcome, with the platform's numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -127,6 +141,7 @@ fn confirm_sender(st: &mut State, cfg: &WecomConfig, task: usize, staff: u32, at
         wecom,
         world,
         ledger,
+        counters,
         ..
     } = st;
     let t = &mut wecom.tasks.tasks[task];
@@ -169,7 +184,10 @@ fn confirm_sender(st: &mut State, cfg: &WecomConfig, task: usize, staff: u32, at
             (true, false) => TaskStatus::OverLimit,
             (true, true) => TaskStatus::Sent,
         };
-        if r.status == TaskStatus::Sent {
+        if r.status != TaskStatus::Sent {
+            counters.mass_not_sent += 1;
+        } else {
+            counters.mass_sent += 1;
             r.send_time_s = at_s;
             ledger.record(NewDelivery {
                 at_ms,
@@ -245,8 +263,8 @@ pub(super) async fn add_msg_template(
             };
             if req.attachments.len() > 9
                 || (req.text.is_none() && req.attachments.is_empty())
-                || req.external_userid.len() > 10_000
-                || req.chat_id_list.len() > 2_000
+                || req.external_userid.len() > MAX_CONTACTS
+                || req.chat_id_list.len() > MAX_GROUPS
             {
                 return Err(WxError::INVALID_PARAMETER);
             }
@@ -260,6 +278,9 @@ pub(super) async fn add_msg_template(
             };
             let mut fail_list = Vec::new();
             let mut recipients = Vec::new();
+            // Each target once, in the order given (a repeated id is neither sent twice nor
+            // a failure).
+            let mut seen = HashSet::new();
             if group {
                 let sender = sender.ok_or(WxError::INVALID_PARAMETER)?;
                 let owned = |g: u32| {
@@ -273,11 +294,11 @@ pub(super) async fn add_msg_template(
                 }
                 for id in &req.chat_id_list {
                     match ids::parse_chat(id).filter(|&g| owned(g)) {
-                        Some(g) => recipients.push(g),
+                        Some(g) if seen.insert(g) => recipients.push(g),
+                        Some(_) => {}
                         None => fail_list.push(id.clone()),
                     }
                 }
-                recipients.dedup();
             } else {
                 if req.external_userid.is_empty() {
                     let s = sender.ok_or(WxError::INVALID_PARAMETER)?;
@@ -297,7 +318,7 @@ pub(super) async fn add_msg_template(
                             .is_some_and(|x| x.is_friend() && sender.is_none_or(|s| s == x.owner))
                     });
                     match ok {
-                        Some(c) if !recipients.contains(&c) => recipients.push(c),
+                        Some(c) if seen.insert(c) => recipients.push(c),
                         Some(_) => {}
                         None => fail_list.push(id.clone()),
                     }
@@ -331,6 +352,9 @@ pub(super) async fn add_msg_template(
                     });
                 }
             }
+            st.counters.mass_tasks += 1;
+            st.counters.mass_recipients += recipients.len() as u64;
+            st.counters.mass_fail_list += fail_list.len() as u64;
             let tasks = &mut st.wecom.tasks;
             let msgid = format!("msgEmu{:010}", tasks.tasks.len() + 1);
             tasks.by_id.insert(msgid.clone(), tasks.tasks.len());
@@ -349,6 +373,7 @@ pub(super) async fn add_msg_template(
 
 #[derive(Deserialize)]
 struct TaskQuery {
+    #[serde(default)]
     msgid: String,
     #[serde(default)]
     userid: Option<String>,
@@ -358,14 +383,23 @@ struct TaskQuery {
     cursor: Option<String>,
 }
 
-fn page(
-    cursor: Option<&str>,
-    limit: Option<usize>,
-    max: usize,
-    len: usize,
-) -> (usize, usize, String) {
+impl TaskQuery {
+    /// The task asked about: 41046 without a `msgid`, 41047 for an unknown one.
+    fn task<'a>(&self, tasks: &'a Tasks) -> Result<&'a Task, WxError> {
+        if self.msgid.is_empty() {
+            return Err(WxError::MISSING_MSGID);
+        }
+        tasks.get(&self.msgid).ok_or(WxError::INVALID_MSGID)
+    }
+}
+
+/// Rows `start..end` of `len` for a `cursor` (an offset) and `limit`, and the next cursor
+/// (empty after the last page).
+fn page(cursor: Option<&str>, limit: Option<usize>, len: usize) -> (usize, usize, String) {
     let start = cursor.and_then(|c| c.parse().ok()).unwrap_or(0).min(len);
-    let limit = limit.filter(|&l| l > 0).unwrap_or(max).min(max);
+    let limit = limit
+        .filter(|&l| (1..=PAGE_MAX).contains(&l))
+        .unwrap_or(PAGE_DEFAULT);
     let end = (start + limit).min(len);
     let next = if end < len {
         end.to_string()
@@ -387,12 +421,8 @@ pub(super) async fn get_groupmsg_task(
         |st, cfg, now| {
             settle(st, &cfg.wecom, now);
             let req: TaskQuery = parse_body(&body)?;
-            let t = st
-                .wecom
-                .tasks
-                .get(&req.msgid)
-                .ok_or(WxError::INVALID_PARAMETER)?;
-            let (start, end, next) = page(req.cursor.as_deref(), req.limit, 1_000, t.senders.len());
+            let t = req.task(&st.wecom.tasks)?;
+            let (start, end, next) = page(req.cursor.as_deref(), req.limit, t.senders.len());
             let list: Vec<Value> = t.senders[start..end]
             .iter()
             .map(|s| match s.confirmed_ms {
@@ -417,18 +447,15 @@ pub(super) async fn get_groupmsg_send_result(
         |st, cfg, now| {
             settle(st, &cfg.wecom, now);
             let req: TaskQuery = parse_body(&body)?;
+            let t = req.task(&st.wecom.tasks)?;
             let staff = req
                 .userid
                 .as_deref()
                 .and_then(ids::parse_staff)
                 .ok_or(WxError::INVALID_USERID)?;
-            let t = st
-                .wecom
-                .tasks
-                .get(&req.msgid)
-                .ok_or(WxError::INVALID_PARAMETER)?;
+            // Every recipient of the task this sender is to send to, in the task's order.
             let mine: Vec<&Recipient> = t.recipients.iter().filter(|r| r.sender == staff).collect();
-            let (start, end, next) = page(req.cursor.as_deref(), req.limit, 1_000, mine.len());
+            let (start, end, next) = page(req.cursor.as_deref(), req.limit, mine.len());
             let list: Vec<Value> = mine[start..end]
                 .iter()
                 .map(|r| {
@@ -535,10 +562,22 @@ mod tests {
 
     #[test]
     fn pages() {
-        assert_eq!(page(None, None, 1_000, 3), (0, 3, String::new()));
-        assert_eq!(page(None, Some(2), 1_000, 3), (0, 2, "2".into()));
-        assert_eq!(page(Some("2"), Some(2), 1_000, 3), (2, 3, String::new()));
-        assert_eq!(page(Some("junk"), None, 1_000, 3), (0, 3, String::new()));
-        assert_eq!(page(Some("99"), None, 1_000, 3), (3, 3, String::new()));
+        assert_eq!(page(None, None, 3), (0, 3, String::new()));
+        assert_eq!(page(None, Some(2), 3), (0, 2, "2".into()));
+        assert_eq!(page(Some("2"), Some(2), 3), (2, 3, String::new()));
+        assert_eq!(page(Some("junk"), None, 3), (0, 3, String::new()));
+        assert_eq!(page(Some("99"), None, 3), (3, 3, String::new()));
+    }
+
+    #[test]
+    fn page_size_is_at_most_1000_and_500_by_default() {
+        assert_eq!(page(None, Some(1_000), 10_000), (0, 1_000, "1000".into()));
+        assert_eq!(
+            page(Some("9000"), Some(1_000), 10_000),
+            (9_000, 10_000, String::new())
+        );
+        assert_eq!(page(None, None, 10_000), (0, 500, "500".into()));
+        assert_eq!(page(None, Some(0), 10_000), (0, 500, "500".into()));
+        assert_eq!(page(None, Some(5_000), 10_000), (0, 500, "500".into()));
     }
 }
