@@ -21,6 +21,14 @@ pub fn endpoint(counters: &Value, api: &str) -> (u64, u64, u64) {
     (n("calls"), n("errors"), n("rate_limited"))
 }
 
+/// A top-level count of a counters document (`mass_recipients`, `mass_tasks`, ...); an error
+/// if the emulator does not keep it.
+pub fn counter(counters: &Value, key: &str) -> Result<u64> {
+    counters[key]
+        .as_u64()
+        .with_context(|| format!("the emulator's counters have no `{key}`"))
+}
+
 /// 45009 answers over all WeCom APIs.
 pub fn rate_limited_total(counters: &Value) -> u64 {
     counters["endpoints"]

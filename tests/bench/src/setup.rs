@@ -115,7 +115,8 @@ pub fn accounts_config(accounts: u32, limit_per_min: u32) -> String {
 }
 
 /// The broadcast playbook for account `index`: started by the admin API for a list of
-/// contacts, one marketing mass-send task per contact.
+/// contacts, one marketing `mass_send_contacts` invocation per contact (one task each, unless
+/// the runtime merges them into tasks of many contacts).
 pub fn broadcast_playbook(index: u32) -> String {
     format!(
         "id: {id}\nversion: 1\nname: bench broadcast {n}\ntenant: {tenant}\n\
