@@ -12,11 +12,16 @@
 //! they were enrolled together: their runs lie side by side in the store, and reading them
 //! one after another stays in the same pages of its cache.
 //!
+//! Sends of a batched action (docs/engine.md, "Batched sends") carry a hint of their merge
+//! key: the send whose turn comes takes the account's other waiting sends with the same
+//! hint along ([`Taken::with`]), up to the batch's size, in the same step, so that two
+//! places never split one batch between them.
+//!
 //! Nothing here is durable, and nothing needs to be: a run awaiting a result that has no
 //! outbox intent is dispatched again by recovery after a crash, as a spawned task was.
 //! Event-driven sends (a welcome) never wait here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use sop_store::{RunId, Subject};
@@ -35,15 +40,39 @@ pub(crate) struct BulkQueue {
     state: Mutex<State>,
 }
 
+/// A waiting send: its run, its subject and, for a batched action, a hash of its merge key
+/// with the most members its call may have (equal hashes are checked against the inputs
+/// themselves before a call is merged).
+#[derive(Debug)]
+struct Waiting {
+    run: RunId,
+    subject: Subject,
+    hint: Option<Hint>,
+}
+
+/// A batched send's merge-key hash and batch size.
+pub(crate) type Hint = (u64, usize);
+
+/// A send taken from the queue, with the sends of its batch.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Taken {
+    pub run: RunId,
+    pub subject: Subject,
+    /// Sends of the same account and hint, taken along for the same call.
+    pub with: Vec<(RunId, Subject)>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     running: usize,
-    waiting: HashMap<AccountKey, VecDeque<(RunId, Subject)>>,
+    waiting: HashMap<AccountKey, VecDeque<Waiting>>,
     /// Accounts with sends waiting, in turn order; the first one's turn is on.
     turns: VecDeque<AccountKey>,
     /// Sends the account at the front has taken in its current turn.
     taken: usize,
     queued: usize,
+    /// Runs waiting: a run queued again (its deferral timer fired twice) waits once.
+    runs: HashSet<RunId>,
 }
 
 impl BulkQueue {
@@ -62,30 +91,50 @@ impl BulkQueue {
         account: AccountKey,
         run: RunId,
         subject: Subject,
-    ) -> Option<(RunId, Subject)> {
+        hint: Option<Hint>,
+    ) -> Option<Taken> {
         let mut st = self.lock();
-        let queue = st.waiting.entry(account.clone()).or_default();
-        queue.push_back((run, subject));
-        if queue.len() == 1 {
-            st.turns.push_back(account);
-        }
-        st.queued += 1;
-        let start = if st.running < self.limit {
-            let next = st.take_turn();
-            if next.is_some() {
-                st.running += 1;
-            }
-            next
-        } else {
-            None
-        };
+        st.enqueue(account, run, subject, hint);
+        let start = self.start_in(&mut st);
         self.report(&st);
         start
     }
 
+    /// Queues sends without starting any: the sends of one commit go in together, so that
+    /// the first to start finds the others of its batch waiting ([`start`](Self::start)).
+    pub fn enqueue(
+        &self,
+        sends: impl IntoIterator<Item = (AccountKey, RunId, Subject, Option<Hint>)>,
+    ) {
+        let mut st = self.lock();
+        for (account, run, subject, hint) in sends {
+            st.enqueue(account, run, subject, hint);
+        }
+        self.report(&st);
+    }
+
+    /// Starts a waiting send if a place is free: the send to start, holding the place.
+    pub fn start(&self) -> Option<Taken> {
+        let mut st = self.lock();
+        let start = self.start_in(&mut st);
+        self.report(&st);
+        start
+    }
+
+    fn start_in(&self, st: &mut State) -> Option<Taken> {
+        if st.running >= self.limit {
+            return None;
+        }
+        let next = st.take_turn();
+        if next.is_some() {
+            st.running += 1;
+        }
+        next
+    }
+
     /// A running send ended: the next one to start in its place (it inherits the place), or
     /// `None` when nothing waits (the place is given back).
-    pub fn finished(&self) -> Option<(RunId, Subject)> {
+    pub fn finished(&self) -> Option<Taken> {
         let mut st = self.lock();
         let next = st.take_turn();
         if next.is_none() {
@@ -121,12 +170,40 @@ impl BulkQueue {
 }
 
 impl State {
+    fn enqueue(&mut self, account: AccountKey, run: RunId, subject: Subject, hint: Option<Hint>) {
+        if !self.runs.insert(run) {
+            return;
+        }
+        let queue = self.waiting.entry(account.clone()).or_default();
+        queue.push_back(Waiting { run, subject, hint });
+        if queue.len() == 1 {
+            self.turns.push_back(account);
+        }
+        self.queued += 1;
+    }
+
     /// The oldest waiting send of the account whose turn it is; after [`TURN`] sends, or its
     /// last, the account goes to the back of the line (if it has more) or leaves it.
-    fn take_turn(&mut self) -> Option<(RunId, Subject)> {
+    fn take_turn(&mut self) -> Option<Taken> {
         let account = self.turns.front()?.clone();
         let queue = self.waiting.get_mut(&account)?;
-        let next = queue.pop_front();
+        let next = queue.pop_front().map(|send| {
+            let mut with = Vec::new();
+            if let Some((hint, size)) = send.hint {
+                queue.retain_mut(|other| {
+                    let joins = with.len() + 1 < size && other.hint.is_some_and(|h| h.0 == hint);
+                    if joins {
+                        with.push((other.run, other.subject.clone()));
+                    }
+                    !joins
+                });
+            }
+            Taken {
+                run: send.run,
+                subject: send.subject,
+                with,
+            }
+        });
         let left = queue.len();
         self.taken += 1;
         if left == 0 || self.taken >= TURN {
@@ -138,8 +215,12 @@ impl State {
                 self.turns.push_back(account);
             }
         }
-        if next.is_some() {
-            self.queued -= 1;
+        if let Some(taken) = &next {
+            self.queued -= 1 + taken.with.len();
+            self.runs.remove(&taken.run);
+            for (run, _) in &taken.with {
+                self.runs.remove(run);
+            }
         }
         next
     }
@@ -162,43 +243,78 @@ mod tests {
         RunId(n)
     }
 
+    fn alone(n: u64, id: &str) -> Option<Taken> {
+        Some(Taken {
+            run: run(n),
+            subject: subject(id),
+            with: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_batched_send_takes_its_accounts_sends_of_the_same_hint_along() {
+        let q = BulkQueue::new(1);
+        let h1 = Some((1, 3));
+        q.enqueue([
+            (key("a"), run(1), subject("1"), h1),
+            (key("b"), run(2), subject("2"), None),
+            (key("a"), run(3), subject("3"), h1),
+            (key("a"), run(4), subject("4"), Some((2, 3))),
+            (key("a"), run(5), subject("5"), h1),
+            (key("a"), run(6), subject("6"), h1),
+        ]);
+        // Queued again (its deferral timer fired twice): it waits once.
+        q.enqueue([(key("a"), run(6), subject("6"), h1)]);
+        assert_eq!(q.counts(), (0, 6));
+        // Three to a call: 1 takes 3 and 5 along; 6 waits for the next one.
+        assert_eq!(
+            q.start(),
+            Some(Taken {
+                run: run(1),
+                subject: subject("1"),
+                with: vec![(run(3), subject("3")), (run(5), subject("5"))],
+            })
+        );
+        assert_eq!(q.counts(), (1, 3));
+        assert_eq!(q.start(), None, "one place");
+        assert_eq!(q.finished(), alone(4, "4"));
+        assert_eq!(q.finished(), alone(6, "6"));
+        assert_eq!(q.finished(), alone(2, "2"));
+        assert_eq!(q.finished(), None);
+        assert_eq!(q.counts(), (0, 0));
+    }
+
     #[test]
     fn sends_start_up_to_the_limit_and_the_rest_wait() {
         let q = BulkQueue::new(2);
-        assert_eq!(
-            q.offer(key("a"), run(1), subject("1")),
-            Some((run(1), subject("1")))
-        );
-        assert_eq!(
-            q.offer(key("a"), run(2), subject("2")),
-            Some((run(2), subject("2")))
-        );
-        assert_eq!(q.offer(key("a"), run(3), subject("3")), None);
+        assert_eq!(q.offer(key("a"), run(1), subject("1"), None), alone(1, "1"));
+        assert_eq!(q.offer(key("a"), run(2), subject("2"), None), alone(2, "2"));
+        assert_eq!(q.offer(key("a"), run(3), subject("3"), None), None);
         assert_eq!(q.counts(), (2, 1));
         // The place passes to the waiting send, then is given back.
-        assert_eq!(q.finished(), Some((run(3), subject("3"))));
+        assert_eq!(q.finished(), alone(3, "3"));
         assert_eq!(q.counts(), (2, 0));
         assert_eq!(q.finished(), None);
         assert_eq!(q.finished(), None);
         assert_eq!(q.counts(), (0, 0));
-        assert!(q.offer(key("a"), run(4), subject("4")).is_some());
+        assert!(q.offer(key("a"), run(4), subject("4"), None).is_some());
     }
 
     #[test]
     fn waiting_accounts_take_turns_of_several_sends_whatever_the_order_of_arrival() {
         let q = BulkQueue::new(1);
-        assert!(q.offer(key("a"), run(0), subject("0")).is_some());
+        assert!(q.offer(key("a"), run(0), subject("0"), None).is_some());
         let turn = TURN as u64;
         // Account a: 2.5 turns' worth, b: 1 turn and 1, c: 1 send.
         for n in 1..=(2 * turn + turn / 2) {
-            assert_eq!(q.offer(key("a"), run(n), subject("a")), None);
+            assert_eq!(q.offer(key("a"), run(n), subject("a"), None), None);
         }
         for n in 1000..1000 + turn + 1 {
-            assert_eq!(q.offer(key("b"), run(n), subject("b")), None);
+            assert_eq!(q.offer(key("b"), run(n), subject("b"), None), None);
         }
-        assert_eq!(q.offer(key("c"), run(2000), subject("c")), None);
+        assert_eq!(q.offer(key("c"), run(2000), subject("c"), None), None);
         let order: Vec<u64> = std::iter::from_fn(|| q.finished())
-            .map(|(r, _)| r.0)
+            .map(|t| t.run.0)
             .collect();
         let mut expected: Vec<u64> = (1..=turn).collect();
         expected.extend(1000..1000 + turn);
@@ -213,19 +329,16 @@ mod tests {
     #[test]
     fn a_free_place_goes_to_the_account_whose_turn_it_is() {
         let q = BulkQueue::new(1);
-        assert!(q.offer(key("a"), run(1), subject("1")).is_some());
-        assert_eq!(q.offer(key("b"), run(2), subject("2")), None);
-        assert_eq!(q.offer(key("c"), run(3), subject("3")), None);
+        assert!(q.offer(key("a"), run(1), subject("1"), None).is_some());
+        assert_eq!(q.offer(key("b"), run(2), subject("2"), None), None);
+        assert_eq!(q.offer(key("c"), run(3), subject("3"), None), None);
         // A dispatch dropped midway gives its place back; the next offer fills it with the
         // oldest waiting send, not with itself.
         q.release();
-        assert_eq!(
-            q.offer(key("d"), run(4), subject("4")),
-            Some((run(2), subject("2")))
-        );
+        assert_eq!(q.offer(key("d"), run(4), subject("4"), None), alone(2, "2"));
         assert_eq!(q.counts(), (1, 2));
-        assert_eq!(q.finished(), Some((run(3), subject("3"))));
-        assert_eq!(q.finished(), Some((run(4), subject("4"))));
+        assert_eq!(q.finished(), alone(3, "3"));
+        assert_eq!(q.finished(), alone(4, "4"));
         assert_eq!(q.finished(), None);
         assert_eq!(q.counts(), (0, 0));
     }

@@ -42,6 +42,11 @@ pub struct RuntimeConfig {
     /// far fewer flushes, each of which costs about the same CPU whether it answers one wait
     /// or fifty. An idle daemon's flush starts at once.
     pub flush_interval_ms: u64,
+    /// Most members of one batched call (docs/engine.md, "Batched sends"; default 1,000,
+    /// within the action's own `max`; 0 or 1 sends every invocation alone). Members share
+    /// one intent commit and one result commit, so this bounds how long a batch holds the
+    /// store's commit lock.
+    pub batch_max: usize,
     /// Retry policy, step budget.
     #[serde(skip)]
     pub engine: EngineConfig,
@@ -59,6 +64,7 @@ impl Default for RuntimeConfig {
             outcome_recheck_seconds: 15 * 60,
             bulk_in_flight: 4096,
             flush_interval_ms: 5,
+            batch_max: 1000,
             engine: EngineConfig::default(),
         }
     }

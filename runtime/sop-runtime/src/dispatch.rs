@@ -11,6 +11,7 @@ use sop_store::{
     TimerKey,
 };
 
+use crate::bulk::Taken;
 use crate::error::RuntimeError;
 use crate::gate::{Admission, GateRequest, Priority, Slot};
 use crate::mapping::{cause_is_bulk, check_timer, defer_timer, outbox_key};
@@ -33,33 +34,79 @@ impl Inner {
             return;
         }
         let account = (invocation.plugin.clone(), invocation.account.clone());
-        let Some((first, first_subject)) = self.bulk.offer(account, run, subject) else {
+        let shape = crate::batch::shape(&self.registry.catalog, &invocation, self.config.batch_max);
+        if let Some(shape) = shape {
+            // It reached the queue alone (a deferral timer fired, recovery): the others of
+            // its batch come the same way within moments.
+            self.bulk
+                .enqueue([(account, run, subject, Some((shape.hint, shape.max)))]);
+            self.start_gathered();
+            return;
+        }
+        let Some(first) = self.bulk.offer(account, run, subject, None) else {
             return;
         };
         // The place may have gone to an older send of another account: its invocation is
         // read back from its run.
-        let known = (first == run).then_some(invocation);
-        tokio::spawn(async move { inner.dispatch_in_turn(first, first_subject, known).await });
+        let known = (first.run == run).then_some(invocation);
+        tokio::spawn(async move { inner.dispatch_in_turn(first, known).await });
+    }
+
+    /// Starts queued bulk sends after [`GATHER_MS`], once for every send queued meanwhile.
+    fn start_gathered(self: &Arc<Self>) {
+        if self
+            .bulk_gathering
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let at = inner.clock.now() + chrono::TimeDelta::milliseconds(GATHER_MS);
+            inner.clock.sleep_until(at).await;
+            inner
+                .bulk_gathering
+                .store(false, std::sync::atomic::Ordering::Release);
+            inner.start_queued();
+        });
+    }
+
+    /// Starts queued bulk sends in the places that are free.
+    pub fn start_queued(self: &Arc<Self>) {
+        while let Some(taken) = self.bulk.start() {
+            let inner = self.clone();
+            tokio::spawn(async move { inner.dispatch_in_turn(taken, None).await });
+        }
     }
 
     /// Dispatches bulk sends one after another in one place of the queue, until none waits.
-    async fn dispatch_in_turn(
-        self: Arc<Self>,
-        mut run: RunId,
-        mut subject: Subject,
-        mut known: Option<Invocation>,
-    ) {
+    /// A send of a batched action comes with the account's other waiting sends of its
+    /// shape (`bulk.rs`), for one call.
+    async fn dispatch_in_turn(self: Arc<Self>, mut taken: Taken, mut known: Option<Invocation>) {
         let place = Place(&self.bulk);
         loop {
+            let Taken { run, subject, with } = taken;
             let invocation = match known.take() {
                 Some(invocation) => Some(invocation),
                 None => self.awaited_invocation(run),
             };
-            if let Some(invocation) = invocation {
-                self.clone().dispatch(run, subject, invocation).await;
+            match invocation {
+                Some(invocation) if !with.is_empty() => {
+                    self.clone()
+                        .dispatch_batch(run, subject, invocation, with)
+                        .await;
+                }
+                Some(invocation) => self.clone().dispatch(run, subject, invocation).await,
+                None => {
+                    for (run, subject) in with {
+                        if let Some(invocation) = self.awaited_invocation(run) {
+                            self.clone().dispatch(run, subject, invocation).await;
+                        }
+                    }
+                }
             }
             match self.bulk.finished() {
-                Some((next, next_subject)) => (run, subject) = (next, next_subject),
+                Some(next) => taken = next,
                 None => break,
             }
         }
@@ -68,7 +115,7 @@ impl Inner {
     }
 
     /// The invocation a run waits for the result of, if it still does.
-    fn awaited_invocation(&self, run: RunId) -> Option<Invocation> {
+    pub(crate) fn awaited_invocation(&self, run: RunId) -> Option<Invocation> {
         match self.load(run) {
             Ok(Some(loaded)) => match loaded.state.waiting {
                 Some(Waiting::Result { invocation }) => Some(invocation),
@@ -106,98 +153,136 @@ impl Inner {
         subject: &Subject,
         invocation: &Invocation,
     ) -> Result<(), RuntimeError> {
+        let Some(admitted) = self.admit(run, subject, invocation).await? else {
+            return Ok(());
+        };
+        self.settle(run, subject, invocation, admitted).await
+    }
+
+    /// The gate's decision on an invocation, on the run's lane; `None` when the run no
+    /// longer waits for this attempt or it is recorded already.
+    pub(crate) async fn admit(
+        self: &Arc<Self>,
+        run: RunId,
+        subject: &Subject,
+        invocation: &Invocation,
+    ) -> Result<Option<Admitted>, RuntimeError> {
+        let _lane = self.lane(subject).await;
+        let Some(loaded) = self.still_to_send(run, invocation)? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let contact = match &loaded.run.subject {
+            sop_store::Subject::Contact(key) => self.store.contact(key)?,
+            sop_store::Subject::Group { .. } => None,
+        };
+        let group = match group_key(&loaded.run.subject) {
+            Some(key) => self.store.group(&key)?,
+            None => None,
+        };
+        let request = GateRequest {
+            invocation,
+            tenant: crate::mapping::tenant_of(&loaded.run.subject),
+            contact: contact.as_ref(),
+            group: group.as_ref(),
+            now,
+        };
+        Ok(Some(Admitted {
+            admission: self.gate.admit(&*self.store, &request)?,
+            bulk: cause_is_bulk(&loaded.state),
+            revision: loaded.run.revision,
+        }))
+    }
+
+    /// An admitted invocation: its rate slot, its intent, the call and its result.
+    async fn pass(
+        self: &Arc<Self>,
+        run: RunId,
+        subject: &Subject,
+        invocation: &Invocation,
+        touches: Vec<Op>,
+        decision: &str,
+        admitted: (bool, u64),
+    ) -> Result<(), RuntimeError> {
+        let (bulk, revision) = admitted;
         let key = outbox_key(run, invocation);
-        let (admission, bulk, revision) = {
-            let _lane = self.lane(subject).await;
-            let Some(loaded) = self.still_to_send(run, invocation)? else {
-                return Ok(());
-            };
-            let now = self.clock.now();
-            let contact = match &loaded.run.subject {
-                sop_store::Subject::Contact(key) => self.store.contact(key)?,
-                sop_store::Subject::Group { .. } => None,
-            };
-            let group = match group_key(&loaded.run.subject) {
-                Some(key) => self.store.group(&key)?,
-                None => None,
-            };
-            let request = GateRequest {
-                invocation,
-                tenant: crate::mapping::tenant_of(&loaded.run.subject),
-                contact: contact.as_ref(),
-                group: group.as_ref(),
-                now,
-            };
-            let bulk = cause_is_bulk(&loaded.state);
-            (
-                self.gate.admit(&*self.store, &request)?,
-                bulk,
-                loaded.run.revision,
+        let priority = if invocation.time_critical {
+            Priority::TimeCritical
+        } else if bulk {
+            Priority::Bulk
+        } else {
+            Priority::Normal
+        };
+        let recipient = match invocation.audience {
+            sop_dsl::catalog::ActionAudience::Contact | sop_dsl::catalog::ActionAudience::Group => {
+                Some(subject_id(subject))
+            }
+            _ => None,
+        };
+        let slot = self
+            .gate
+            .acquire(
+                &invocation.plugin,
+                &invocation.account,
+                &invocation.action,
+                recipient,
+                priority,
             )
+            .await;
+        let waited = match slot {
+            // Counted here, not at admission: a parked send is admitted again when it comes
+            // back, and counts once, as `park` then `pass`.
+            Slot::Granted(waited) => {
+                gate_label("pass", invocation, 1);
+                waited
+            }
+            Slot::Park(until) => {
+                gate_label("park", invocation, 1);
+                let reason = "the account's queue of paced sends is long";
+                // It comes back alone, when its own turn nears: straight to the gate then,
+                // not through the bulk queue's gathering.
+                lock(&self.parked).insert(run);
+                return self.defer(run, subject, invocation, until, reason).await;
+            }
         };
-        let label = |decision: &'static str| {
-            metrics::counter!("sop_runtime_gate_total", "decision" => decision, "plugin" => invocation.plugin.clone()).increment(1);
+        metrics::histogram!("sop_runtime_rate_wait_seconds", "plugin" => invocation.plugin.clone())
+            .record(waited.as_secs_f64());
+        let held = match self
+            .record_intent(run, subject, revision, invocation, touches, decision)
+            .await?
+        {
+            Intent::Taken => return Ok(()),
+            Intent::Committed => None,
+            Intent::Held(held) => Some(held),
         };
-        match admission {
+        let call = plugin_call(&key, invocation);
+        let result = self.plugins.invoke(&call).await;
+        let recorded = self.record_result(run, invocation, result, held).await;
+        // By attempt: a retry with the same key may already be on its way.
+        lock(&self.calls).remove(&(key, invocation.attempt));
+        recorded
+    }
+
+    /// Acts on the gate's decision: the call, a deferral, or an answer without a call.
+    pub(crate) async fn settle(
+        self: &Arc<Self>,
+        run: RunId,
+        subject: &Subject,
+        invocation: &Invocation,
+        admitted: Admitted,
+    ) -> Result<(), RuntimeError> {
+        match admitted.admission {
             Admission::Pass { touches, decision } => {
-                let priority = if invocation.time_critical {
-                    Priority::TimeCritical
-                } else if bulk {
-                    Priority::Bulk
-                } else {
-                    Priority::Normal
-                };
-                let recipient = match invocation.audience {
-                    sop_dsl::catalog::ActionAudience::Contact
-                    | sop_dsl::catalog::ActionAudience::Group => Some(subject_id(subject)),
-                    _ => None,
-                };
-                let slot = self
-                    .gate
-                    .acquire(
-                        &invocation.plugin,
-                        &invocation.account,
-                        &invocation.action,
-                        recipient,
-                        priority,
-                    )
-                    .await;
-                let waited = match slot {
-                    // Counted here, not at admission: a parked send is admitted again when
-                    // it comes back, and counts once, as `park` then `pass`.
-                    Slot::Granted(waited) => {
-                        label("pass");
-                        waited
-                    }
-                    Slot::Park(until) => {
-                        label("park");
-                        let reason = "the account's queue of paced sends is long";
-                        return self.defer(run, subject, invocation, until, reason).await;
-                    }
-                };
-                metrics::histogram!("sop_runtime_rate_wait_seconds", "plugin" => invocation.plugin.clone())
-                    .record(waited.as_secs_f64());
-                let held = match self
-                    .record_intent(run, subject, revision, invocation, touches, &decision)
-                    .await?
-                {
-                    Intent::Taken => return Ok(()),
-                    Intent::Committed => None,
-                    Intent::Held(held) => Some(held),
-                };
-                let call = plugin_call(&key, invocation);
-                let result = self.plugins.invoke(&call).await;
-                let recorded = self.record_result(run, invocation, result, held).await;
-                // By attempt: a retry with the same key may already be on its way.
-                lock(&self.calls).remove(&(key, invocation.attempt));
-                recorded
+                let taken_on = (admitted.bulk, admitted.revision);
+                self.pass(run, subject, invocation, touches, &decision, taken_on)
+                    .await
             }
             Admission::Defer { until, reason } => {
-                label("defer");
+                gate_label("defer", invocation, 1);
                 self.defer(run, subject, invocation, until, &reason).await
             }
             Admission::Skip { reason } => {
-                label("skip");
+                gate_label("skip", invocation, 1);
                 let result = ActionResult::Skipped {
                     reason: reason.clone(),
                 };
@@ -205,7 +290,7 @@ impl Inner {
                     .await
             }
             Admission::EndRun { reason } => {
-                label("end");
+                gate_label("end", invocation, 1);
                 let result = ActionResult::EndRun {
                     reason: reason.clone(),
                 };
@@ -217,7 +302,7 @@ impl Inner {
 
     /// Keeps the invocation on a deferral timer until `until`, when the gate is asked again,
     /// if the run still waits for this attempt.
-    async fn defer(
+    pub(crate) async fn defer(
         self: &Arc<Self>,
         run: RunId,
         subject: &Subject,
@@ -456,8 +541,30 @@ impl Inner {
             self.store.commit(Batch::new().op(Op::CancelTimer(timer)))?;
             return Ok(());
         };
+        let parked = lock(&self.parked).remove(&timer.run);
         match &loaded.state.waiting {
             Some(Waiting::Result { invocation }) if defer_timer(invocation) == timer.name => {
+                if !parked
+                    && cause_is_bulk(&loaded.state)
+                    && crate::batch::shape(
+                        &self.registry.catalog,
+                        invocation,
+                        self.config.batch_max,
+                    )
+                    .is_some()
+                {
+                    // Through the bulk queue, to ride with the sends deferred alike (a
+                    // broadcast held by quiet hours comes back all at once). The timer stays
+                    // until the intent's commit removes it; fired again meanwhile, the send
+                    // is queued once.
+                    self.start_dispatch(
+                        timer.run,
+                        loaded.run.subject.clone(),
+                        invocation.clone(),
+                        true,
+                    );
+                    return Ok(());
+                }
                 self.try_dispatch(timer.run, &loaded.run.subject, &invocation.clone())
                     .await
             }
@@ -469,7 +576,11 @@ impl Inner {
     }
 
     /// An outcome-check timer fired: ask the plugin and feed the answer.
-    pub async fn check_due(self: &Arc<Self>, timer: TimerKey) -> Result<(), RuntimeError> {
+    pub async fn check_due(
+        self: &Arc<Self>,
+        timer: TimerKey,
+        due: sop_clock::Timestamp,
+    ) -> Result<(), RuntimeError> {
         let run = timer.run;
         let Some(loaded) = self.load(run)? else {
             self.store.commit(Batch::new().op(Op::CancelTimer(timer)))?;
@@ -487,7 +598,7 @@ impl Inner {
             return Ok(());
         }
         let status = self
-            .ask_outcome(run, invocation, handle)
+            .ask_outcome(run, invocation, handle, due)
             .await
             // Cannot tell yet: ask again later; the engine's outcome timeout bounds the wait.
             .unwrap_or(OutcomeStatus::Pending {
@@ -499,7 +610,11 @@ impl Inner {
     /// An asynchronous action's outcome deadline fired. One last check first: after downtime
     /// or a jump of the clock the check and the deadline fall due together, and a send the
     /// platform has delivered must not be recorded as lost (nor its step's `on_error` run).
-    pub async fn outcome_deadline(self: &Arc<Self>, timer: TimerKey) -> Result<(), RuntimeError> {
+    pub async fn outcome_deadline(
+        self: &Arc<Self>,
+        timer: TimerKey,
+        due: sop_clock::Timestamp,
+    ) -> Result<(), RuntimeError> {
         let run = timer.run;
         let Some(loaded) = self.load(run)? else {
             self.store.commit(Batch::new().op(Op::CancelTimer(timer)))?;
@@ -511,7 +626,7 @@ impl Inner {
             timer: deadline,
         }) = &loaded.state.waiting
             && deadline.0 == timer.name
-            && let Some(status) = self.ask_outcome(run, invocation, handle).await
+            && let Some(status) = self.ask_outcome(run, invocation, handle, due).await
             && !matches!(status, OutcomeStatus::Pending { .. })
         {
             // The engine cancels the deadline with the outcome; the check timer goes here.
@@ -530,23 +645,31 @@ impl Inner {
     }
 
     /// Asks the plugin where an asynchronous action stands, in the account's check slot;
-    /// `None` when the plugin cannot tell.
+    /// `None` when the plugin cannot tell. `due`: when the timer asking fell due.
     async fn ask_outcome(
         self: &Arc<Self>,
         run: RunId,
         invocation: &Invocation,
         handle: &str,
+        due: sop_clock::Timestamp,
     ) -> Option<OutcomeStatus> {
         let key = outbox_key(run, invocation);
         let call = plugin_call(&key, invocation);
-        // The check's queries count against the account's platform limits too.
-        let waited = self
-            .gate
-            .acquire_check(&invocation.plugin, &invocation.account, &invocation.action)
-            .await;
-        metrics::histogram!("sop_runtime_check_wait_seconds", "plugin" => invocation.plugin.clone())
-            .record(waited.as_secs_f64());
-        self.plugins.check_outcome(&call, Some(handle)).await
+        let ask = async {
+            // The check's queries count against the account's platform limits too.
+            let waited = self
+                .gate
+                .acquire_check(&invocation.plugin, &invocation.account, &invocation.action)
+                .await;
+            metrics::histogram!("sop_runtime_check_wait_seconds", "plugin" => invocation.plugin.clone())
+                .record(waited.as_secs_f64());
+            self.plugins.check_outcome(&call, Some(handle)).await
+        };
+        // The members of a batched call share its handle, and their timers fall due
+        // together (one commit armed them): one question for all of them. A later check
+        // falls due at another time and asks again.
+        let question = format!("handle {handle} due {}", due.timestamp_millis());
+        self.shared_outcome(invocation, &question, ask).await
     }
 
     /// Feeds an outcome to the run, cancelling `timer` and recording a final status in the
@@ -587,6 +710,10 @@ impl Inner {
     }
 }
 
+/// How long bulk sends of a batched action that reach the queue one by one wait for the
+/// others of their batch before places are started for them.
+const GATHER_MS: i64 = 500;
+
 /// A place of the bulk queue held by a dispatch; given back if the dispatch is dropped midway
 /// (the runtime stopping), so that the queue never loses capacity.
 struct Place<'a>(&'a crate::bulk::BulkQueue);
@@ -595,6 +722,20 @@ impl Drop for Place<'_> {
     fn drop(&mut self) {
         self.0.release();
     }
+}
+
+/// The gate's decision on an invocation and what it was taken on.
+pub(crate) struct Admitted {
+    pub admission: Admission,
+    /// A bulk send (paced behind event-driven ones).
+    pub bulk: bool,
+    /// The run's revision when admitted.
+    pub revision: u64,
+}
+
+/// Counts gate decisions.
+pub(crate) fn gate_label(decision: &'static str, invocation: &Invocation, n: u64) {
+    metrics::counter!("sop_runtime_gate_total", "decision" => decision, "plugin" => invocation.plugin.clone()).increment(n);
 }
 
 /// What `record_intent` did with an invocation's intent.
@@ -614,7 +755,7 @@ pub(crate) struct HeldIntent {
 }
 
 /// The platform id of a run's subject (recipient-scoped rate limits).
-fn subject_id(subject: &sop_store::Subject) -> &str {
+pub(crate) fn subject_id(subject: &sop_store::Subject) -> &str {
     match subject {
         sop_store::Subject::Contact(key) => &key.id,
         sop_store::Subject::Group { id, .. } => id,
@@ -663,7 +804,7 @@ pub(crate) fn outbox_state(result: &ActionResult, now: sop_clock::Timestamp) -> 
     }
 }
 
-fn result_label(result: &ActionResult) -> &'static str {
+pub(crate) fn result_label(result: &ActionResult) -> &'static str {
     match result {
         ActionResult::Done { .. } => "done",
         ActionResult::Accepted { .. } => "accepted",
@@ -681,7 +822,7 @@ fn result_label(result: &ActionResult) -> &'static str {
 }
 
 /// A history line carrying the gate's decision.
-fn gate_history(
+pub(crate) fn gate_history(
     run: RunId,
     invocation: &Invocation,
     now: sop_clock::Timestamp,
@@ -703,6 +844,6 @@ fn gate_history(
     }
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

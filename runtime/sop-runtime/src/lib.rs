@@ -6,6 +6,7 @@
 //! committed durably before the plugin is called, so a crash never makes a message go out
 //! twice. Waits are timers in the store, not sleeping tasks.
 
+mod batch;
 mod bulk;
 mod config;
 mod dispatch;

@@ -109,6 +109,13 @@ pub(crate) struct Inner {
     pub flow_ended: Mutex<Vec<RunId>>,
     /// Bulk sends dispatched and waiting their turn.
     pub bulk: crate::bulk::BulkQueue,
+    /// Outcomes of batched calls, asked once for all their members.
+    pub shared_outcomes: crate::batch::SharedOutcomes,
+    /// Set while a start of gathered bulk sends is pending (`dispatch.rs`).
+    pub bulk_gathering: std::sync::atomic::AtomicBool,
+    /// Runs whose send this process parked alone on its deferral timer: it comes back at its
+    /// own turn and goes straight to the gate.
+    pub parked: Mutex<HashSet<RunId>>,
 }
 
 /// A run as stored: indexed record, engine state, and its playbook version.
@@ -182,6 +189,9 @@ impl Runtime {
                 flow_wake: Notify::new(),
                 flow_ended: Mutex::new(Vec::new()),
                 bulk,
+                shared_outcomes: crate::batch::SharedOutcomes::default(),
+                bulk_gathering: std::sync::atomic::AtomicBool::new(false),
+                parked: Mutex::new(HashSet::new()),
             }),
         })
     }
@@ -309,7 +319,23 @@ impl Runtime {
         &self,
         requests: Vec<EnrollRequest>,
         receipt: &mut ManualReceipt,
+        extra: Vec<Op>,
+    ) -> Result<(), RuntimeError> {
+        // The runs' first actions are dispatched once every subject is enrolled, error or
+        // not: bulk sends of one text enrolled together then ride in shared calls
+        // (`batch.rs`) instead of each starting alone in a free place.
+        let mut work = Vec::new();
+        let enrolled = self.enroll_each(requests, receipt, extra, &mut work).await;
+        self.inner.perform(work);
+        enrolled
+    }
+
+    async fn enroll_each(
+        &self,
+        requests: Vec<EnrollRequest>,
+        receipt: &mut ManualReceipt,
         mut extra: Vec<Op>,
+        work: &mut Vec<Work>,
     ) -> Result<(), RuntimeError> {
         let inner = &self.inner;
         for request in requests {
@@ -356,8 +382,11 @@ impl Runtime {
                     &request.cause,
                     now,
                 )?;
-                match inner.commit(tx) {
-                    Ok(()) => break,
+                match inner.commit_deferred(tx) {
+                    Ok(done) => {
+                        work.extend(done);
+                        break;
+                    }
                     Err(RuntimeError::Store(StoreError::Conflict(_)))
                         if attempt + 1 < COMMIT_ATTEMPTS =>
                     {
@@ -583,34 +612,7 @@ impl Inner {
             for op in pre(self, &loaded)? {
                 tx.batch.push(op);
             }
-            let subject = loaded.run.subject.clone();
-            let view = tx.view(&*self.store, &subject, &loaded.state.subject.account, now)?;
-            let ctx = Context {
-                now,
-                contact: &view,
-                catalog: Some(&self.registry.catalog),
-                config: &self.config.engine,
-            };
-            let transition = sop_engine::advance(&loaded.playbook, &loaded.state, input, &ctx);
-            let ignored = transition.ignored.clone();
-            match &ignored {
-                Some(reason) => {
-                    tracing::debug!(run = %id, %reason, "input ignored");
-                    metrics::counter!("sop_runtime_inputs_ignored_total", "playbook" => loaded.run.playbook.clone()).increment(1);
-                }
-                None => {
-                    metrics::counter!("sop_runtime_transitions_total", "playbook" => loaded.run.playbook.clone()).increment(1);
-                    tx.record(
-                        &*self.store,
-                        &loaded.playbook,
-                        Some(&loaded.run),
-                        &loaded.state,
-                        &subject,
-                        &transition,
-                        now,
-                    )?;
-                }
-            }
+            let ignored = self.advance_into(&mut tx, &loaded, input, now)?;
             if tx.batch.is_empty() {
                 return Ok(ignored);
             }
@@ -627,6 +629,46 @@ impl Inner {
         Err(RuntimeError::Store(StoreError::Conflict(format!(
             "run {id} kept changing under its lane"
         ))))
+    }
+
+    /// Advances a loaded run by `input` into `tx`: the transition is recorded unless the
+    /// engine ignored the input; returns why it did.
+    pub(crate) fn advance_into(
+        &self,
+        tx: &mut Tx,
+        loaded: &Loaded,
+        input: &Input,
+        now: Timestamp,
+    ) -> Result<Option<String>, RuntimeError> {
+        let subject = &loaded.run.subject;
+        let view = tx.view(&*self.store, subject, &loaded.state.subject.account, now)?;
+        let ctx = Context {
+            now,
+            contact: &view,
+            catalog: Some(&self.registry.catalog),
+            config: &self.config.engine,
+        };
+        let transition = sop_engine::advance(&loaded.playbook, &loaded.state, input, &ctx);
+        let ignored = transition.ignored.clone();
+        match &ignored {
+            Some(reason) => {
+                tracing::debug!(run = %loaded.run.id, %reason, "input ignored");
+                metrics::counter!("sop_runtime_inputs_ignored_total", "playbook" => loaded.run.playbook.clone()).increment(1);
+            }
+            None => {
+                metrics::counter!("sop_runtime_transitions_total", "playbook" => loaded.run.playbook.clone()).increment(1);
+                tx.record(
+                    &*self.store,
+                    &loaded.playbook,
+                    Some(&loaded.run),
+                    &loaded.state,
+                    subject,
+                    &transition,
+                    now,
+                )?;
+            }
+        }
+        Ok(ignored)
     }
 
     /// Commits a transaction, then performs its work (spawned: a slow plugin call blocks
@@ -672,6 +714,9 @@ impl Inner {
 
     /// Performs post-commit work.
     pub fn perform(self: &Arc<Self>, work: Vec<Work>) {
+        // Bulk sends of a batched action are queued together before any starts, so the
+        // first to start finds the others of its batch waiting (`batch.rs`).
+        let mut batched = Vec::new();
         for item in work {
             match item {
                 Work::Invoke {
@@ -679,7 +724,24 @@ impl Inner {
                     subject,
                     invocation,
                     bulk,
-                } => self.start_dispatch(run, subject, invocation, bulk),
+                } => {
+                    let shape = bulk
+                        .then(|| {
+                            crate::batch::shape(
+                                &self.registry.catalog,
+                                &invocation,
+                                self.config.batch_max,
+                            )
+                        })
+                        .flatten();
+                    match shape {
+                        Some(shape) => {
+                            let account = (invocation.plugin, invocation.account);
+                            batched.push((account, run, subject, Some((shape.hint, shape.max))));
+                        }
+                        None => self.start_dispatch(run, subject, invocation, bulk),
+                    }
+                }
                 Work::Handoff {
                     run,
                     playbook,
@@ -693,6 +755,10 @@ impl Inner {
                         .increment(1);
                 }
             }
+        }
+        if !batched.is_empty() {
+            self.bulk.enqueue(batched);
+            self.start_queued();
         }
     }
 

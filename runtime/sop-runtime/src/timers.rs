@@ -107,6 +107,7 @@ impl Inner {
 
     async fn fire(self: &Arc<Self>, timer: Timer) -> Result<(), RuntimeError> {
         let key = timer.key;
+        let due = timer.due;
         metrics::counter!("sop_runtime_timers_fired_total").increment(1);
         if key.name.starts_with(RUNTIME_TIMER) {
             // Deferrals and outcome checks call the gate or a plugin: off the loop, once.
@@ -118,7 +119,7 @@ impl Inner {
                 let result = if key.name.starts_with(DEFER_PREFIX) {
                     inner.deferred_due(key.clone()).await
                 } else if key.name.starts_with(CHECK_PREFIX) {
-                    inner.check_due(key.clone()).await
+                    inner.check_due(key.clone(), due).await
                 } else {
                     inner
                         .store
@@ -143,7 +144,7 @@ impl Inner {
             }
             let inner = self.clone();
             tokio::spawn(async move {
-                if let Err(error) = inner.outcome_deadline(key.clone()).await {
+                if let Err(error) = inner.outcome_deadline(key.clone(), due).await {
                     tracing::warn!(run = %key.run, timer = %key.name, %error, "outcome deadline not applied; tried again at the next pass");
                 }
                 lock(&inner.inflight).remove(&key);
@@ -310,15 +311,40 @@ impl Inner {
             self.store.commit(Batch::new().op(Op::PutOutbox(entry)))?;
             return Ok(());
         };
-        let call = plugin_call(&entry.key, &invocation);
-        if invocation.asynchronous {
-            // Only asynchronous actions have a platform query behind their outcome; it
-            // counts against the account's limits like any call.
-            self.gate
-                .acquire_check(&invocation.plugin, &invocation.account, &invocation.action)
-                .await;
+        // A member of a batched call is asked about under its call's key (`batch.rs`).
+        let call_key = match crate::batch::recipient_of(&self.registry.catalog, &invocation) {
+            Some(_) => self
+                .store
+                .kv_get(
+                    crate::batch::CALL_KEYS,
+                    &entry.key.to_string(),
+                    self.clock.now(),
+                )?
+                .and_then(|key| String::from_utf8(key).ok()),
+            None => None,
+        };
+        let mut call = plugin_call(&entry.key, &invocation);
+        if let Some(key) = &call_key {
+            call.key = key.clone();
         }
-        let result = match self.plugins.check_outcome(&call, None).await {
+        let ask = async {
+            if invocation.asynchronous {
+                // Only asynchronous actions have a platform query behind their outcome; it
+                // counts against the account's limits like any call.
+                self.gate
+                    .acquire_check(&invocation.plugin, &invocation.account, &invocation.action)
+                    .await;
+            }
+            self.plugins.check_outcome(&call, None).await
+        };
+        let status = match &call_key {
+            Some(key) => {
+                self.shared_outcome(&invocation, &format!("call {key}"), ask)
+                    .await
+            }
+            None => ask.await,
+        };
+        let result = match status {
             Some(OutcomeStatus::Done { output }) => ActionResult::Done { output },
             // It did not take effect: a retry with the same key is safe.
             Some(OutcomeStatus::Failed { reason }) => ActionResult::Error {

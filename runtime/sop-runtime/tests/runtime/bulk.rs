@@ -12,7 +12,8 @@ use sop_store::MemoryStore;
 
 use crate::harness::*;
 
-const PROMO: &str = "id: promo\nversion: 1\ntriggers: [{manual: true}]\npolicy: {category: marketing, quiet_hours: 'off'}\nsteps:\n  - id: offer\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: ['{{ contact.id }}'], text: sale}\n";
+/// A text per contact, so that no two sends ride in one call (`batch.rs` covers merging).
+const PROMO: &str = "id: promo\nversion: 1\ntriggers: [{manual: true}]\npolicy: {category: marketing, quiet_hours: 'off'}\nsteps:\n  - id: offer\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: ['{{ contact.id }}'], text: 'sale {{ contact.id }}'}\n";
 
 async fn harness(bulk_in_flight: usize) -> (Harness, Arc<ScriptedGate>) {
     let gate = Arc::new(ScriptedGate::default());

@@ -164,7 +164,9 @@ async fn the_policy_gate_defers_in_quiet_hours_and_caps_the_second_touch() {
             .enrolled[0];
     h.settle().await;
     assert!(texts(&h).is_empty(), "quiet hours");
-    h.run_for(TimeDelta::hours(11)).await; // 09:00 Shanghai
+    // 09:00 Shanghai, and the moment a broadcast's sends deferred alike are gathered for.
+    h.run_for(TimeDelta::hours(11) + TimeDelta::seconds(1))
+        .await;
     assert_eq!(texts(&h), [json!("one")]);
     // The mass send is accepted and confirmed a minute later; then the cap skips the next.
     h.run_for(TimeDelta::minutes(2)).await;
@@ -218,7 +220,8 @@ async fn a_long_paced_broadcast_parks_its_tail_on_timers_and_sends_each_once() {
         gate.clone(),
     );
     h.deploy(vec![inline(
-        "id: promo\nversion: 1\ntriggers: [{manual: true}]\npolicy: {category: marketing, quiet_hours: 'off'}\nsteps:\n  - id: offer\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: ['{{ contact.id }}'], text: sale}\n",
+        // A text per contact: every send is its own call (`batch.rs` covers merged ones).
+        "id: promo\nversion: 1\ntriggers: [{manual: true}]\npolicy: {category: marketing, quiet_hours: 'off'}\nsteps:\n  - id: offer\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: ['{{ contact.id }}'], text: 'sale {{ contact.id }}'}\n",
     )]);
     h.serve().await;
     let contacts: Vec<String> = (0..20).map(|i| format!("c{i:02}")).collect();

@@ -23,6 +23,9 @@ pub enum Behaviour {
     FailsThen(u32, PluginError),
     /// Accepted; `check-outcome` answers done.
     Accepted,
+    /// Accepted, with these recipients rejected by the platform (a batched action's
+    /// `recipients.rejected`).
+    AcceptedRejecting(Vec<String>),
     /// Never answers (the process "dies" mid-call).
     Hangs,
 }
@@ -136,6 +139,11 @@ impl Plugins for FakePlugins {
                 handle: format!("task-{}", call.key),
                 check_after_ms: 60_000,
                 output: json!({"task": true}),
+            }),
+            Behaviour::AcceptedRejecting(rejected) => Some(ActionResult::Accepted {
+                handle: format!("task-{}", call.key),
+                check_after_ms: 60_000,
+                output: json!({"task": true, "recipients": {"rejected": rejected}}),
             }),
             Behaviour::Hangs => None,
         };
