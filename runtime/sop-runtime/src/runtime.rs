@@ -136,6 +136,11 @@ const MAX_FLUSH_INTERVAL_MS: u64 = 1000;
 /// Commit attempts for one input when another lane raced us (a `Conflict`).
 const COMMIT_ATTEMPTS: usize = 3;
 
+/// Subjects enrolled per commit, at most (manual starts, cron fires, audience pages). A
+/// commit's fixed cost (the store's lock, its batch) is shared; each group holds up to this
+/// many lanes while it reads and commits, which a welcome on one of them waits for.
+const ENROL_GROUP: usize = 32;
+
 impl Runtime {
     /// Wires the runtime. Nothing runs until [`serve`](Runtime::serve).
     pub fn new(deps: RuntimeDeps) -> Result<Runtime, RuntimeError> {
@@ -338,32 +343,88 @@ impl Runtime {
         work: &mut Vec<Work>,
     ) -> Result<(), RuntimeError> {
         let inner = &self.inner;
+        let mut group: Vec<(EnrollRequest, Arc<Deployment>)> = Vec::new();
         for request in requests {
             let deployment = inner
                 .registry
                 .deployment(&request.playbook)
                 .ok_or_else(|| RuntimeError::UnknownPlaybook(request.playbook.clone()))?;
-            let label = subject_label(&request.subject);
             if inner.registry.is_paused(&deployment.id) {
+                let label = subject_label(&request.subject);
                 receipt.skipped.push((label, "playbook is paused".into()));
                 continue;
             }
-            let _lane = inner.lane(&request.subject).await;
+            // Flow control reads and writes one record per key, which several starts of a
+            // group could share: such starts go one per commit. A subject enrolled twice
+            // must see its first run: the group ends before it.
+            let alone = Inner::flow_of(&deployment).is_some();
+            let full = group.len() >= ENROL_GROUP
+                || group.iter().any(|(r, _)| r.subject == request.subject)
+                || (alone && !group.is_empty())
+                || group
+                    .first()
+                    .is_some_and(|(_, d)| Inner::flow_of(d).is_some());
+            if full {
+                self.enroll_group(std::mem::take(&mut group), receipt, &mut extra, work)
+                    .await?;
+            }
+            group.push((request, deployment));
+        }
+        if !group.is_empty() {
+            self.enroll_group(group, receipt, &mut extra, work).await?;
+        }
+        if !extra.is_empty() {
+            inner.store.commit(Batch {
+                checks: Vec::new(),
+                ops: extra,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Enrols a group of distinct subjects in one commit, on their lanes (taken in lane
+    /// order, so two groups never wait on each other crosswise). `extra` goes with the first
+    /// commit.
+    async fn enroll_group(
+        &self,
+        group: Vec<(EnrollRequest, Arc<Deployment>)>,
+        receipt: &mut ManualReceipt,
+        extra: &mut Vec<Op>,
+        work: &mut Vec<Work>,
+    ) -> Result<(), RuntimeError> {
+        let inner = &self.inner;
+        let mut shards: Vec<usize> = group
+            .iter()
+            .map(|(r, _)| shard_of(&r.subject, inner.shards.len()))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let mut lanes = Vec::with_capacity(shards.len());
+        for shard in shards {
+            lanes.push(inner.shards[shard].lock().await);
+        }
+        let mut live = Vec::with_capacity(group.len());
+        for (request, deployment) in group {
             if let Some((source, id)) = &request.dedupe
                 && inner.store.event_seen(source, id)?.is_some()
             {
+                let label = subject_label(&request.subject);
                 receipt
                     .skipped
                     .push((label, "enrolled by this fire already".into()));
                 continue;
             }
-            let mut outcome = Err(String::new());
-            for attempt in 0..COMMIT_ATTEMPTS {
-                let now = inner.clock.now();
-                let mut tx = Tx::new();
-                for op in &extra {
-                    tx.batch.push(op.clone());
-                }
+            live.push((request, deployment));
+        }
+        let mut outcomes = Vec::with_capacity(live.len());
+        for attempt in 0..COMMIT_ATTEMPTS {
+            let now = inner.clock.now();
+            let mut tx = Tx::new();
+            for op in extra.iter() {
+                tx.batch.push(op.clone());
+            }
+            outcomes.clear();
+            for (request, deployment) in &live {
                 if let Some((source, id)) = &request.dedupe {
                     tx.batch.checks.push(sop_store::Check::EventUnseen {
                         source: source.clone(),
@@ -375,37 +436,36 @@ impl Runtime {
                         at: now,
                     });
                 }
-                outcome = inner.enroll_into(
+                outcomes.push(inner.enroll_into(
                     &mut tx,
-                    &deployment,
+                    deployment,
                     &request.subject,
                     &request.cause,
                     now,
-                )?;
-                match inner.commit_deferred(tx) {
-                    Ok(done) => {
-                        work.extend(done);
-                        break;
-                    }
-                    Err(RuntimeError::Store(StoreError::Conflict(_)))
-                        if attempt + 1 < COMMIT_ATTEMPTS =>
-                    {
-                        metrics::counter!("sop_runtime_commit_conflicts_total").increment(1);
-                    }
-                    Err(e) => return Err(e),
-                }
+                )?);
             }
-            extra.clear();
-            match outcome {
-                Ok(run) => receipt.enrolled.push(run),
-                Err(reason) => receipt.skipped.push((label, reason)),
+            match inner.commit_deferred(tx) {
+                Ok(done) => {
+                    work.extend(done);
+                    break;
+                }
+                Err(RuntimeError::Store(StoreError::Conflict(_)))
+                    if attempt + 1 < COMMIT_ATTEMPTS =>
+                {
+                    metrics::counter!("sop_runtime_commit_conflicts_total").increment(1);
+                }
+                Err(e) => return Err(e),
             }
         }
-        if !extra.is_empty() {
-            inner.store.commit(Batch {
-                checks: Vec::new(),
-                ops: extra,
-            })?;
+        drop(lanes);
+        extra.clear();
+        for ((request, _), outcome) in live.iter().zip(outcomes) {
+            match outcome {
+                Ok(run) => receipt.enrolled.push(run),
+                Err(reason) => receipt
+                    .skipped
+                    .push((subject_label(&request.subject), reason)),
+            }
         }
         Ok(())
     }

@@ -277,6 +277,60 @@ async fn cron_fires_enrol_the_audience_once_per_fire() {
     h.shutdown().await;
 }
 
+/// Enrolment commits subjects in groups: a long audience is enrolled in full and in order, a
+/// subject listed twice is refused the second time (`repeat: once` sees the first run), and a
+/// playbook with flow control still counts every start.
+#[tokio::test]
+async fn a_manual_start_enrols_a_long_audience_in_groups_with_entry_rules_per_subject() {
+    let mut h = Harness::new();
+    h.deploy(vec![
+        inline(
+            "id: once\nversion: 1\ntriggers: [{manual: true}]\nentry: {repeat: once}\nsteps:\n  - id: hold\n    wait: 1h\n",
+        ),
+        inline(
+            "id: flowed\nversion: 1\ntriggers: [{manual: true}]\nflow: {key: all, rate_limit: {limit: 3, per: 1h}}\nsteps:\n  - id: hold\n    wait: 1h\n",
+        ),
+    ]);
+    h.serve().await;
+    let mut ids: Vec<String> = (0..100).map(|i| format!("c{i:03}")).collect();
+    // Twice within what would be one group of enrolments.
+    ids.insert(10, "c007".into());
+    let receipt =
+        h.rt.start_manual("once", ManualAudience::Contacts(ids), "ops")
+            .await
+            .unwrap();
+    assert_eq!(receipt.enrolled.len(), 100);
+    assert_eq!(receipt.skipped.len(), 1, "{:?}", receipt.skipped);
+    assert!(
+        receipt.skipped[0].0.contains("c007"),
+        "{:?}",
+        receipt.skipped
+    );
+    let subjects: Vec<String> = receipt
+        .enrolled
+        .iter()
+        .map(|run| match h.run(*run).subject {
+            sop_store::Subject::Contact(key) => key.id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let expected: Vec<String> = (0..100).map(|i| format!("c{i:03}")).collect();
+    assert_eq!(subjects, expected, "enrolled in the order asked");
+
+    // One flow key for every start: the limit of 3 holds across what would be one group.
+    let receipt =
+        h.rt.start_manual(
+            "flowed",
+            ManualAudience::Contacts((0..10).map(|i| format!("f{i}")).collect()),
+            "ops",
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt.enrolled.len(), 3, "{receipt:?}");
+    assert_eq!(receipt.skipped.len(), 7);
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn migrating_a_waiting_run_maps_its_step_and_reports_a_removed_one() {
     let mut h = Harness::new();
