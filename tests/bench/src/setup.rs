@@ -114,10 +114,24 @@ pub fn accounts_config(accounts: u32, limit_per_min: u32) -> String {
     out
 }
 
+/// What a generated broadcast says to each contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Texts {
+    /// One text for everyone: the runtime merges the sends into tasks of many contacts.
+    Shared,
+    /// A text naming the contact (standing for a greeting by name, which the bench's contacts
+    /// lack): one task per contact, so the accounts' pacing binds.
+    PerContact,
+}
+
 /// The broadcast playbook for account `index`: started by the admin API for a list of
 /// contacts, one marketing `mass_send_contacts` invocation per contact (one task each, unless
 /// the runtime merges them into tasks of many contacts).
-pub fn broadcast_playbook(index: u32) -> String {
+pub fn broadcast_playbook(index: u32, texts: Texts) -> String {
+    let greeting = match texts {
+        Texts::Shared => "",
+        Texts::PerContact => "{{ contact.id }}，",
+    };
     format!(
         "id: {id}\nversion: 1\nname: bench broadcast {n}\ntenant: {tenant}\n\
          triggers:\n  - manual: true\n\
@@ -125,7 +139,7 @@ pub fn broadcast_playbook(index: u32) -> String {
          policy:\n  category: marketing\n  quiet_hours: \"off\"\n\
          steps:\n  - id: send\n    action: wecom.mass_send_contacts\n    params:\n\
          \x20     contacts: [\"{{{{ contact.id }}}}\"]\n\
-         \x20     text: \"双十二预售开启，老客专享 8 折，回复 TD 退订\"\n",
+         \x20     text: \"{greeting}双十二预售开启，老客专享 8 折，回复 TD 退订\"\n",
         id = broadcast_id(index),
         n = index + 1,
         tenant = tenant_id(index),
@@ -146,7 +160,12 @@ pub fn welcome_playbook(welcome_yaml: &str, index: u32) -> Result<String> {
 
 /// Writes the playbooks of [`accounts_config`] into `dir`: per account, the bundled welcome
 /// playbook and/or a broadcast.
-pub fn write_playbooks(dir: &Path, accounts: u32, welcome: bool, broadcast: bool) -> Result<()> {
+pub fn write_playbooks(
+    dir: &Path,
+    accounts: u32,
+    welcome: bool,
+    broadcast: Option<Texts>,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = workspace_root().join("playbooks/welcome.yaml");
     let yaml = std::fs::read_to_string(&path)
@@ -156,8 +175,8 @@ pub fn write_playbooks(dir: &Path, accounts: u32, welcome: bool, broadcast: bool
         if welcome {
             files.push((welcome_id(i), welcome_playbook(&yaml, i)?));
         }
-        if broadcast {
-            files.push((broadcast_id(i), broadcast_playbook(i)));
+        if let Some(texts) = broadcast {
+            files.push((broadcast_id(i), broadcast_playbook(i, texts)));
         }
         for (id, text) in files {
             let path = dir.join(format!("{id}.yaml"));
@@ -206,7 +225,7 @@ pub fn accounts_spec(
     limit_per_min: u32,
     contacts: u32,
     welcome: bool,
-    broadcast: bool,
+    broadcast: Option<Texts>,
 ) -> Result<(WorldSpec, TempDir)> {
     let playbooks = TempDir::new()?;
     write_playbooks(playbooks.path(), accounts, welcome, broadcast)?;
@@ -282,7 +301,7 @@ mod tests {
     fn generated_playbooks_pass_the_checker() {
         let root = workspace_root();
         let catalog = sop_dsl::Catalog::load_dir(&root.join("playbooks/plugins")).unwrap();
-        let loaded = sop_dsl::load(&broadcast_playbook(41), Some(&catalog));
+        let loaded = sop_dsl::load(&broadcast_playbook(41, Texts::PerContact), Some(&catalog));
         assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
         assert_eq!(loaded.playbook.id, "bcast-042");
         assert_eq!(loaded.playbook.tenant.as_deref(), Some("brand-042"));
@@ -297,7 +316,7 @@ mod tests {
     #[test]
     fn playbooks_are_written_per_account() {
         let dir = TempDir::new().unwrap();
-        write_playbooks(dir.path(), 2, true, false).unwrap();
+        write_playbooks(dir.path(), 2, true, None).unwrap();
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

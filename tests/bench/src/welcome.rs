@@ -78,7 +78,7 @@ fn event_for(world: &World, accounts: u32, i: u64) -> serde_json::Value {
 
 /// Starts a world of `accounts` tenants with the welcome playbook each.
 pub async fn world(a: &crate::Args, accounts: u32) -> Result<(World, setup::TempDir)> {
-    let (spec, dir) = setup::accounts_spec(a, accounts, 0, 2_000, true, false)?;
+    let (spec, dir) = setup::accounts_spec(a, accounts, 0, 2_000, true, None)?;
     Ok((World::start(spec).await.map_err(err)?, dir))
 }
 
