@@ -86,6 +86,9 @@ impl Inner {
         let place = Place(&self.bulk);
         loop {
             let Taken { run, subject, with } = taken;
+            let runs: Vec<RunId> = std::iter::once(run)
+                .chain(with.iter().map(|(run, _)| *run))
+                .collect();
             let invocation = match known.take() {
                 Some(invocation) => Some(invocation),
                 None => self.awaited_invocation(run),
@@ -104,6 +107,9 @@ impl Inner {
                         }
                     }
                 }
+            }
+            for run in runs {
+                self.queued_deferral_done(run);
             }
             match self.bulk.finished() {
                 Some(next) => taken = next,
@@ -536,10 +542,14 @@ impl Inner {
     }
 
     /// A deferral timer fired: ask the gate again for the invocation the run still awaits.
-    pub async fn deferred_due(self: &Arc<Self>, timer: TimerKey) -> Result<(), RuntimeError> {
+    /// `true` when the send went to the bulk queue: the timer stays in flight (the timer
+    /// loop leaves it alone) until the send is dispatched ([`queued_deferral_done`]).
+    ///
+    /// [`queued_deferral_done`]: Inner::queued_deferral_done
+    pub async fn deferred_due(self: &Arc<Self>, timer: TimerKey) -> Result<bool, RuntimeError> {
         let Some(loaded) = self.load(timer.run)? else {
             self.store.commit(Batch::new().op(Op::CancelTimer(timer)))?;
-            return Ok(());
+            return Ok(false);
         };
         let parked = lock(&self.parked).remove(&timer.run);
         match &loaded.state.waiting {
@@ -555,24 +565,36 @@ impl Inner {
                 {
                     // Through the bulk queue, to ride with the sends deferred alike (a
                     // broadcast held by quiet hours comes back all at once). The timer stays
-                    // until the intent's commit removes it; fired again meanwhile, the send
-                    // is queued once.
+                    // in the store until the intent's commit removes it, and in flight until
+                    // the send is dispatched, so the timer loop does not fire it again.
+                    lock(&self.queued_deferrals).insert(timer.run, timer.clone());
                     self.start_dispatch(
                         timer.run,
                         loaded.run.subject.clone(),
                         invocation.clone(),
                         true,
                     );
-                    return Ok(());
+                    return Ok(true);
                 }
                 self.try_dispatch(timer.run, &loaded.run.subject, &invocation.clone())
                     .await
+                    .map(|()| false)
             }
             _ => {
                 self.store.commit(Batch::new().op(Op::CancelTimer(timer)))?;
-                Ok(())
+                Ok(false)
             }
         }
+    }
+
+    /// A queued send is dispatched (or found no longer awaited): the deferral timer that
+    /// queued it, if one did, is the timer loop's again.
+    fn queued_deferral_done(&self, run: RunId) {
+        let Some(key) = lock(&self.queued_deferrals).remove(&run) else {
+            return;
+        };
+        lock(&self.inflight).remove(&key);
+        self.handled(&key);
     }
 
     /// An outcome-check timer fired: ask the plugin and feed the answer.

@@ -116,6 +116,9 @@ pub(crate) struct Inner {
     /// Runs whose send this process parked alone on its deferral timer: it comes back at its
     /// own turn and goes straight to the gate.
     pub parked: Mutex<HashSet<RunId>>,
+    /// Deferral timers whose sends wait in the bulk queue, by run: in flight (the timer loop
+    /// skips them) until the send is dispatched.
+    pub queued_deferrals: Mutex<std::collections::HashMap<RunId, TimerKey>>,
 }
 
 /// A run as stored: indexed record, engine state, and its playbook version.
@@ -197,6 +200,7 @@ impl Runtime {
                 shared_outcomes: crate::batch::SharedOutcomes::default(),
                 bulk_gathering: std::sync::atomic::AtomicBool::new(false),
                 parked: Mutex::new(HashSet::new()),
+                queued_deferrals: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }

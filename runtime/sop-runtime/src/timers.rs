@@ -116,23 +116,29 @@ impl Inner {
             }
             let inner = self.clone();
             tokio::spawn(async move {
+                // `true`: a deferred send went to the bulk queue; its timer stays in flight
+                // until the send is dispatched (`queued_deferral_done`).
                 let result = if key.name.starts_with(DEFER_PREFIX) {
                     inner.deferred_due(key.clone()).await
                 } else if key.name.starts_with(CHECK_PREFIX) {
-                    inner.check_due(key.clone(), due).await
+                    inner.check_due(key.clone(), due).await.map(|()| false)
                 } else {
                     inner
                         .store
                         .commit(Batch::new().op(Op::CancelTimer(key.clone())))
-                        .map(|_| ())
+                        .map(|_| false)
                         .map_err(Into::into)
                 };
-                if let Err(error) = result {
+                let queued = result.unwrap_or_else(|error| {
                     tracing::error!(run = %key.run, timer = %key.name, %error, "runtime timer failed");
+                    false
+                });
+                if !queued {
+                    lock(&inner.inflight).remove(&key);
+                    // Whatever it left armed (a new deferral, the same check) is looked at
+                    // again.
+                    inner.handled(&key);
                 }
-                lock(&inner.inflight).remove(&key);
-                // Whatever it left armed (a new deferral, the same check) is looked at again.
-                inner.handled(&key);
             });
             return Ok(());
         }
@@ -184,7 +190,7 @@ impl Inner {
 
     /// A timer handled off the loop is done: if its handler left it due, the loop's cursor
     /// may be past it.
-    fn handled(&self, key: &TimerKey) {
+    pub(crate) fn handled(&self, key: &TimerKey) {
         let left_due = match self.store.timer(key) {
             Ok(timer) => timer.is_some_and(|t| {
                 t.due.timestamp_millis() <= self.scanned_to_ms.load(Ordering::Acquire)
