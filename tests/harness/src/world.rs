@@ -68,6 +68,9 @@ impl WorldSpec {
     }
 }
 
+/// Starts of the two processes tried when a port was taken meanwhile.
+const PORT_ATTEMPTS: u32 = 3;
+
 /// A running daemon and emulator. Dropping it kills both and removes the scratch dir.
 #[derive(Debug)]
 pub struct World {
@@ -119,6 +122,39 @@ impl World {
         };
         std::fs::write(dir.join("admin.token"), DEMO_ADMIN_TOKEN)
             .map_err(|e| io("admin.token", e))?;
+        // A port found free may be taken before the process binds it (another test's
+        // listener, an outgoing connection's ephemeral port): start again on fresh ports.
+        let mut attempt = 1;
+        let (daemon, emulator) = loop {
+            match Self::start_processes(&spec, &bins, dir).await {
+                Err(e) if attempt < PORT_ATTEMPTS && e.0.contains("Address already in use") => {
+                    eprintln!("sop-harness: a port was taken meanwhile, starting again: {e}");
+                    attempt += 1;
+                }
+                started => break started?,
+            }
+        };
+        let admin = daemon.admin().with_token(DEMO_ADMIN_TOKEN);
+        let mut work = work;
+        if spec.keep || std::env::var_os("SOP_HARNESS_KEEP").is_some() {
+            work.disable_cleanup(true);
+            eprintln!("sop-harness: keeping {}", work.path().display());
+        }
+        Ok(Self {
+            emulator,
+            daemon,
+            admin,
+            work,
+        })
+    }
+
+    /// Renders the config on fresh ports and starts the daemon, then the emulator.
+    async fn start_processes(
+        spec: &WorldSpec,
+        bins: &crate::build::Binaries,
+        dir: &std::path::Path,
+    ) -> Result<(Daemon, Emulator), Error> {
+        let io = |what: &str, e: std::io::Error| Error(format!("{what}: {e}"));
         let (emu, ingress, admin) = (free_port(), free_port(), free_port());
         let config = spec
             .config_template
@@ -152,18 +188,7 @@ impl World {
         ]);
         let emulator =
             Emulator::start(&bins.emulator, emu, &args, &dir.join("emulator.log")).await?;
-        let admin = daemon.admin().with_token(DEMO_ADMIN_TOKEN);
-        let mut work = work;
-        if spec.keep || std::env::var_os("SOP_HARNESS_KEEP").is_some() {
-            work.disable_cleanup(true);
-            eprintln!("sop-harness: keeping {}", work.path().display());
-        }
-        Ok(Self {
-            emulator,
-            daemon,
-            admin,
-            work,
-        })
+        Ok((daemon, emulator))
     }
 
     /// The scratch dir (config, logs, plugins, data dir).
