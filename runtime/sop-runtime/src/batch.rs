@@ -18,11 +18,11 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use sop_dsl::Catalog;
 use sop_engine::{ActionResult, Input, Invocation, OutcomeStatus, PluginError};
-use sop_store::{
-    Batch, Check, Delivery, Op, OutboxEntry, OutboxState, RunId, StoreError, Subject, TimerKey,
-};
+use sop_store::{Batch, Check, Op, OutboxState, RunId, StoreError, Subject, TimerKey};
 
-use crate::dispatch::{Admitted, gate_history, gate_label, lock, outbox_state, result_label};
+use crate::dispatch::{
+    Admitted, gate_history, gate_label, intent_entry, lock, outbox_state, result_label,
+};
 use crate::error::RuntimeError;
 use crate::gate::{Admission, Priority, Slot};
 use crate::mapping::{defer_timer, outbox_key};
@@ -325,23 +325,12 @@ impl Inner {
                     expected: Some(p.revision),
                 })
                 .check(Check::OutboxAbsent(key.clone()));
-            batch.push(Op::PutOutbox(OutboxEntry {
-                key: key.clone(),
-                action: format!("{}.{}", invocation.plugin, invocation.action),
-                account: invocation.account.clone(),
-                input_digest: format!(
-                    "{:016x}",
-                    sop_engine::stable_hash(&[&invocation.input.to_string()])
-                ),
-                delivery: match invocation.delivery {
-                    sop_dsl::catalog::Delivery::AtMostOnce => Delivery::AtMostOnce,
-                    sop_dsl::catalog::Delivery::Idempotent => Delivery::Idempotent,
-                },
-                state: OutboxState::Pending,
-                attempts: invocation.attempt,
-                created_at: now,
-                updated_at: now,
-            }));
+            batch.push(Op::PutOutbox(intent_entry(
+                key.clone(),
+                invocation,
+                now,
+                now,
+            )));
             batch.ops.extend(p.touches.iter().cloned());
             batch.push(Op::CancelTimer(TimerKey::new(run, defer_timer(invocation))));
             let decision = format!("{} (one call with {} others)", p.decision, passed.len() - 1);

@@ -395,23 +395,8 @@ impl Inner {
         {
             return Ok(Intent::Taken);
         }
-        let entry = OutboxEntry {
-            key: key.clone(),
-            action: format!("{}.{}", invocation.plugin, invocation.action),
-            account: invocation.account.clone(),
-            input_digest: format!(
-                "{:016x}",
-                sop_engine::stable_hash(&[&invocation.input.to_string()])
-            ),
-            delivery: match invocation.delivery {
-                sop_dsl::catalog::Delivery::AtMostOnce => Delivery::AtMostOnce,
-                sop_dsl::catalog::Delivery::Idempotent => Delivery::Idempotent,
-            },
-            state: OutboxState::Pending,
-            attempts: invocation.attempt,
-            created_at: existing.as_ref().map_or(now, |e| e.created_at),
-            updated_at: now,
-        };
+        let created_at = existing.as_ref().map_or(now, |e| e.created_at);
+        let entry = intent_entry(key.clone(), invocation, created_at, now);
         let ops = vec![
             Op::CancelTimer(TimerKey::new(run, defer_timer(invocation))),
             gate_history(run, invocation, now, "passed", decision),
@@ -774,6 +759,32 @@ enum Intent {
 pub(crate) struct HeldIntent {
     entry: OutboxEntry,
     ops: Vec<Op>,
+}
+
+/// The `Pending` outbox entry of an invocation's intent.
+pub(crate) fn intent_entry(
+    key: sop_store::IdempotencyKey,
+    invocation: &Invocation,
+    created_at: sop_clock::Timestamp,
+    now: sop_clock::Timestamp,
+) -> OutboxEntry {
+    OutboxEntry {
+        key,
+        action: format!("{}.{}", invocation.plugin, invocation.action),
+        account: invocation.account.clone(),
+        input_digest: format!(
+            "{:016x}",
+            sop_engine::stable_hash(&[&invocation.input.to_string()])
+        ),
+        delivery: match invocation.delivery {
+            sop_dsl::catalog::Delivery::AtMostOnce => Delivery::AtMostOnce,
+            sop_dsl::catalog::Delivery::Idempotent => Delivery::Idempotent,
+        },
+        state: OutboxState::Pending,
+        attempts: invocation.attempt,
+        created_at,
+        updated_at: now,
+    }
 }
 
 /// The platform id of a run's subject (recipient-scoped rate limits).
