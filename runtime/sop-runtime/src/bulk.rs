@@ -83,18 +83,13 @@ impl BulkQueue {
         }
     }
 
-    /// Queues a send. `Some`: a place was free, and the send to start in it is returned
+    /// Queues a send that rides alone (no batch hint: sends of a batched action are
+    /// [`enqueue`](Self::enqueue)d). `Some`: a place was free, and the send to start in it is returned
     /// (the oldest of the account whose turn it is, not necessarily this one); it holds the
     /// place until [`finished`](Self::finished) or [`release`](Self::release).
-    pub fn offer(
-        &self,
-        account: AccountKey,
-        run: RunId,
-        subject: Subject,
-        hint: Option<Hint>,
-    ) -> Option<Taken> {
+    pub fn offer(&self, account: AccountKey, run: RunId, subject: Subject) -> Option<Taken> {
         let mut st = self.lock();
-        st.enqueue(account, run, subject, hint);
+        st.enqueue(account, run, subject, None);
         let start = self.start_in(&mut st);
         self.report(&st);
         start
@@ -287,9 +282,9 @@ mod tests {
     #[test]
     fn sends_start_up_to_the_limit_and_the_rest_wait() {
         let q = BulkQueue::new(2);
-        assert_eq!(q.offer(key("a"), run(1), subject("1"), None), alone(1, "1"));
-        assert_eq!(q.offer(key("a"), run(2), subject("2"), None), alone(2, "2"));
-        assert_eq!(q.offer(key("a"), run(3), subject("3"), None), None);
+        assert_eq!(q.offer(key("a"), run(1), subject("1")), alone(1, "1"));
+        assert_eq!(q.offer(key("a"), run(2), subject("2")), alone(2, "2"));
+        assert_eq!(q.offer(key("a"), run(3), subject("3")), None);
         assert_eq!(q.counts(), (2, 1));
         // The place passes to the waiting send, then is given back.
         assert_eq!(q.finished(), alone(3, "3"));
@@ -297,22 +292,22 @@ mod tests {
         assert_eq!(q.finished(), None);
         assert_eq!(q.finished(), None);
         assert_eq!(q.counts(), (0, 0));
-        assert!(q.offer(key("a"), run(4), subject("4"), None).is_some());
+        assert!(q.offer(key("a"), run(4), subject("4")).is_some());
     }
 
     #[test]
     fn waiting_accounts_take_turns_of_several_sends_whatever_the_order_of_arrival() {
         let q = BulkQueue::new(1);
-        assert!(q.offer(key("a"), run(0), subject("0"), None).is_some());
+        assert!(q.offer(key("a"), run(0), subject("0")).is_some());
         let turn = TURN as u64;
         // Account a: 2.5 turns' worth, b: 1 turn and 1, c: 1 send.
         for n in 1..=(2 * turn + turn / 2) {
-            assert_eq!(q.offer(key("a"), run(n), subject("a"), None), None);
+            assert_eq!(q.offer(key("a"), run(n), subject("a")), None);
         }
         for n in 1000..1000 + turn + 1 {
-            assert_eq!(q.offer(key("b"), run(n), subject("b"), None), None);
+            assert_eq!(q.offer(key("b"), run(n), subject("b")), None);
         }
-        assert_eq!(q.offer(key("c"), run(2000), subject("c"), None), None);
+        assert_eq!(q.offer(key("c"), run(2000), subject("c")), None);
         let order: Vec<u64> = std::iter::from_fn(|| q.finished())
             .map(|t| t.run.0)
             .collect();
@@ -329,13 +324,13 @@ mod tests {
     #[test]
     fn a_free_place_goes_to_the_account_whose_turn_it_is() {
         let q = BulkQueue::new(1);
-        assert!(q.offer(key("a"), run(1), subject("1"), None).is_some());
-        assert_eq!(q.offer(key("b"), run(2), subject("2"), None), None);
-        assert_eq!(q.offer(key("c"), run(3), subject("3"), None), None);
+        assert!(q.offer(key("a"), run(1), subject("1")).is_some());
+        assert_eq!(q.offer(key("b"), run(2), subject("2")), None);
+        assert_eq!(q.offer(key("c"), run(3), subject("3")), None);
         // A dispatch dropped midway gives its place back; the next offer fills it with the
         // oldest waiting send, not with itself.
         q.release();
-        assert_eq!(q.offer(key("d"), run(4), subject("4"), None), alone(2, "2"));
+        assert_eq!(q.offer(key("d"), run(4), subject("4")), alone(2, "2"));
         assert_eq!(q.counts(), (1, 2));
         assert_eq!(q.finished(), alone(3, "3"));
         assert_eq!(q.finished(), alone(4, "4"));

@@ -43,7 +43,7 @@ impl Inner {
             self.start_gathered();
             return;
         }
-        let Some(first) = self.bulk.offer(account, run, subject, None) else {
+        let Some(first) = self.bulk.offer(account, run, subject) else {
             return;
         };
         // The place may have gone to an older send of another account: its invocation is
