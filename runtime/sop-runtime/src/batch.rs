@@ -579,8 +579,16 @@ fn member_output(output: &Value, recipient: &str) -> Value {
 /// falls due asks the plugin, the others of the same call get its answer.
 #[derive(Default)]
 pub(crate) struct SharedOutcomes {
+    asked: Mutex<Asked>,
+}
+
+#[derive(Default)]
+struct Asked {
     /// By question: when it was first asked (ms), and its answer once there is one.
-    asked: Mutex<HashMap<String, (i64, Answer)>>,
+    by_question: HashMap<String, (i64, Answer)>,
+    /// When stale questions were last dropped (ms): once a minute, not on every check (a
+    /// personalised broadcast asks one question per send).
+    pruned_at: i64,
 }
 
 type Answer = Arc<tokio::sync::OnceCell<Option<OutcomeStatus>>>;
@@ -595,12 +603,18 @@ impl SharedOutcomes {
         let cell = {
             let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
             let fresh = now_ms - SHARED_OUTCOME_SECONDS * 1000;
-            asked.retain(|_, (at, _)| *at >= fresh);
-            asked
+            if now_ms - asked.pruned_at >= 60_000 {
+                asked.by_question.retain(|_, (at, _)| *at >= fresh);
+                asked.pruned_at = now_ms;
+            }
+            let entry = asked
+                .by_question
                 .entry(key)
-                .or_insert_with(|| (now_ms, Arc::new(tokio::sync::OnceCell::new())))
-                .1
-                .clone()
+                .or_insert_with(|| (now_ms, Answer::default()));
+            if entry.0 < fresh {
+                *entry = (now_ms, Answer::default());
+            }
+            entry.1.clone()
         };
         cell.get_or_init(|| ask).await.clone()
     }
@@ -608,7 +622,7 @@ impl SharedOutcomes {
 
 impl std::fmt::Debug for SharedOutcomes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.asked.lock().map_or(0, |a| a.len());
+        let n = self.asked.lock().map_or(0, |a| a.by_question.len());
         f.debug_struct("SharedOutcomes").field("asked", &n).finish()
     }
 }
