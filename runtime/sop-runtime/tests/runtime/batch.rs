@@ -229,19 +229,7 @@ async fn a_crash_inside_a_merged_call_is_reconciled_under_the_calls_key_once() {
 /// together and ride in one call again.
 #[tokio::test]
 async fn sends_deferred_by_quiet_hours_come_back_in_one_call() {
-    let clock = VirtualClock::new(t0() + TimeDelta::hours(12)); // 22:00 Shanghai
-    let gate = sop_policy::Gate::new(
-        sop_policy::PolicyConfig::default(),
-        &catalog(),
-        Arc::new(clock.clone()),
-    )
-    .expect("default policy");
-    let mut h = Harness::with(
-        Arc::new(MemoryStore::new()),
-        clock,
-        FakePlugins::new(),
-        Arc::new(gate),
-    );
+    let mut h = Harness::at_night_with_default_policy(); // 22:00 Shanghai
     h.deploy(vec![inline(
         "id: night\nversion: 1\ntriggers: [{manual: true}]\npolicy: {category: marketing, quiet_hours: '21:00-09:00'}\nsteps:\n  - id: offer\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: ['{{ contact.id }}'], text: morning}\n",
     )]);

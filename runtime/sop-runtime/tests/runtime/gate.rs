@@ -140,19 +140,7 @@ async fn an_opt_out_keyword_stops_marketing() {
 /// to the morning, the daily cap (1 a day) skips the second (`on_cap: skip`).
 #[tokio::test]
 async fn the_policy_gate_defers_in_quiet_hours_and_caps_the_second_touch() {
-    let clock = VirtualClock::new(t0() + TimeDelta::hours(12)); // 22:00 Shanghai
-    let gate = sop_policy::Gate::new(
-        sop_policy::PolicyConfig::default(),
-        &catalog(),
-        Arc::new(clock.clone()),
-    )
-    .expect("default policy");
-    let mut h = Harness::with(
-        Arc::new(MemoryStore::new()),
-        clock,
-        FakePlugins::new(),
-        Arc::new(gate),
-    );
+    let mut h = Harness::at_night_with_default_policy(); // 22:00 Shanghai
     h.deploy(vec![inline(
         "id: promo\nversion: 1\ntriggers: [{manual: true}]\npolicy: {category: marketing, quiet_hours: '21:00-09:00', on_cap: skip}\nsteps:\n  - id: offer\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: [c], text: one}\n  - id: again\n    action: wecom.mass_send_contacts\n    params: {sender: s, contacts: [c], text: two}\n",
     )]);

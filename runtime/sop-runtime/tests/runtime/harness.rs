@@ -295,6 +295,24 @@ impl Harness {
         )
     }
 
+    /// A harness at 22:00 Shanghai (quiet hours) with the real `sop_policy::Gate` and its
+    /// default policy, on a memory store.
+    pub fn at_night_with_default_policy() -> Harness {
+        let clock = VirtualClock::new(t0() + TimeDelta::hours(12));
+        let gate = sop_policy::Gate::new(
+            sop_policy::PolicyConfig::default(),
+            &catalog(),
+            Arc::new(clock.clone()),
+        )
+        .expect("default policy");
+        Harness::with(
+            Arc::new(MemoryStore::new()),
+            clock,
+            FakePlugins::new(),
+            Arc::new(gate),
+        )
+    }
+
     pub fn with(
         store: Arc<dyn Store>,
         clock: VirtualClock,
