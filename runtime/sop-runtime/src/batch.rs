@@ -30,13 +30,12 @@ use crate::plugins::PluginCall;
 use crate::runtime::Inner;
 use crate::tx::Tx;
 
-/// The plugin namespace of the store's key-value table under which a member's outbox key
-/// names its batch's call key, for reconciliation after a crash. Plugin names cannot hold
-/// a `:`, so no plugin can read or write it.
+/// The plugin namespace of the store's key-value table under which binaries before store
+/// format 3 recorded a member's call key (now in its outbox entry,
+/// `OutboxState::PendingMember`). Read at recovery only, for entries such a binary left
+/// pending; the records expire by themselves (8 days). Plugin names cannot hold a `:`, so
+/// no plugin can read or write it.
 pub(crate) const CALL_KEYS: &str = "sop:batch";
-
-/// How long a member's call key is kept: longer than any task can wait for its outcome.
-pub(crate) const CALL_KEY_TTL_DAYS: i64 = 8;
 
 /// How long an outcome asked for one member is kept for the other members of its call.
 /// Their checks are one question (same handle, same due time, `dispatch.rs`), but under
@@ -314,7 +313,6 @@ impl Inner {
         call_key: &str,
     ) -> Result<bool, RuntimeError> {
         let now = self.clock.now();
-        let expires = now + chrono::TimeDelta::days(CALL_KEY_TTL_DAYS);
         let mut batch = Batch::new();
         for p in passed {
             let (run, invocation) = (p.member.run, &p.member.invocation);
@@ -325,22 +323,16 @@ impl Inner {
                     expected: Some(p.revision),
                 })
                 .check(Check::OutboxAbsent(key.clone()));
-            batch.push(Op::PutOutbox(intent_entry(
-                key.clone(),
-                invocation,
-                now,
-                now,
-            )));
+            // The entry names the call: recovery asks the plugin under the call's key.
+            let mut entry = intent_entry(key.clone(), invocation, now, now);
+            entry.state = OutboxState::PendingMember {
+                call: call_key.to_string(),
+            };
+            batch.push(Op::PutOutbox(entry));
             batch.ops.extend(p.touches.iter().cloned());
             batch.push(Op::CancelTimer(TimerKey::new(run, defer_timer(invocation))));
             let decision = format!("{} (one call with {} others)", p.decision, passed.len() - 1);
             batch.push(gate_history(run, invocation, now, "passed", &decision));
-            batch.push(Op::KvSet {
-                plugin: CALL_KEYS.into(),
-                key: key.to_string(),
-                value: call_key.as_bytes().to_vec(),
-                expires_at: Some(expires),
-            });
         }
         // Live from here until their results are recorded: recovery must not take these
         // entries for ones a crash left behind.
@@ -407,17 +399,13 @@ impl Inner {
             metrics::counter!("sop_runtime_actions_total", "plugin" => m.invocation.plugin.clone(), "action" => m.invocation.action.clone(), "outcome" => result_label(&share)).increment(1);
             let key = outbox_key(m.run, &m.invocation);
             if let Some(mut entry) = self.store.outbox(&key)?
-                && entry.state == OutboxState::Pending
+                && entry.state.is_pending()
                 && entry.attempts == m.invocation.attempt
             {
                 entry.state = outbox_state(&share, now);
                 entry.updated_at = now;
                 tx.batch.push(Op::PutOutbox(entry));
             }
-            tx.batch.push(Op::KvDelete {
-                plugin: CALL_KEYS.into(),
-                key: key.to_string(),
-            });
             if let Some(loaded) = self.load(m.run)? {
                 let input = Input::ActionResult {
                     key: m.invocation.key.clone(),

@@ -487,7 +487,7 @@ impl Inner {
             // Only this attempt's first answer is recorded: a second one (a reconciliation
             // racing the call's own answer) must not overwrite it. An answer after the run
             // moved on (cancelled meanwhile) is still recorded: the entry would stay pending.
-            if entry.state != OutboxState::Pending || entry.attempts != attempt {
+            if !entry.state.is_pending() || entry.attempts != attempt {
                 return Ok(Vec::new());
             }
             entry.state = outbox_state(&result, inner.clock.now());

@@ -306,7 +306,7 @@ impl Inner {
             let Some(mut entry) = self
                 .store
                 .outbox(&entry.key)?
-                .filter(|e| e.state == OutboxState::Pending && e.attempts == entry.attempts)
+                .filter(|e| e.state.is_pending() && e.attempts == entry.attempts)
             else {
                 return Ok(());
             };
@@ -317,9 +317,15 @@ impl Inner {
             self.store.commit(Batch::new().op(Op::PutOutbox(entry)))?;
             return Ok(());
         };
-        // A member of a batched call is asked about under its call's key (`batch.rs`).
-        let call_key = match crate::batch::recipient_of(&self.registry.catalog, &invocation) {
-            Some(_) => self
+        // A member of a batched call is asked about under its call's key (`batch.rs`),
+        // which its entry names; a binary before store format 3 kept it in the key-value
+        // table instead.
+        let call_key = match (
+            &entry.state,
+            crate::batch::recipient_of(&self.registry.catalog, &invocation),
+        ) {
+            (OutboxState::PendingMember { call }, _) => Some(call.clone()),
+            (_, Some(_)) => self
                 .store
                 .kv_get(
                     crate::batch::CALL_KEYS,
@@ -327,7 +333,7 @@ impl Inner {
                     self.clock.now(),
                 )?
                 .and_then(|key| String::from_utf8(key).ok()),
-            None => None,
+            (_, None) => None,
         };
         let mut call = plugin_call(&entry.key, &invocation);
         if let Some(key) = &call_key {

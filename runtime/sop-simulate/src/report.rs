@@ -156,7 +156,7 @@ pub(crate) fn gather(
                         step.failed += 1;
                         *report.failures.entry(reason.clone()).or_default() += 1;
                     }
-                    OutboxState::Pending => {}
+                    OutboxState::Pending | OutboxState::PendingMember { .. } => {}
                 }
             }
             after = Some(last);

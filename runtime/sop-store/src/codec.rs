@@ -11,6 +11,9 @@
 //! then a zstd frame of it. The engine's state is JSON, about 700 bytes a waiting run, and
 //! compresses to about half; details are most of a waiting run's bytes, and sled's restart
 //! time grows with the bytes in its log. A detail that does not shrink is written as format 1.
+//! 3 keeps every record's encoding and adds a variant at the end of `OutboxState`
+//! (`PendingMember`), which a format-2 binary could not read: the bump makes such a binary
+//! refuse the store instead of failing on one outbox entry.
 
 use std::cell::RefCell;
 
@@ -20,7 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Result, StoreError};
 
 /// The newest value format this binary writes and reads.
-pub const FORMAT: u8 = 2;
+pub const FORMAT: u8 = 3;
 
 /// zstd level for run details: level 3 (zstd's default) gets within a few per cent of the
 /// best ratio on small JSON at a fraction of the CPU.
@@ -43,7 +46,7 @@ pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> 
             table,
             reason: "empty value".into(),
         }),
-        Some((&(1 | 2), body)) => postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
+        Some((&(1..=3), body)) => postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
             table,
             reason: e.to_string(),
         }),
@@ -58,7 +61,7 @@ pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> 
 /// Decodes only the leading `u64` of a value (the sequence number of a `(seq, record)`).
 pub(crate) fn decode_leading_u64(table: &'static str, bytes: &[u8]) -> Result<u64> {
     match bytes.split_first() {
-        Some((&(1 | 2), body)) => postcard::take_from_bytes::<u64>(body)
+        Some((&(1..=3), body)) => postcard::take_from_bytes::<u64>(body)
             .map(|(n, _)| n)
             .map_err(|e| StoreError::Corrupt {
                 table,
@@ -201,16 +204,26 @@ mod tests {
             .collect()
     }
 
-    /// Format 2 changed no record's shape: its bytes are format 1's with the new byte.
+    /// Formats 2 and 3 changed no record's shape: their bytes are format 1's with the new
+    /// byte.
+    fn as_current(v1: &str) -> String {
+        format!("{FORMAT:02x}{}", &v1[2..])
+    }
+
     fn as_v2(v1: &str) -> String {
         format!("02{}", &v1[2..])
     }
 
     #[test]
     fn a_fixed_v1_run_still_decodes() {
-        assert_eq!(hex(&encode("run", &sample_run()).unwrap()), as_v2(RUN_V1));
-        let decoded: Run = decode("run", &unhex(RUN_V1)).unwrap();
-        assert_eq!(decoded, sample_run());
+        assert_eq!(
+            hex(&encode("run", &sample_run()).unwrap()),
+            as_current(RUN_V1)
+        );
+        for bytes in [RUN_V1.to_string(), as_v2(RUN_V1)] {
+            let decoded: Run = decode("run", &unhex(&bytes)).unwrap();
+            assert_eq!(decoded, sample_run());
+        }
     }
 
     // A run detail as format 1 wrote it: postcard bytes (length, then the bytes).
@@ -297,7 +310,7 @@ mod tests {
         };
         c.friend = FriendStatus::Friend;
         let bytes = encode("contact", &c).unwrap();
-        assert_eq!(hex(&bytes), as_v2(CONTACT_V1));
+        assert_eq!(hex(&bytes), as_current(CONTACT_V1));
         let decoded: Contact = decode("contact", &unhex(CONTACT_V1)).unwrap();
         assert_eq!(decoded, c);
     }
@@ -308,7 +321,7 @@ mod tests {
         bytes[0] = FORMAT + 1;
         let err = decode::<Run>("run", &bytes).unwrap_err();
         assert!(
-            matches!(err, StoreError::UnsupportedVersion { found: 3, .. }),
+            matches!(err, StoreError::UnsupportedVersion { found, .. } if found == FORMAT + 1),
             "{err}"
         );
         assert!(matches!(
@@ -319,5 +332,53 @@ mod tests {
             decode::<Run>("run", &[1, 0xff]),
             Err(StoreError::Corrupt { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod outbox_format {
+    use super::*;
+    use crate::outbox::{Delivery, IdempotencyKey, OutboxEntry, OutboxState};
+    use crate::run::RunId;
+    use sop_clock::Timestamp;
+
+    fn entry(state: OutboxState) -> OutboxEntry {
+        let at = Timestamp::from_timestamp_millis(1_700_000_000_000).unwrap();
+        OutboxEntry {
+            key: IdempotencyKey::new(RunId(9), "offer", 1),
+            action: "wecom.mass_send_contacts".into(),
+            account: "acct".into(),
+            input_digest: "00ff".into(),
+            delivery: Delivery::AtMostOnce,
+            state,
+            attempts: 1,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    // A pending outbox entry as format 2 wrote it. Format 3 added a variant after the others,
+    // so this entry's bytes are unchanged apart from the format byte.
+    const PENDING_V2: &str = "0209056f6666657201187765636f6d2e6d6173735f73656e645f636f6e74616374730461636374043030666600000180a0abfef96280a0abfef962";
+
+    #[test]
+    fn a_fixed_v2_outbox_entry_still_decodes_and_a_member_round_trips() {
+        let decoded: OutboxEntry = decode("outbox", &unhex(PENDING_V2)).unwrap();
+        assert_eq!(decoded, entry(OutboxState::Pending));
+        let bytes = encode("outbox", &decoded).unwrap();
+        assert_eq!((bytes[0], &bytes[1..]), (FORMAT, &unhex(PENDING_V2)[1..]));
+        let member = entry(OutboxState::PendingMember {
+            call: "r9.offer.1/batch".into(),
+        });
+        let decoded: OutboxEntry = decode("outbox", &encode("outbox", &member).unwrap()).unwrap();
+        assert_eq!(decoded, member);
+        assert!(decoded.state.is_pending());
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 }

@@ -105,7 +105,7 @@ pub fn ops(with_reopen: bool) -> impl Strategy<Value = Vec<ModelOp>> {
             .prop_map(|(key, ttl, now)| ModelOp::KvSet { key, ttl, now }),
         (0..40i64).prop_map(|now| ModelOp::KvPurge { now }),
         (0..3u8, 0..30i64).prop_map(|(who, at)| ModelOp::Touch { who, at }),
-        (1..5u64, 0..5u8).prop_map(|(id, state)| ModelOp::PutOutbox { id, state }),
+        (1..5u64, 0..6u8).prop_map(|(id, state)| ModelOp::PutOutbox { id, state }),
         (1..5u64, 0..3u8, 0..2u8).prop_map(|(id, who, event)| ModelOp::Subscribe {
             id,
             who,
@@ -150,6 +150,9 @@ struct Model {
 fn outbox_state(code: u8) -> OutboxState {
     match code {
         0 => OutboxState::Pending,
+        5 => OutboxState::PendingMember {
+            call: "r1.send.1/batch".into(),
+        },
         1 => OutboxState::Sent {
             output: "{}".into(),
         },

@@ -64,6 +64,13 @@ pub enum OutboxState {
         #[serde(with = "ms")]
         check_after: Timestamp,
     },
+    /// Like [`Pending`](Self::Pending), for one member of a merged call (several runs' sends
+    /// in one plugin call): after a crash the plugin is asked under the call's idempotency
+    /// key, `call`, not the member's. Added in format 3, after the others so that older
+    /// records keep their encoding.
+    PendingMember {
+        call: String,
+    },
 }
 
 /// Scannable groups of [`OutboxState`].
@@ -77,9 +84,14 @@ pub enum OutboxStateKind {
 }
 
 impl OutboxState {
+    /// Recorded, its call not known to have finished (alone or in a merged call).
+    pub fn is_pending(&self) -> bool {
+        self.kind() == OutboxStateKind::Pending
+    }
+
     pub fn kind(&self) -> OutboxStateKind {
         match self {
-            OutboxState::Pending => OutboxStateKind::Pending,
+            OutboxState::Pending | OutboxState::PendingMember { .. } => OutboxStateKind::Pending,
             OutboxState::Sent { .. } => OutboxStateKind::Sent,
             OutboxState::Failed { .. } => OutboxStateKind::Failed,
             OutboxState::Unknown { .. } => OutboxStateKind::Unknown,

@@ -179,9 +179,54 @@ async fn a_recipient_the_platform_rejected_fails_alone() {
 async fn a_crash_inside_a_merged_call_is_reconciled_under_the_calls_key_once() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let clock = VirtualClock::new(t0());
+    let (enrolled, call_key) = crash_inside_a_merged_call(&store, &clock).await;
+    for run in &enrolled {
+        let key = sop_store::IdempotencyKey::new(*run, "offer", 1);
+        let entry = store.outbox(&key).unwrap().expect("intent recorded");
+        assert_eq!(
+            entry.state,
+            OutboxState::PendingMember {
+                call: call_key.clone()
+            },
+            "the member's entry names its call"
+        );
+    }
+    reconciled_under(&store, &clock, &enrolled, call_key).await;
+}
+
+/// A binary before store format 3 left its members' entries plain `Pending` and their call
+/// key in the key-value table (namespace `sop:batch`): recovery still finds it there.
+#[tokio::test]
+async fn a_merged_call_left_pending_by_an_older_binary_is_reconciled_under_its_recorded_key() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = VirtualClock::new(t0());
+    let (enrolled, call_key) = crash_inside_a_merged_call(&store, &clock).await;
+    let mut batch = sop_store::Batch::new();
+    for run in &enrolled {
+        let key = sop_store::IdempotencyKey::new(*run, "offer", 1);
+        let mut entry = store.outbox(&key).unwrap().expect("intent recorded");
+        entry.state = OutboxState::Pending;
+        batch.push(sop_store::Op::PutOutbox(entry));
+        batch.push(sop_store::Op::KvSet {
+            plugin: "sop:batch".into(),
+            key: key.to_string(),
+            value: call_key.as_bytes().to_vec(),
+            expires_at: Some(t0() + TimeDelta::days(8)),
+        });
+    }
+    store.commit(batch).unwrap();
+    reconciled_under(&store, &clock, &enrolled, call_key).await;
+}
+
+/// Three contacts' sends in one merged call that never answers, then a crash: the enrolled
+/// runs and the call's key.
+async fn crash_inside_a_merged_call(
+    store: &Arc<dyn Store>,
+    clock: &VirtualClock,
+) -> (Vec<RunId>, String) {
     let plugins = FakePlugins::new();
     *plugins.hang_on_text.lock().unwrap() = Some("sale".into());
-    let mut first = process(&store, &clock, plugins, 10).await;
+    let mut first = process(store, clock, plugins, 10).await;
     let receipt = first
         .rt
         .start_manual("promo", ManualAudience::Contacts(contacts(3)), "ops")
@@ -192,13 +237,22 @@ async fn a_crash_inside_a_merged_call_is_reconciled_under_the_calls_key_once() {
     assert_eq!(calls.len(), 1, "one merged call, which never answers");
     let call_key = calls[0].key.clone();
     first.shutdown().await;
-    drop(first);
+    (receipt.enrolled, call_key)
+}
 
+/// After the crash, the plugin is asked once, under the call's key, and each member gets
+/// its recipient's status.
+async fn reconciled_under(
+    store: &Arc<dyn Store>,
+    clock: &VirtualClock,
+    enrolled: &[RunId],
+    call_key: String,
+) {
     let plugins = FakePlugins::new();
     *plugins.reconcile.lock().unwrap() = Some(OutcomeStatus::Done {
         output: json!({"msgid": "m1", "recipients": {"sent": ["c000", "c002"], "not_friend": ["c001"]}}),
     });
-    let h = process(&store, &clock, plugins, 10).await;
+    let h = process(store, clock, plugins, 10).await;
     assert!(
         h.plugins.calls_of("wecom.mass_send_contacts").is_empty(),
         "never re-sent"
@@ -209,7 +263,7 @@ async fn a_crash_inside_a_merged_call_is_reconciled_under_the_calls_key_once() {
         [(call_key, None)],
         "one check, under the call's key"
     );
-    let outbox = outbox_by_contact(&h, &receipt.enrolled);
+    let outbox = outbox_by_contact(&h, enrolled);
     for (id, status) in [("c000", "sent"), ("c001", "not_friend"), ("c002", "sent")] {
         match &outbox[id].state {
             OutboxState::Sent { output } => {
