@@ -440,6 +440,7 @@ impl Inner {
         &self,
         invocation: &Invocation,
         asked_by: &str,
+        due: Option<sop_clock::Timestamp>,
         ask: F,
     ) -> Option<OutcomeStatus>
     where
@@ -453,9 +454,23 @@ impl Inner {
             invocation.plugin, invocation.account, asked_by
         );
         let now = self.clock.now().timestamp_millis();
-        let status = self.shared_outcomes.get(key, now, ask).await?;
-        Some(member_outcome(&status, &recipient))
+        let due = due.map(|d| d.timestamp_millis());
+        let (asked_at, status) = self.shared_outcomes.get(key, due, now, ask).await?;
+        Some(match member_outcome(&status, &recipient) {
+            // Every member checks again at the same moment, however late it got the
+            // answer, so that the next check is one question again.
+            OutcomeStatus::Pending { check_after_ms } => OutcomeStatus::Pending {
+                check_after_ms: aligned(asked_at, check_after_ms, now),
+            },
+            other => other,
+        })
     }
+}
+
+/// Milliseconds from `now` to `check_after_ms` after `asked_at` (0 when that has passed).
+fn aligned(asked_at: i64, check_after_ms: u64, now: i64) -> u64 {
+    let at = asked_at.saturating_add(i64::try_from(check_after_ms).unwrap_or(i64::MAX));
+    u64::try_from(at.saturating_sub(now)).unwrap_or(0)
 }
 
 /// Whether `other` may ride in the same call as `head`.
@@ -570,9 +585,14 @@ pub(crate) struct SharedOutcomes {
     asked: Mutex<Asked>,
 }
 
+/// A member whose check fell due at most this long before the last question was asked
+/// takes that question's answer: the members of one call process a shared answer one by
+/// one, and those that got it late re-check a little late too.
+const SHARED_LATE_MS: i64 = 2_000;
+
 #[derive(Default)]
 struct Asked {
-    /// By question: when it was first asked (ms), and its answer once there is one.
+    /// By question: when it was last asked (ms), and its answer once there is one.
     by_question: HashMap<String, (i64, Answer)>,
     /// When stale questions were last dropped (ms): once a minute, not on every check (a
     /// personalised broadcast asks one question per send).
@@ -582,9 +602,18 @@ struct Asked {
 type Answer = Arc<tokio::sync::OnceCell<Option<OutcomeStatus>>>;
 
 impl SharedOutcomes {
-    /// The answer for `key` (the plugin, account and handle or call key), asking with `ask`
-    /// unless it was asked within the last [`SHARED_OUTCOME_SECONDS`].
-    pub async fn get<F>(&self, key: String, now_ms: i64, ask: F) -> Option<OutcomeStatus>
+    /// The answer for `key` (the plugin, account and handle or call key) and when it was
+    /// asked, asking with `ask` unless it was asked within the last
+    /// [`SHARED_OUTCOME_SECONDS`] and, for a check that fell due at `due_ms`, no earlier
+    /// than [`SHARED_LATE_MS`] before that (an answer from before a re-check was due does
+    /// not answer it).
+    pub async fn get<F>(
+        &self,
+        key: String,
+        due_ms: Option<i64>,
+        now_ms: i64,
+        ask: F,
+    ) -> Option<(i64, OutcomeStatus)>
     where
         F: std::future::Future<Output = Option<OutcomeStatus>>,
     {
@@ -599,12 +628,15 @@ impl SharedOutcomes {
                 .by_question
                 .entry(key)
                 .or_insert_with(|| (now_ms, Answer::default()));
-            if entry.0 < fresh {
+            let stale = due_ms.is_some_and(|due| entry.0 < due - SHARED_LATE_MS);
+            if entry.0 < fresh || stale {
                 *entry = (now_ms, Answer::default());
             }
-            entry.1.clone()
+            (entry.0, entry.1.clone())
         };
-        cell.get_or_init(|| ask).await.clone()
+        let (asked_at, cell) = cell;
+        let status = cell.get_or_init(|| ask).await.clone()?;
+        Some((asked_at, status))
     }
 }
 
@@ -686,12 +718,49 @@ mod tests {
             asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Some(OutcomeStatus::Failed { reason: "r".into() })
         };
-        for _ in 0..3 {
-            assert!(shared.get("k".into(), 1_000, ask()).await.is_some());
+        for now in [1_000, 1_500, 3_000] {
+            let (asked_at, _) = shared.get("k".into(), None, now, ask()).await.unwrap();
+            assert_eq!(asked_at, 1_000);
         }
         assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
         // Later than the sharing window: asked again.
-        shared.get("k".into(), 1_000 + 601_000, ask()).await;
+        shared.get("k".into(), None, 1_000 + 601_000, ask()).await;
         assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_recheck_due_after_the_last_question_asks_again_and_its_members_share_it() {
+        let shared = SharedOutcomes::default();
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let ask = || async {
+            asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Some(OutcomeStatus::Pending {
+                check_after_ms: 1_000,
+            })
+        };
+        let n = || asked.load(std::sync::atomic::Ordering::SeqCst);
+        shared.get("k".into(), Some(10_000), 10_000, ask()).await;
+        // A member that got the first answer late, due a little after it: the same answer.
+        shared.get("k".into(), Some(11_500), 11_600, ask()).await;
+        assert_eq!(n(), 1);
+        // The re-check the answer asked for: a new question, shared by its members.
+        let (asked_at, _) = shared
+            .get("k".into(), Some(13_000), 13_000, ask())
+            .await
+            .unwrap();
+        assert_eq!((n(), asked_at), (2, 13_000));
+        shared.get("k".into(), Some(13_000), 13_400, ask()).await;
+        assert_eq!(n(), 2);
+    }
+
+    #[test]
+    fn members_recheck_at_the_same_moment_however_late_they_got_the_answer() {
+        assert_eq!(aligned(10_000, 1_000, 10_200), 800);
+        assert_eq!(aligned(10_000, 1_000, 10_900), 100);
+        assert_eq!(aligned(10_000, 1_000, 12_000), 0);
+        assert_eq!(
+            aligned(10_000, u64::MAX, 10_000),
+            (i64::MAX - 10_000) as u64
+        );
     }
 }

@@ -673,10 +673,11 @@ impl Inner {
             self.plugins.check_outcome(&call, Some(handle)).await
         };
         // The members of a batched call share its handle, and their timers fall due
-        // together (one commit armed them): one question for all of them. A later check
-        // falls due at another time and asks again.
-        let question = format!("handle {handle} due {}", due.timestamp_millis());
-        self.shared_outcome(invocation, &question, ask).await
+        // together (one commit armed them, or a shared answer aligned them): one question
+        // for all of them. A re-check that falls due after it asks again.
+        let question = format!("handle {handle}");
+        self.shared_outcome(invocation, &question, Some(due), ask)
+            .await
     }
 
     /// Feeds an outcome to the run, cancelling `timer` and recording a final status in the

@@ -351,7 +351,7 @@ impl Inner {
         };
         let status = match &call_key {
             Some(key) => {
-                self.shared_outcome(&invocation, &format!("call {key}"), ask)
+                self.shared_outcome(&invocation, &format!("call {key}"), None, ask)
                     .await
             }
             None => ask.await,
