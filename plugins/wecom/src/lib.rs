@@ -78,4 +78,6 @@ mod tests_hostile;
 #[cfg(test)]
 mod tests_kf;
 #[cfg(test)]
+mod tests_mass_send;
+#[cfg(test)]
 mod tests_tags;

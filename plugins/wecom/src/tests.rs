@@ -14,7 +14,7 @@ use crate::actions::mass_send::{CONFIRM_WINDOW_MS, FIRST_CHECK_MS, RECHECK_MS};
 const TOKEN: &str = "QDG6eK";
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 const CORP: &str = "wx5823bf96d3bd56c7";
-const GETTOKEN: &str = "/cgi-bin/gettoken";
+pub(crate) const GETTOKEN: &str = "/cgi-bin/gettoken";
 const WELCOME: &str = "/cgi-bin/externalcontact/send_welcome_msg";
 
 pub(crate) fn account() -> Account {
@@ -297,10 +297,10 @@ fn reads_and_idempotent_writes_reach_their_apis() {
 }
 
 const TEMPLATE: &str = "/cgi-bin/externalcontact/add_msg_template";
-const TASK: &str = "/cgi-bin/externalcontact/get_groupmsg_task";
-const RESULT: &str = "/cgi-bin/externalcontact/get_groupmsg_send_result";
+pub(crate) const TASK: &str = "/cgi-bin/externalcontact/get_groupmsg_task";
+pub(crate) const RESULT: &str = "/cgi-bin/externalcontact/get_groupmsg_send_result";
 
-fn accepted_mass_send(host: &FakeHost) -> String {
+pub(crate) fn accepted_mass_send(host: &FakeHost) -> String {
     token_ok(host, "T");
     host.respond(
         "POST",
@@ -327,7 +327,7 @@ fn accepted_mass_send(host: &FakeHost) -> String {
     pending.handle
 }
 
-fn check(host: &FakeHost, handle: Option<String>) -> Result<OutcomeStatus, PluginError> {
+pub(crate) fn check(host: &FakeHost, handle: Option<String>) -> Result<OutcomeStatus, PluginError> {
     WeCom::check_outcome(
         host,
         account(),

@@ -3,7 +3,14 @@
 //! WeCom only creates a task that the staff member must confirm in their client, so these
 //! actions answer `accepted` with the task's `msgid` as handle; `check-outcome` then reads
 //! `get_groupmsg_task` (has each sender confirmed?) and `get_groupmsg_send_result` (what
-//! happened to each recipient).
+//! happened to each recipient, one sender per request).
+//!
+//! A task merged from many contacts has many senders, more than the host's per-call request
+//! budget lets one call read. So the check is progressive: each call reads the task list and
+//! then as many senders' results as [`REQUESTS_PER_CHECK`] allows, keeps each finished
+//! sender's rows in the plugin's kv store, and answers `Pending` with a short re-check
+//! ([`RESULTS_RECHECK_MS`]) until every confirmed sender is read; the last call assembles the
+//! answer from the store and deletes the entries.
 //!
 //! Both are batched actions (docs/plugins.md, "Batched actions"): the runtime may merge sends
 //! that differ only in their single contact or group into one task. Answers report recipients
@@ -38,8 +45,22 @@ fn check_interval(client: &Client<'_>, default: u64) -> u64 {
 
 /// A task nobody confirmed within this long is reported as failed.
 pub const CONFIRM_WINDOW_MS: i64 = 3 * 24 * 3_600_000;
-/// Pages read per list before giving up (1,000 rows each).
-const MAX_PAGES: usize = 20;
+/// Requests (`client.post`, every page counted) one outcome check makes at most, the task
+/// list included: it is read on every call, since a sender may confirm between calls. The host
+/// allows 16 per call by default (`max_http_requests`); the rest covers `gettoken` when the
+/// token is not cached and one refresh-and-retry after 40014/42001 (12 + 1 + 2 = 15).
+pub const REQUESTS_PER_CHECK: usize = 12;
+/// Re-check after this long while confirmed senders' results remain to be read: the task is
+/// settled and only our reading is left, so the shortest interval a plugin may ask for (not
+/// the account's `mass_send_check_ms`, which paces waiting for staff).
+pub const RESULTS_RECHECK_MS: u64 = 1_000;
+/// Send-result rows per kv value, and a bound on a value's JSON: the host refuses values over
+/// 64 KiB, and 500 rows of real ids (~32 characters) take ~20 KiB.
+const ROWS_PER_CHUNK: usize = 500;
+const CHUNK_BYTES: usize = 48 * 1024;
+/// A recipient id longer than this is kept as unnamed: no real id comes near, and one that
+/// long could not be stored within [`CHUNK_BYTES`].
+const MAX_ID_BYTES: usize = 1024;
 
 /// Input of `mass_send_contacts`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -308,16 +329,19 @@ fn recipient_status(code: i64) -> &'static str {
     }
 }
 
-/// Reads every page of `list_field` from `api`.
+/// Reads every page of `list_field` from `api`, one request of `budget` per page; `None` when
+/// the budget runs out before the last page.
 fn read_pages<T: serde::de::DeserializeOwned>(
     client: &Client<'_>,
     api: &str,
     base: serde_json::Value,
     list_field: &str,
-) -> Result<Vec<T>, PluginError> {
+    budget: &mut usize,
+) -> Result<Option<Vec<T>>, PluginError> {
     let mut rows = Vec::new();
     let mut cursor = String::new();
-    for _ in 0..MAX_PAGES {
+    while *budget > 0 {
+        *budget -= 1;
         let mut body = base.clone();
         body["limit"] = 1000.into();
         if !cursor.is_empty() {
@@ -338,12 +362,87 @@ fn read_pages<T: serde::de::DeserializeOwned>(
             .unwrap_or_default()
             .to_owned();
         if cursor.is_empty() {
-            return Ok(rows);
+            return Ok(Some(rows));
         }
     }
-    Err(PluginError::transient(format!(
-        "{api}: more than {MAX_PAGES} pages"
-    )))
+    Ok(None)
+}
+
+/// One stored send-result row: WeCom's status code and the recipient's id, if it had one.
+type Row = (i64, Option<String>);
+
+/// The kv key of one sender's progress in task `msgid`: present once all of that sender's
+/// rows are stored, holding the number of chunks. Per sender rather than one record for the
+/// task, so that progress never outgrows a kv value however many senders a task has. The
+/// sender is digested: keys are capped at 256 bytes and a `userid` may take 64.
+pub(crate) fn sender_key(msgid: &str, sender: &str) -> String {
+    format!(
+        "check/{msgid}/{}",
+        &sop_plugin_sdk::webhook::dedupe_id(&[sender])[..16]
+    )
+}
+
+/// The kv key of a sender's chunk `n`. Numbered, not appended: a call that dies half-way and
+/// is repeated overwrites what it wrote instead of adding to it.
+pub(crate) fn chunk_key(sender_key: &str, n: usize) -> String {
+    format!("{sender_key}/{n}")
+}
+
+/// Splits a sender's rows into kv values of at most [`ROWS_PER_CHUNK`] rows and
+/// [`CHUNK_BYTES`] of JSON.
+fn into_chunks(rows: Vec<Row>) -> Vec<Vec<Row>> {
+    let mut chunks = Vec::new();
+    let mut chunk: Vec<Row> = Vec::new();
+    let mut bytes = 2;
+    for row in rows {
+        // The row's JSON and a comma.
+        let size = json::to_json(&row).len() + 1;
+        if !chunk.is_empty() && (chunk.len() == ROWS_PER_CHUNK || bytes + size > CHUNK_BYTES) {
+            chunks.push(std::mem::take(&mut chunk));
+            bytes = 2;
+        }
+        bytes += size;
+        chunk.push(row);
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    chunks
+}
+
+/// Stores a sender's rows; the progress entry is written last, so it never claims chunks a
+/// dead call did not write.
+fn store_sender(client: &Client<'_>, key: &str, rows: Vec<Row>) {
+    let chunks = into_chunks(rows);
+    for (n, chunk) in chunks.iter().enumerate() {
+        kv::set_json(client.host, &chunk_key(key, n), chunk, Some(RECORD_TTL_MS));
+    }
+    kv::set_json(client.host, key, &chunks.len(), Some(RECORD_TTL_MS));
+}
+
+/// A stored sender's rows, in WeCom's order; `None` when the sender is not stored, or a
+/// chunk is missing.
+fn load_sender(client: &Client<'_>, key: &str) -> Option<Vec<Row>> {
+    let count: usize = kv::get_json(client.host, key)?;
+    let mut rows = Vec::new();
+    for n in 0..count {
+        rows.extend(kv::get_json::<Vec<Row>>(client.host, &chunk_key(key, n))?);
+    }
+    Some(rows)
+}
+
+/// Deletes a sender's progress and chunks, including chunks past the count that a call which
+/// died half-way may have left.
+fn forget_sender(client: &Client<'_>, key: &str) {
+    let count: usize = kv::get_json(client.host, key).unwrap_or(0);
+    client.host.kv_delete(key);
+    for n in 0.. {
+        let chunk = chunk_key(key, n);
+        if n >= count && client.host.kv_get(&chunk).is_none() {
+            break;
+        }
+        client.host.kv_delete(&chunk);
+    }
 }
 
 /// The outcome of the task behind `handle` (or, after a crash, behind `idempotency_key`).
@@ -368,12 +467,19 @@ pub fn check(
             })?,
     };
     let msgid = record.msgid.as_str();
+    let mut budget = REQUESTS_PER_CHECK;
     let senders: Vec<SenderTask> = read_pages(
         client,
         "externalcontact/get_groupmsg_task",
         serde_json::json!({ "msgid": msgid }),
         "task_list",
-    )?;
+        &mut budget,
+    )?
+    .ok_or_else(|| {
+        PluginError::transient(format!(
+            "get_groupmsg_task: task {msgid} lists more than {REQUESTS_PER_CHECK} pages of senders"
+        ))
+    })?;
     let confirmed: Vec<&SenderTask> = senders.iter().filter(|s| s.status == 2).collect();
     let waiting: Vec<&str> = senders
         .iter()
@@ -390,6 +496,50 @@ pub fn check(
             CONFIRM_WINDOW_MS / 3_600_000
         )));
     }
+    // Read the confirmed senders no earlier call stored, while the budget lasts. Progress is
+    // per sender, against this call's task list: a sender who confirmed since the last call is
+    // read too, and one read earlier is not read again.
+    let mut first = true;
+    for sender in &confirmed {
+        let key = sender_key(msgid, &sender.userid);
+        if client.host.kv_get(&key).is_some() {
+            continue;
+        }
+        if budget == 0 {
+            return Ok(OutcomeStatus::Pending(RESULTS_RECHECK_MS));
+        }
+        let rows: Option<Vec<Recipient>> = read_pages(
+            client,
+            "externalcontact/get_groupmsg_send_result",
+            serde_json::json!({ "msgid": msgid, "userid": sender.userid }),
+            "send_list",
+            &mut budget,
+        )?;
+        match rows {
+            Some(rows) => {
+                let rows = rows
+                    .into_iter()
+                    .map(|row| {
+                        let status = row.status;
+                        let id = row.id(target).filter(|id| id.len() <= MAX_ID_BYTES);
+                        (status, id)
+                    })
+                    .collect();
+                store_sender(client, &key, rows);
+            }
+            // A sender's pages are read in one call (a cursor is not kept across calls):
+            // start over with the whole budget next time, unless it had that already.
+            None if first => {
+                return Err(PluginError::transient(format!(
+                    "get_groupmsg_send_result: sender {} of task {msgid} has more pages than \
+                     one check can read",
+                    sender.userid
+                )));
+            }
+            None => return Ok(OutcomeStatus::Pending(RESULTS_RECHECK_MS)),
+        }
+        first = false;
+    }
     // Recipient ids grouped by status, not one object per recipient: a 10,000-contact task
     // must stay well inside the host's output cap (1 MiB by default).
     let mut by_status: std::collections::BTreeMap<&'static str, Vec<String>> =
@@ -397,21 +547,24 @@ pub fn check(
     let mut unnamed: std::collections::BTreeMap<&'static str, usize> =
         std::collections::BTreeMap::new();
     for sender in &confirmed {
-        let rows: Vec<Recipient> = read_pages(
-            client,
-            "externalcontact/get_groupmsg_send_result",
-            serde_json::json!({ "msgid": msgid, "userid": sender.userid }),
-            "send_list",
-        )?;
-        for row in rows {
-            let status = recipient_status(row.status);
+        let key = sender_key(msgid, &sender.userid);
+        let Some(rows) = load_sender(client, &key) else {
+            // A chunk expired or was lost: read that sender again.
+            forget_sender(client, &key);
+            return Ok(OutcomeStatus::Pending(RESULTS_RECHECK_MS));
+        };
+        for (code, id) in rows {
+            let status = recipient_status(code);
             // A row without the id the input used cannot be matched to an invocation; it
             // still counts.
-            match row.id(target) {
+            match id {
                 Some(id) => by_status.entry(status).or_default().push(id),
                 None => *unnamed.entry(status).or_default() += 1,
             }
         }
+    }
+    for sender in &confirmed {
+        forget_sender(client, &sender_key(msgid, &sender.userid));
     }
     let count = |status: &str| {
         by_status.get(status).map_or(0, Vec::len) + unnamed.get(status).copied().unwrap_or(0)
