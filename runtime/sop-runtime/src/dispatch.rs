@@ -694,26 +694,30 @@ impl Inner {
             key: invocation.key.clone(),
             status: status.clone(),
         };
-        let pre = move |inner: &Inner, _: &Loaded| -> Result<Vec<Op>, RuntimeError> {
-            let mut ops = vec![Op::CancelTimer(timer.clone())];
-            let now = inner.clock.now();
-            let state = match &status {
-                OutcomeStatus::Done { output } => Some(OutboxState::Sent {
-                    output: output.to_string(),
-                }),
-                OutcomeStatus::Failed { reason } => Some(OutboxState::Failed {
-                    reason: reason.clone(),
-                }),
-                OutcomeStatus::Pending { .. } => None,
-            };
-            if let (Some(state), Some(mut entry)) = (state, inner.store.outbox(&key)?) {
-                entry.state = state;
-                entry.updated_at = now;
-                ops.push(Op::PutOutbox(entry));
-            }
-            Ok(ops)
-        };
-        self.feed(run, &input, &pre).await?;
+        // The members of a merged call get their outcomes together: one commit for those
+        // waiting at the time (`feeds.rs`).
+        let pre = Box::new(
+            move |inner: &Inner, _: &Loaded| -> Result<Vec<Op>, RuntimeError> {
+                let mut ops = vec![Op::CancelTimer(timer.clone())];
+                let now = inner.clock.now();
+                let state = match &status {
+                    OutcomeStatus::Done { output } => Some(OutboxState::Sent {
+                        output: output.to_string(),
+                    }),
+                    OutcomeStatus::Failed { reason } => Some(OutboxState::Failed {
+                        reason: reason.clone(),
+                    }),
+                    OutcomeStatus::Pending { .. } => None,
+                };
+                if let (Some(state), Some(mut entry)) = (state, inner.store.outbox(&key)?) {
+                    entry.state = state;
+                    entry.updated_at = now;
+                    ops.push(Op::PutOutbox(entry));
+                }
+                Ok(ops)
+            },
+        );
+        self.feed_grouped(run, input, pre).await?;
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ mod config;
 mod dispatch;
 mod durability;
 mod error;
+mod feeds;
 mod flow;
 mod gate;
 mod groups;

@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     pub bulk: crate::bulk::BulkQueue,
     /// Outcomes of batched calls, asked once for all their members.
     pub shared_outcomes: crate::batch::SharedOutcomes,
+    /// Outcomes waiting to be fed in one commit (`feeds.rs`).
+    pub feeds: crate::feeds::FeedQueue,
     /// Set while a start of gathered bulk sends is pending (`dispatch.rs`).
     pub bulk_gathering: std::sync::atomic::AtomicBool,
     /// Runs whose send this process parked alone on its deferral timer: it comes back at its
@@ -198,6 +200,7 @@ impl Runtime {
                 flow_ended: Mutex::new(Vec::new()),
                 bulk,
                 shared_outcomes: crate::batch::SharedOutcomes::default(),
+                feeds: crate::feeds::FeedQueue::default(),
                 bulk_gathering: std::sync::atomic::AtomicBool::new(false),
                 parked: Mutex::new(HashSet::new()),
                 queued_deferrals: Mutex::new(std::collections::HashMap::new()),

@@ -307,3 +307,42 @@ async fn sends_deferred_by_quiet_hours_come_back_in_one_call() {
     assert_eq!(reached, ids, "every contact, in the order the timers fired");
     h.shutdown().await;
 }
+
+/// Counts the store's writes (commits and flushes).
+#[derive(Debug, Default)]
+struct Writes(std::sync::atomic::AtomicUsize);
+
+impl sop_store::WriteHook for Writes {
+    fn after_write(&self, _outcome: Result<(), &sop_store::StoreError>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The members' shares of one outcome are fed together: a few commits, not one a member.
+#[tokio::test]
+async fn the_outcomes_of_a_calls_members_are_fed_in_a_few_commits() {
+    let hooked = Arc::new(sop_store::HookedStore::with_hook(
+        MemoryStore::new(),
+        Writes::default(),
+    ));
+    let store: Arc<dyn Store> = hooked.clone();
+    let clock = VirtualClock::new(t0());
+    let h = process(&store, &clock, FakePlugins::new(), 100).await;
+    let receipt =
+        h.rt.start_manual("promo", ManualAudience::Contacts(contacts(100)), "ops")
+            .await
+            .unwrap();
+    h.settle().await;
+    assert_eq!(h.plugins.calls_of("wecom.mass_send_contacts").len(), 1);
+    let writes = || hooked.hook().0.load(std::sync::atomic::Ordering::SeqCst);
+    let before = writes();
+    h.run_for(TimeDelta::seconds(61)).await;
+    for run in &receipt.enrolled {
+        assert_eq!(h.state(*run).status, RunStatus::Completed, "run {run}");
+    }
+    let outcome_writes = writes() - before;
+    assert!(
+        outcome_writes <= 10,
+        "{outcome_writes} writes to feed 100 members their outcome"
+    );
+}

@@ -1,0 +1,186 @@
+//! Outcomes fed to many runs in one commit.
+//!
+//! The members of a merged call (`batch.rs`) get their shares of one outcome at about the
+//! same moment, and each share fed alone is a commit of its own: a million-contact broadcast
+//! made a million commits when its tasks were confirmed. Fed through here, the outcomes
+//! waiting when the feeder comes round are advanced into one transaction and committed once,
+//! as the call's results are. Nothing waits to be grouped: under load, outcomes queue up
+//! while the previous group commits, so groups grow with the load.
+//!
+//! The runs are not on their lanes: a run changed meanwhile fails the group's revision check,
+//! and then every outcome of the group is fed alone, on its lane, as before.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use sop_engine::Input;
+use sop_store::{Op, RunId, StoreError};
+use tokio::sync::oneshot;
+
+use crate::error::RuntimeError;
+use crate::runtime::{Inner, Loaded};
+use crate::tx::Tx;
+
+/// Most outcomes in one commit: bounds how long a group holds the store's commit lock.
+const GROUP_MAX: usize = 256;
+
+/// An acknowledgement ([`Ack`](crate::runtime::Ack)) that can wait in the queue.
+pub(crate) type OwnedAck =
+    Box<dyn Fn(&Inner, &Loaded) -> Result<Vec<Op>, RuntimeError> + Send + Sync>;
+
+type Reply = oneshot::Sender<Result<Option<String>, RuntimeError>>;
+
+struct Queued {
+    run: RunId,
+    input: Input,
+    pre: OwnedAck,
+    reply: Reply,
+}
+
+/// Outcomes waiting for the feeder, and whether it is running.
+#[derive(Default)]
+pub(crate) struct FeedQueue {
+    state: Mutex<(Vec<Queued>, bool)>,
+}
+
+impl std::fmt::Debug for FeedQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.state.lock().map_or(0, |s| s.0.len());
+        f.debug_struct("FeedQueue").field("waiting", &n).finish()
+    }
+}
+
+impl FeedQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Queued>, bool)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next group: the oldest outcomes, one per run (a run's second waits for the next
+    /// group, so its inputs stay in order). `None` when nothing waits; the feeder then stops.
+    fn next_group(&self) -> Option<Vec<Queued>> {
+        let mut state = self.lock();
+        if state.0.is_empty() {
+            state.1 = false;
+            return None;
+        }
+        let mut runs = HashSet::new();
+        let mut group = Vec::new();
+        let mut rest = Vec::new();
+        for queued in state.0.drain(..) {
+            if group.len() < GROUP_MAX && runs.insert(queued.run) {
+                group.push(queued);
+            } else {
+                rest.push(queued);
+            }
+        }
+        state.0 = rest;
+        Some(group)
+    }
+}
+
+impl Inner {
+    /// Feeds `input` to run `id` like [`feed`](Inner::feed), committed together with the
+    /// other outcomes waiting at the time.
+    pub(crate) async fn feed_grouped(
+        self: &Arc<Self>,
+        id: RunId,
+        input: Input,
+        pre: OwnedAck,
+    ) -> Result<Option<String>, RuntimeError> {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut state = self.feeds.lock();
+            state.0.push(Queued {
+                run: id,
+                input,
+                pre,
+                reply,
+            });
+            !std::mem::replace(&mut state.1, true)
+        };
+        if start {
+            let inner = self.clone();
+            tokio::spawn(async move {
+                while let Some(group) = inner.feeds.next_group() {
+                    inner.feed_group(group).await;
+                }
+            });
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(RuntimeError::Store(StoreError::Io(
+                "the outcome feeder stopped".into(),
+            )))
+        })
+    }
+
+    async fn feed_group(self: &Arc<Self>, group: Vec<Queued>) {
+        if group.len() == 1 {
+            return self.feed_each(group).await;
+        }
+        let now = self.clock.now();
+        let mut tx = Tx::new();
+        let mut ignored = Vec::with_capacity(group.len());
+        for q in &group {
+            match self.advance_queued(&mut tx, q, now) {
+                Ok(why) => ignored.push(why),
+                Err(error) => {
+                    // Part of its ops may be in the transaction: each goes alone, and this
+                    // one meets its error again there.
+                    tracing::debug!(run = %q.run, %error, "grouped outcome failed; fed one by one");
+                    return self.feed_each(group).await;
+                }
+            }
+        }
+        metrics::histogram!("sop_runtime_feed_group_size").record(group.len() as f64);
+        let fed = group.into_iter().zip(ignored);
+        match self.commit(tx) {
+            Ok(()) => {
+                for (q, ignored) in fed {
+                    let _ = q.reply.send(Ok(ignored));
+                }
+            }
+            Err(RuntimeError::Store(StoreError::Conflict(reason))) => {
+                tracing::debug!(%reason, "grouped outcomes conflicted; fed one by one");
+                metrics::counter!("sop_runtime_commit_conflicts_total").increment(1);
+                self.feed_each(fed.map(|(q, _)| q).collect()).await;
+            }
+            Err(RuntimeError::Store(error)) => {
+                for (q, _) in fed {
+                    let _ = q.reply.send(Err(RuntimeError::Store(error.clone())));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for (q, _) in fed {
+                    let _ = q
+                        .reply
+                        .send(Err(RuntimeError::Store(StoreError::Io(message.clone()))));
+                }
+            }
+        }
+    }
+
+    /// Feeds each outcome alone, on its run's lane.
+    async fn feed_each(self: &Arc<Self>, group: Vec<Queued>) {
+        for q in group {
+            let result = self.feed(q.run, &q.input, &*q.pre).await;
+            let _ = q.reply.send(result);
+        }
+    }
+
+    /// One queued outcome advanced into the group's transaction.
+    fn advance_queued(
+        &self,
+        tx: &mut Tx,
+        q: &Queued,
+        now: sop_clock::Timestamp,
+    ) -> Result<Option<String>, RuntimeError> {
+        let loaded = self
+            .load(q.run)?
+            .ok_or_else(|| RuntimeError::UnknownRun(q.run.to_string()))?;
+        for op in (q.pre)(self, &loaded)? {
+            tx.batch.push(op);
+        }
+        self.advance_into(tx, &loaded, &q.input, now)
+    }
+}
