@@ -84,6 +84,23 @@ struct Driven {
     welcome_missing: usize,
     daemon_cpu: f64,
     daemon_peak_mib: f64,
+    /// The outcome checks after the sends, when followed.
+    outcomes: Option<Outcomes>,
+}
+
+/// The phase after the sends: each task's outcome asked of WeCom (5 minutes after it was
+/// created) and fed to its members' runs, which then finish.
+#[derive(Debug)]
+struct Outcomes {
+    /// Runs finished (any status) of the broadcast.
+    finished: u64,
+    /// Seconds from the last send to the first finished run.
+    first_after_s: f64,
+    /// Seconds from the first to the last finished run.
+    span_s: f64,
+    /// Runs finished per second between 5 % and 95 % of them.
+    rate: Option<f64>,
+    daemon_cpu: f64,
 }
 
 /// What the emulator's counters say, or the change between two readings.
@@ -184,6 +201,7 @@ async fn drive(
     contacts: u32,
     welcome_rate: f64,
     texts: setup::Texts,
+    follow_outcomes: bool,
 ) -> Result<Driven> {
     let (spec, _playbooks) = setup::accounts_spec(
         a,
@@ -289,6 +307,11 @@ async fn drive(
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (welcome, welcome_missing) = welcome::latencies(&emu, &sent).await?;
     let rate_limited = counts(&emu).await?.rate_limited;
+    let outcomes = if follow_outcomes {
+        Some(follow(&world, pid, contacts, t0.elapsed().as_secs_f64() - total_s).await?)
+    } else {
+        None
+    };
     // Sends are recipients; the pacing is in calls, whatever each task carries.
     let send_window = window_rate(&samples, done.recipients, 0.05, 0.95);
     let call_window = window_rate(&calls, done.send_calls, 0.05, 0.95);
@@ -305,6 +328,67 @@ async fn drive(
         welcome_missing,
         daemon_cpu: cpu / total_s.max(1e-9),
         daemon_peak_mib: mem.map_or(0.0, |m| m.hwm_kib as f64 / 1024.0),
+        outcomes,
+    })
+}
+
+/// Follows the outcome phase: the daemon's finished runs, twice a second, until every
+/// contact's run has finished. `since_last_send_s`: how long ago the last send was.
+async fn follow(
+    world: &World,
+    pid: u32,
+    contacts: u32,
+    since_last_send_s: f64,
+) -> Result<Outcomes> {
+    const FINISHED: &str = "sop_runtime_runs_finished_total";
+    let finished = || async {
+        world
+            .daemon
+            .metric(FINISHED)
+            .await
+            .map(|v| v as u64)
+            .map_err(|e| anyhow::anyhow!("{FINISHED}: {e}"))
+    };
+    let base = finished().await?;
+    let t0 = Instant::now();
+    let mut samples: Vec<(f64, u64)> = Vec::new();
+    let mut first: Option<(f64, f64)> = None;
+    let mut last_move = Instant::now();
+    let mut last = 0;
+    loop {
+        let n = finished().await?.saturating_sub(base);
+        let t = t0.elapsed().as_secs_f64();
+        samples.push((t, n));
+        if n > 0 && first.is_none() {
+            first = Some((t, machine::cpu_seconds(pid).unwrap_or(0.0)));
+        }
+        if n >= u64::from(contacts) {
+            break;
+        }
+        if n != last {
+            (last, last_move) = (n, Instant::now());
+        }
+        // The first checks are due 5 minutes after their tasks (the first of which was
+        // created before the last send); after that, a stall.
+        let stalled = match first {
+            Some(_) => last_move.elapsed() > Duration::from_secs(120),
+            None => t > 420.0,
+        };
+        if stalled || t > 600.0 + f64::from(contacts) / 200.0 {
+            bail!("the outcome phase stalled at {n} of {contacts} runs finished after {t:.0} s");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let cpu = machine::cpu_seconds(pid).unwrap_or(0.0);
+    let (t_first, cpu_first) = first.unwrap_or_default();
+    let t_last = samples.last().map_or(0.0, |s| s.0);
+    let finished = samples.last().map_or(0, |s| s.1);
+    Ok(Outcomes {
+        finished,
+        first_after_s: since_last_send_s + t_first,
+        span_s: t_last - t_first,
+        rate: window_rate(&samples, finished, 0.05, 0.95).map(|w| w.0),
+        daemon_cpu: (cpu - cpu_first) / (t_last - t_first).max(1e-9),
     })
 }
 
@@ -340,6 +424,7 @@ pub async fn accounts(a: &Args) -> Result<ScenarioReport> {
         a.accounts_welcome_rate,
         // Personalised, so that every contact is its own task and the pacing binds.
         setup::Texts::PerContact,
+        false,
     )
     .await?;
     let allowed = f64::from(a.accounts) * f64::from(a.account_limit_per_min) / 60.0;
@@ -436,6 +521,7 @@ pub async fn unlimited(a: &Args) -> Result<ScenarioReport> {
         a.broadcast_contacts,
         0.0,
         setup::Texts::Shared,
+        true,
     )
     .await?;
     // No limit at the emulator, but the daemon still paces each account on the manifest's.
@@ -481,6 +567,23 @@ pub async fn unlimited(a: &Args) -> Result<ScenarioReport> {
         "daemon peak RSS",
         format!("{:.0} MiB", d.daemon_peak_mib),
     ));
+    if let Some(o) = &d.outcomes {
+        rows.push(Row::info(
+            "outcome phase: runs finished after their task's check (5 min after it)",
+            format!(
+                "{} in {:.1} s, first {:.0} s after the last send",
+                o.finished, o.span_s, o.first_after_s
+            ),
+        ));
+        rows.push(Row::info(
+            "outcomes fed/s (runs finished, 5–95 %)",
+            format!("{:.0}/s", o.rate.unwrap_or(0.0)),
+        ));
+        rows.push(Row::info(
+            "daemon CPU during the outcome phase (cores busy)",
+            format!("{:.2}", o.daemon_cpu),
+        ));
+    }
     let mut notes = Vec::new();
     // The ceiling is on calls: with many recipients per task, sends/s can pass it.
     if call_rate > cap * 0.9 {
