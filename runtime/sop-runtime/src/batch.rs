@@ -585,11 +585,6 @@ pub(crate) struct SharedOutcomes {
     asked: Mutex<Asked>,
 }
 
-/// A member whose check fell due at most this long before the last question was asked
-/// takes that question's answer: the members of one call process a shared answer one by
-/// one, and those that got it late re-check a little late too.
-const SHARED_LATE_MS: i64 = 2_000;
-
 #[derive(Default)]
 struct Asked {
     /// By question: when it was last asked (ms), and its answer once there is one.
@@ -604,9 +599,11 @@ type Answer = Arc<tokio::sync::OnceCell<Option<OutcomeStatus>>>;
 impl SharedOutcomes {
     /// The answer for `key` (the plugin, account and handle or call key) and when it was
     /// asked, asking with `ask` unless it was asked within the last
-    /// [`SHARED_OUTCOME_SECONDS`] and, for a check that fell due at `due_ms`, no earlier
-    /// than [`SHARED_LATE_MS`] before that (an answer from before a re-check was due does
-    /// not answer it).
+    /// [`SHARED_OUTCOME_SECONDS`] and, for a check that fell due at `due_ms`, at or after
+    /// that: an answer from before a re-check was due does not answer it. The members of a
+    /// call fall due at the same moment (one `now` arms all their first checks; a pending
+    /// answer aligns their re-checks), so the first to ask answers the others; one that got
+    /// the last answer too late to re-check at that moment asks again.
     pub async fn get<F>(
         &self,
         key: String,
@@ -628,7 +625,7 @@ impl SharedOutcomes {
                 .by_question
                 .entry(key)
                 .or_insert_with(|| (now_ms, Answer::default()));
-            let stale = due_ms.is_some_and(|due| entry.0 < due - SHARED_LATE_MS);
+            let stale = due_ms.is_some_and(|due| entry.0 < due);
             if entry.0 < fresh || stale {
                 *entry = (now_ms, Answer::default());
             }
@@ -740,16 +737,17 @@ mod tests {
         };
         let n = || asked.load(std::sync::atomic::Ordering::SeqCst);
         shared.get("k".into(), Some(10_000), 10_000, ask()).await;
-        // A member that got the first answer late, due a little after it: the same answer.
-        shared.get("k".into(), Some(11_500), 11_600, ask()).await;
+        // The other members due then, however late they run: the same answer.
+        shared.get("k".into(), Some(10_000), 10_700, ask()).await;
         assert_eq!(n(), 1);
-        // The re-check the answer asked for: a new question, shared by its members.
+        // The re-check the answer asked for (1 s after it was asked): a new question, shared
+        // by its members, not the answer it replaces.
         let (asked_at, _) = shared
-            .get("k".into(), Some(13_000), 13_000, ask())
+            .get("k".into(), Some(11_000), 11_000, ask())
             .await
             .unwrap();
-        assert_eq!((n(), asked_at), (2, 13_000));
-        shared.get("k".into(), Some(13_000), 13_400, ask()).await;
+        assert_eq!((n(), asked_at), (2, 11_000));
+        shared.get("k".into(), Some(11_000), 11_400, ask()).await;
         assert_eq!(n(), 2);
     }
 
