@@ -4,8 +4,11 @@
 //! same moment, and each share fed alone is a commit of its own: a million-contact broadcast
 //! made a million commits when its tasks were confirmed. Fed through here, the outcomes
 //! waiting when the feeder comes round are advanced into one transaction and committed once,
-//! as the call's results are. Nothing waits to be grouped: under load, outcomes queue up
-//! while the previous group commits, so groups grow with the load.
+//! as the call's results are. Nothing waits to be grouped: an outcome that finds no feeder
+//! running is fed by its own task (after one yield, so that the members woken by the same
+//! answer can queue; alone it goes on its lane, as before); outcomes that
+//! arrive while one feeds queue up and go in its next group, so groups grow with the load.
+//! A feeder whose own outcome is done hands the queue to a task of its own.
 //!
 //! The runs are not on their lanes: a run changed meanwhile fails the group's revision check,
 //! and then every outcome of the group is fed alone, on its lane, as before.
@@ -21,8 +24,11 @@ use crate::error::RuntimeError;
 use crate::runtime::{Inner, Loaded};
 use crate::tx::Tx;
 
-/// Most outcomes in one commit: bounds how long a group holds the store's commit lock.
-const GROUP_MAX: usize = 256;
+/// Most outcomes in one commit: bounds how long a group holds the store's commit lock, and
+/// keeps a group's writes (about 11 keys and 1.3 KB an outcome) under the sled backend's redo
+/// record limit (64 KiB), above which a commit takes sled's `apply_batch` and its global lock
+/// (`batch.rs`, `RESULTS_PER_COMMIT`).
+const GROUP_MAX: usize = 32;
 
 /// An acknowledgement ([`Ack`](crate::runtime::Ack)) that can wait in the queue.
 pub(crate) type OwnedAck =
@@ -53,6 +59,13 @@ impl std::fmt::Debug for FeedQueue {
 impl FeedQueue {
     fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Queued>, bool)> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether outcomes wait; if none does, the feeder stops.
+    fn still_waiting(&self) -> bool {
+        let mut state = self.lock();
+        state.1 = !state.0.is_empty();
+        state.1
     }
 
     /// The next group: the oldest outcomes, one per run (a run's second waits for the next
@@ -98,13 +111,26 @@ impl Inner {
             });
             !std::mem::replace(&mut state.1, true)
         };
+        let mut answer = answer;
         if start {
-            let inner = self.clone();
-            tokio::spawn(async move {
-                while let Some(group) = inner.feeds.next_group() {
-                    inner.feed_group(group).await;
+            // The other members woken by the same answer are ready to run: let them queue
+            // before the first group is taken.
+            tokio::task::yield_now().await;
+            while let Some(group) = self.feeds.next_group() {
+                self.feed_group(group).await;
+                if let Ok(result) = answer.try_recv() {
+                    // Others queued meanwhile: they are fed by a task, not on our time.
+                    if self.feeds.still_waiting() {
+                        let inner = self.clone();
+                        tokio::spawn(async move {
+                            while let Some(group) = inner.feeds.next_group() {
+                                inner.feed_group(group).await;
+                            }
+                        });
+                    }
+                    return result;
                 }
-            });
+            }
         }
         answer.await.unwrap_or_else(|_| {
             Err(RuntimeError::Store(StoreError::Io(

@@ -521,7 +521,7 @@ pub async fn unlimited(a: &Args) -> Result<ScenarioReport> {
         a.broadcast_contacts,
         0.0,
         setup::Texts::Shared,
-        true,
+        !a.broadcast_skip_outcomes,
     )
     .await?;
     // No limit at the emulator, but the daemon still paces each account on the manifest's.

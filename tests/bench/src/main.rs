@@ -82,6 +82,10 @@ pub struct Args {
     /// pacing does not keep the 20,000/s target out of reach.
     #[arg(long, default_value_t = 500)]
     pub broadcast_accounts: u32,
+    /// broadcast: stop after the sends instead of following the outcome phase (the checks
+    /// start 5 minutes after the first task).
+    #[arg(long)]
+    pub broadcast_skip_outcomes: bool,
     /// soak: new-contact callbacks per second, held for `--soak-seconds`.
     #[arg(long, default_value_t = 200.0)]
     pub soak_rate: f64,
