@@ -68,9 +68,11 @@ impl Daemon {
             }
             None => Arc::new(SystemClock),
         };
-        // Plugins read the same time (token expiry, signatures) as the runtime.
+        // Plugins read the same time (token expiry, signatures) as the runtime, and keep their
+        // key-value data in the store, so it survives a restart.
         let services = HostServices {
             clock: clock.clone(),
+            kv: Arc::new(crate::plugin_kv::StoreKv::new(store.clone())),
             ..HostServices::default()
         };
         let host = PluginHost::new(config.file.plugins.host.clone(), services)

@@ -10,6 +10,7 @@ pub mod ingress;
 pub mod lock;
 pub mod memory;
 pub mod observability;
+pub mod plugin_kv;
 pub mod plugins;
 pub mod secret;
 pub mod state;

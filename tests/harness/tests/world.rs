@@ -49,7 +49,16 @@ async fn a_callback_flows_through_the_daemon_which_survives_kill_9_and_stops_on_
     .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
 
     // SIGKILL, restart on the same data dir: the new contact is welcomed, the first is not
-    // welcomed again.
+    // welcomed again, and the WeCom plugin's access token, kept in its key-value store (the
+    // daemon's store), is not fetched again.
+    let tokens = || async {
+        let counters = world.emulator.get("/_emulator/counters").await.unwrap();
+        counters["endpoints"]["gettoken"]["calls"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let tokens_before = tokens().await;
+    assert!(tokens_before >= 1, "the first welcome fetched a token");
     world.daemon.kill9().unwrap();
     world.daemon.restart().await.unwrap();
     assert_eq!(world.daemon.starts(), 2);
@@ -60,6 +69,11 @@ async fn a_callback_flows_through_the_daemon_which_survives_kill_9_and_stops_on_
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
     assert_eq!(welcomes(&world, &first).await.len(), 1, "welcomed once");
+    assert_eq!(
+        tokens().await,
+        tokens_before,
+        "the cached token survived the kill"
+    );
     assert!(
         world
             .daemon
