@@ -298,7 +298,7 @@ impl HostPlugins {
             }
             Err(e) => {
                 tracing::warn!(plugin, action, account, error = %e, "outcome check failed");
-                None
+                check_retry(&e).map(|check_after_ms| OutcomeStatus::Pending { check_after_ms })
             }
         }
     }
@@ -355,6 +355,27 @@ impl Plugins for HostPlugins {
         ))
     }
 }
+
+/// How long after a failed outcome check to ask again, when the failure is one that passes
+/// (a timeout under load, a full instance pool, the platform's rate limit or a transient
+/// error): soon, not after `runtime.outcome_recheck_seconds` (15 minutes), which is for a
+/// plugin that cannot tell. `None` for the rest.
+fn check_retry(e: &CallError<sop_plugin_host::PluginError>) -> Option<u64> {
+    use sop_plugin_host::PluginError as P;
+    match e {
+        CallError::Plugin(P::RateLimited { retry_after_ms, .. }) => {
+            Some((*retry_after_ms).max(CHECK_RETRY_MS))
+        }
+        CallError::Plugin(P::Transient(_) | P::AuthExpired(_))
+        | CallError::Host(HostError::Timeout { .. } | HostError::Instantiate(_)) => {
+            Some(CHECK_RETRY_MS)
+        }
+        _ => None,
+    }
+}
+
+/// See [`check_retry`].
+const CHECK_RETRY_MS: u64 = 60_000;
 
 /// The plugin's typed error in the engine's words (same cases).
 pub fn plugin_error(e: sop_plugin_host::PluginError) -> PluginError {
@@ -423,6 +444,35 @@ mod tests {
         ];
         for e in &after {
             assert_eq!(host_error(e).kind(), "outcome-unknown", "{e}");
+        }
+    }
+
+    #[test]
+    fn failed_outcome_checks_that_pass_are_asked_again_soon() {
+        use sop_plugin_host::PluginError as H;
+        let soon = [
+            CallError::Host(HostError::Timeout { timeout_ms: 15_000 }),
+            CallError::Host(HostError::Instantiate("pool full".into())),
+            CallError::Plugin(H::Transient("m".into())),
+            CallError::Plugin(H::AuthExpired("m".into())),
+        ];
+        for e in &soon {
+            assert_eq!(check_retry(e), Some(CHECK_RETRY_MS), "{e}");
+        }
+        let limited = |retry_after_ms| {
+            check_retry(&CallError::Plugin(H::RateLimited {
+                retry_after_ms,
+                message: "m".into(),
+            }))
+        };
+        assert_eq!(limited(5), Some(CHECK_RETRY_MS));
+        assert_eq!(limited(300_000), Some(300_000));
+        // The plugin cannot tell, or the check itself is broken: the long recheck.
+        for e in [
+            CallError::Plugin(H::Permanent("m".into())),
+            CallError::Host(HostError::Trap("x".into())),
+        ] {
+            assert_eq!(check_retry(&e), None, "{e}");
         }
     }
 
