@@ -398,6 +398,8 @@ impl Inner {
         let now = self.clock.now();
         for chunk in passed.chunks(RESULTS_PER_COMMIT) {
             self.record_chunk(chunk, result, now).await?;
+            // A commit does not yield: let plugin calls and requests run between chunks.
+            tokio::task::yield_now().await;
         }
         if head.delivery == sop_dsl::catalog::Delivery::AtMostOnce {
             // A result lost to a crash makes the sends `unknown` for good.

@@ -118,6 +118,8 @@ impl Inner {
             tokio::task::yield_now().await;
             while let Some(group) = self.feeds.next_group() {
                 self.feed_group(group).await;
+                // A group's commit does not yield: let plugin calls and requests run between.
+                tokio::task::yield_now().await;
                 if let Ok(result) = answer.try_recv() {
                     // Others queued meanwhile: they are fed by a task, not on our time.
                     if self.feeds.still_waiting() {
@@ -125,6 +127,7 @@ impl Inner {
                         tokio::spawn(async move {
                             while let Some(group) = inner.feeds.next_group() {
                                 inner.feed_group(group).await;
+                                tokio::task::yield_now().await;
                             }
                         });
                     }
