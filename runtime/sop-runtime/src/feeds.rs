@@ -13,7 +13,7 @@
 //! The runs are not on their lanes: a run changed meanwhile fails the group's revision check,
 //! and then every outcome of the group is fed alone, on its lane, as before.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use sop_engine::Input;
@@ -46,7 +46,7 @@ struct Queued {
 /// Outcomes waiting for the feeder, and whether it is running.
 #[derive(Default)]
 pub(crate) struct FeedQueue {
-    state: Mutex<(Vec<Queued>, bool)>,
+    state: Mutex<(VecDeque<Queued>, bool)>,
 }
 
 impl std::fmt::Debug for FeedQueue {
@@ -57,7 +57,7 @@ impl std::fmt::Debug for FeedQueue {
 }
 
 impl FeedQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Queued>, bool)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (VecDeque<Queued>, bool)> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -76,17 +76,23 @@ impl FeedQueue {
             state.1 = false;
             return None;
         }
+        // From the front only: a broadcast's outcome phase can queue a million.
         let mut runs = HashSet::new();
-        let mut group = Vec::new();
-        let mut rest = Vec::new();
-        for queued in state.0.drain(..) {
-            if group.len() < GROUP_MAX && runs.insert(queued.run) {
+        let mut group = Vec::with_capacity(GROUP_MAX);
+        let mut later = Vec::new();
+        while group.len() < GROUP_MAX && later.len() < GROUP_MAX {
+            let Some(queued) = state.0.pop_front() else {
+                break;
+            };
+            if runs.insert(queued.run) {
                 group.push(queued);
             } else {
-                rest.push(queued);
+                later.push(queued);
             }
         }
-        state.0 = rest;
+        for queued in later.into_iter().rev() {
+            state.0.push_front(queued);
+        }
         Some(group)
     }
 }
@@ -103,7 +109,7 @@ impl Inner {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut state = self.feeds.lock();
-            state.0.push(Queued {
+            state.0.push_back(Queued {
                 run: id,
                 input,
                 pre,
@@ -211,5 +217,61 @@ impl Inner {
             tx.batch.push(op);
         }
         self.advance_into(tx, &loaded, &q.input, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(
+        queue: &FeedQueue,
+        run: u64,
+    ) -> oneshot::Receiver<Result<Option<String>, RuntimeError>> {
+        let (reply, answer) = oneshot::channel();
+        let mut state = queue.lock();
+        state.0.push_back(Queued {
+            run: RunId(run),
+            input: Input::TimerFired {
+                timer: sop_engine::TimerId(format!("t{run}")),
+            },
+            pre: Box::new(|_, _| Ok(Vec::new())),
+            reply,
+        });
+        state.1 = true;
+        answer
+    }
+
+    fn runs(group: &[Queued]) -> Vec<u64> {
+        group.iter().map(|q| q.run.0).collect()
+    }
+
+    #[test]
+    fn groups_take_the_oldest_one_per_run_and_keep_the_rest_in_order() {
+        let queue = FeedQueue::default();
+        let _answers: Vec<_> = [1, 2, 1, 3, 2, 4]
+            .into_iter()
+            .chain(100..140)
+            .map(|run| queued(&queue, run))
+            .collect();
+        let first = queue.next_group().unwrap();
+        assert_eq!(
+            runs(&first)[..6],
+            [1, 2, 3, 4, 100, 101],
+            "a run's second input waits"
+        );
+        assert_eq!(first.len(), GROUP_MAX);
+        let second = queue.next_group().unwrap();
+        assert_eq!(
+            runs(&second)[..3],
+            [1, 2, 128],
+            "the held-back inputs go first"
+        );
+        let mut rest = runs(&second);
+        while let Some(group) = queue.next_group() {
+            rest.extend(runs(&group));
+        }
+        assert_eq!(rest.len(), 2 + 40 - (GROUP_MAX - 4));
+        assert!(!queue.lock().1, "the feeder stops when nothing waits");
     }
 }

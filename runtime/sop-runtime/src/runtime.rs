@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     pub triggers_changed: Notify,
     /// Runtime timers (deferrals, outcome checks) being handled, so the loop skips them.
     pub inflight: Mutex<HashSet<TimerKey>>,
+    /// Places for timer tasks off the loop (`timers.rs`, `TIMER_TASKS`).
+    pub timer_tasks: Arc<tokio::sync::Semaphore>,
     /// Plugin calls (key, attempt) this process recorded in the outbox and has not answered
     /// yet: their `Pending` entries are live, not left over from a crash, so recovery leaves
     /// them alone.
@@ -195,6 +197,7 @@ impl Runtime {
                 rescan: std::sync::atomic::AtomicBool::new(true),
                 serving: std::sync::atomic::AtomicBool::new(false),
                 inflight: Mutex::new(HashSet::new()),
+                timer_tasks: Arc::new(tokio::sync::Semaphore::new(crate::timers::TIMER_TASKS)),
                 calls: Mutex::new(HashSet::new()),
                 flow_wake: Notify::new(),
                 flow_ended: Mutex::new(Vec::new()),

@@ -15,6 +15,8 @@ use crate::mapping::{RUNTIME_TIMER, cause_is_bulk, defer_timer, outbox_key, shar
 use crate::runtime::{Inner, Loaded};
 
 const DEFER_PREFIX: &str = "rt:defer:";
+/// Timer tasks (deferrals, outcome checks and deadlines) running at once, at most.
+pub(crate) const TIMER_TASKS: usize = 4096;
 const CHECK_PREFIX: &str = "rt:check:";
 
 impl Inner {
@@ -105,6 +107,17 @@ impl Inner {
         Ok(())
     }
 
+    /// A place for one more timer task off the loop (a deferral, an outcome check or
+    /// deadline). The loop waits for one when [`TIMER_TASKS`] are running: a broadcast's
+    /// checks fall due by the hundred thousand, and a task for each at once held gigabytes.
+    async fn timer_task_permit(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.timer_tasks
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the timer task semaphore is never closed")
+    }
+
     async fn fire(self: &Arc<Self>, timer: Timer) -> Result<(), RuntimeError> {
         let key = timer.key;
         let due = timer.due;
@@ -114,8 +127,10 @@ impl Inner {
             if !lock(&self.inflight).insert(key.clone()) {
                 return Ok(());
             }
+            let permit = self.timer_task_permit().await;
             let inner = self.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 // `true`: a deferred send went to the bulk queue; its timer stays in flight
                 // until the send is dispatched (`queued_deferral_done`).
                 let result = if key.name.starts_with(DEFER_PREFIX) {
@@ -148,8 +163,10 @@ impl Inner {
             if !lock(&self.inflight).insert(key.clone()) {
                 return Ok(());
             }
+            let permit = self.timer_task_permit().await;
             let inner = self.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 if let Err(error) = inner.outcome_deadline(key.clone(), due).await {
                     tracing::warn!(run = %key.run, timer = %key.name, %error, "outcome deadline not applied; tried again at the next pass");
                 }
