@@ -37,15 +37,15 @@ use crate::tx::Tx;
 /// no plugin can read or write it.
 pub(crate) const CALL_KEYS: &str = "sop:batch";
 
-/// Members whose results go in one commit. A member's result is about 13 key writes and
-/// 1.5 KB; 32 of them stay under the sled backend's redo record limit (64 KiB), above which a
+/// Members whose results go in one commit. A member's result is 13 key writes and about
+/// 1.2 KB; 32 of them stay under the sled backend's redo record limit (64 KiB), above which a
 /// commit takes sled's `apply_batch`, which locks all of sled while it writes and waits for a
 /// flush in progress. The members' results need not be atomic together: each is its own run.
 const RESULTS_PER_COMMIT: usize = 32;
 
 /// How long an outcome asked for one member is kept for the other members of its call.
-/// Their checks are one question (same handle, same due time, `dispatch.rs`), but under
-/// load their timers may fire minutes apart.
+/// Their checks fall due together and are one question (same handle, `dispatch.rs`), but
+/// under load their timers may fire minutes apart.
 const SHARED_OUTCOME_SECONDS: i64 = 600;
 
 /// How an invocation may be merged with others.
@@ -635,7 +635,7 @@ impl SharedOutcomes {
     where
         F: std::future::Future<Output = Option<OutcomeStatus>>,
     {
-        let cell = {
+        let (asked_at, cell) = {
             let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
             let fresh = now_ms - SHARED_OUTCOME_SECONDS * 1000;
             if now_ms - asked.pruned_at >= 60_000 {
@@ -652,7 +652,6 @@ impl SharedOutcomes {
             }
             (entry.0, entry.1.clone())
         };
-        let (asked_at, cell) = cell;
         let status = cell.get_or_init(|| ask).await.clone()?;
         Some((asked_at, status))
     }

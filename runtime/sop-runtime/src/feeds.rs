@@ -25,7 +25,7 @@ use crate::runtime::{Inner, Loaded};
 use crate::tx::Tx;
 
 /// Most outcomes in one commit: bounds how long a group holds the store's commit lock, and
-/// keeps a group's writes (about 11 keys and 1.3 KB an outcome) under the sled backend's redo
+/// keeps a group's writes (14 keys and about 0.9 KB an outcome) under the sled backend's redo
 /// record limit (64 KiB), above which a commit takes sled's `apply_batch` and its global lock
 /// (`batch.rs`, `RESULTS_PER_COMMIT`).
 const GROUP_MAX: usize = 32;
@@ -129,13 +129,7 @@ impl Inner {
                 if let Ok(result) = answer.try_recv() {
                     // Others queued meanwhile: they are fed by a task, not on our time.
                     if self.feeds.still_waiting() {
-                        let inner = self.clone();
-                        tokio::spawn(async move {
-                            while let Some(group) = inner.feeds.next_group() {
-                                inner.feed_group(group).await;
-                                tokio::task::yield_now().await;
-                            }
-                        });
+                        tokio::spawn(self.clone().feed_waiting());
                     }
                     return result;
                 }
@@ -146,6 +140,14 @@ impl Inner {
                 "the outcome feeder stopped".into(),
             )))
         })
+    }
+
+    /// Feeds every group waiting, until none is.
+    async fn feed_waiting(self: Arc<Self>) {
+        while let Some(group) = self.feeds.next_group() {
+            self.feed_group(group).await;
+            tokio::task::yield_now().await;
+        }
     }
 
     async fn feed_group(self: &Arc<Self>, group: Vec<Queued>) {

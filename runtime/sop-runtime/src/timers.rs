@@ -15,9 +15,9 @@ use crate::mapping::{RUNTIME_TIMER, cause_is_bulk, defer_timer, outbox_key, shar
 use crate::runtime::{Inner, Loaded};
 
 const DEFER_PREFIX: &str = "rt:defer:";
+const CHECK_PREFIX: &str = "rt:check:";
 /// Timer tasks (deferrals, outcome checks and deadlines) running at once, at most.
 pub(crate) const TIMER_TASKS: usize = 4096;
-const CHECK_PREFIX: &str = "rt:check:";
 
 impl Inner {
     /// Fires due timers page by page, then sleeps until the next one or a wake-up. Returns

@@ -3,9 +3,9 @@
 //! a crash is reconciled instead of marked unknown), its customer-service message cursor,
 //! Douyin's refresh token, cached access tokens.
 //!
-//! Each write is a commit of its own, durable with the store's next flush (at most
-//! `flush_every_ms` later, and before any later send's intent, which waits for a flush). The
-//! runtime purges expired entries with its other retention.
+//! Each write is a commit of its own, durable with the store's next flush: at most
+//! `flush_every_ms` later, and before any later at-most-once send goes out (its intent waits
+//! for a flush). The runtime purges expired entries with its other retention.
 
 use std::sync::Arc;
 
